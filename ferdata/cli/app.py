@@ -1,0 +1,66 @@
+"""The ``ferdata`` command: a thin Typer layer over the library.
+
+Each command group lives in its own module and registers itself on ``app``; a
+:class:`~ferdata.errors.FerdataError` anywhere becomes one red line on stderr and a
+non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import typer
+from typer.core import TyperGroup
+
+from ferdata import __version__
+from ferdata.errors import FerdataError
+
+
+class _Group(TyperGroup):
+    def invoke(self, ctx):  # noqa: ANN001 - click's signature
+        try:
+            return super().invoke(ctx)
+        except FerdataError as exc:
+            from ferdata.cli.common import err_console
+
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+            raise typer.Exit(exc.exit_code) from None
+
+    def list_commands(self, ctx):  # noqa: ANN001 - keep the pipeline order, not alphabetical
+        return list(self.commands)
+
+
+app = typer.Typer(
+    cls=_Group,
+    name="ferdata",
+    help="Clean, subject-aware, versioned Parquet manifests for facial-expression datasets.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    rich_markup_mode="rich",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"ferdata {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+) -> None:
+    """ferdata: raw FER datasets in, clean manifests and experiments out."""
+
+
+def _register() -> None:
+    from ferdata.cli import ingest, pipeline
+
+    for module in (ingest, pipeline):
+        module.register(app)
+
+
+_register()
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,70 @@
+"""What every command shares: consoles, the progress bar, summary tables, common options."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+#: Tables and results go to stdout; progress and errors to stderr, so ``--json`` output stays clean.
+console = Console()
+err_console = Console(stderr=True)
+
+ManifestsOpt = Annotated[
+    Path | None,
+    typer.Option("--manifests", envvar="FERDATA_MANIFESTS", help="Folder holding the manifests [default: ./manifests]."),
+]
+WorkersOpt = Annotated[
+    int | None, typer.Option("--workers", "-j", min=1, help="Worker processes [default: number of cores].")
+]
+
+
+class RichProgress:
+    """A :class:`ferdata.progress.ProgressSink` drawn as a rich progress bar on stderr."""
+
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console or err_console
+        self._progress: Progress | None = None
+        self._task = None
+
+    def start(self, task: str, total: int) -> None:
+        self.finish()
+        disable = not self.console.is_terminal and not os.environ.get("FERDATA_FORCE_PROGRESS")
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), TimeRemainingColumn(), console=self.console, transient=True, disable=disable,
+        )
+        self._progress.start()
+        self._task = self._progress.add_task(task, total=total or None)
+
+    def advance(self, n: int = 1) -> None:
+        if self._progress is not None:
+            self._progress.advance(self._task, n)
+
+    def finish(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+
+def summary_table(title: str, rows: Iterable[Sequence[Any]], columns: Sequence[str] = ("", "")) -> Table:
+    table = Table(title=title, title_justify="left", show_header=any(columns))
+    for i, col in enumerate(columns):
+        table.add_column(col, justify="right" if i else "left")
+    for row in rows:
+        table.add_row(*(fmt(v) for v in row))
+    return table
+
+
+def fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}" if abs(value) < 1000 else f"{value:,.0f}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return "" if value is None else str(value)

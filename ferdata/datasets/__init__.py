@@ -1,0 +1,46 @@
+"""Dataset adapters: one registry, one module per dataset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ferdata.datasets.base import DatasetAdapter, Entry, Scan
+from ferdata.errors import FerdataError
+from ferdata.registry import Registry
+
+DATASETS: Registry[DatasetAdapter] = Registry("dataset")
+register_dataset = DATASETS.register
+
+
+def list_datasets(pattern: str | None = None) -> list[str]:
+    return DATASETS.names(pattern)
+
+
+def create_dataset(name: str, **options) -> DatasetAdapter:
+    return DATASETS.create(name, **options)
+
+
+def get_dataset_class(name: str) -> type[DatasetAdapter]:
+    return DATASETS.get(name)  # type: ignore[return-value]
+
+
+def detect_dataset(source: Path) -> str:
+    """The one adapter whose layout ``source`` matches (``folder`` is the last resort)."""
+    matches = [n for n in list_datasets() if n != "folder" and get_dataset_class(n).detect(source)]
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        raise FerdataError(f"{source} looks like several datasets ({', '.join(matches)}); name one with --dataset")
+    if get_dataset_class("folder").detect(source):
+        return "folder"
+    raise FerdataError(
+        f"{source} matches no known layout; name the dataset with --dataset "
+        f"({', '.join(list_datasets())}) — see 'ferdata ingest --list'"
+    )
+
+
+# Importing the adapter modules registers them.
+from ferdata.datasets import affectnet, ckplus, fer2013, folder, jaffe, sfew  # noqa: E402,F401
+
+__all__ = ["DATASETS", "DatasetAdapter", "Entry", "Scan", "create_dataset", "detect_dataset",
+           "get_dataset_class", "list_datasets", "register_dataset"]

@@ -1,0 +1,42 @@
+"""The executor interface every step runs its per-image work through.
+
+A step hands over a module-level function and a list of work items; the executor calls
+the function on chunks of items wherever it likes (this process, a process pool, later a
+cluster) and yields the results in input order. Per-worker state (a face detector, say)
+is built by ``initializer`` once per worker, not once per item.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Protocol, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+Progress = Callable[[int], None]
+"""Called with the number of items just finished."""
+
+
+class Executor(Protocol):
+    workers: int
+
+    def map_chunks(
+        self,
+        fn: Callable[[list[T]], list[R]],
+        items: Sequence[T],
+        *,
+        chunksize: int | None = None,
+        initializer: Callable[..., Any] | None = None,
+        initargs: tuple = (),
+        progress: Progress | None = None,
+    ) -> Iterator[R]:
+        """Apply ``fn`` to consecutive chunks of ``items``; yield each result in order."""
+        ...
+
+
+def default_chunksize(n_items: int, workers: int, *, target_chunks_per_worker: int = 8, cap: int = 512) -> int:
+    """Big enough to amortise inter-process overhead, small enough for a live progress bar."""
+    if n_items <= 0:
+        return 1
+    return max(1, min(cap, -(-n_items // (max(workers, 1) * target_chunks_per_worker))))

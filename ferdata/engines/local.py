@@ -1,0 +1,79 @@
+"""The default engine: a local process pool (or inline work when one worker is asked)."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from ferdata.engines.base import Progress, R, T, default_chunksize
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+class InlineExecutor:
+    """Runs everything in this process: for one worker, tests and debugging."""
+
+    workers = 1
+
+    def map_chunks(
+        self,
+        fn: Callable[[list[T]], list[R]],
+        items: Sequence[T],
+        *,
+        chunksize: int | None = None,
+        initializer: Callable[..., Any] | None = None,
+        initargs: tuple = (),
+        progress: Progress | None = None,
+    ) -> Iterator[R]:
+        if initializer is not None:
+            initializer(*initargs)
+        size = chunksize or default_chunksize(len(items), 1)
+        for start in range(0, len(items), size):
+            chunk = list(items[start : start + size])
+            yield from fn(chunk)
+            if progress:
+                progress(len(chunk))
+
+
+class ProcessPoolExecutor:
+    """A ``multiprocessing`` pool; results come back in input order, chunk by chunk."""
+
+    def __init__(self, workers: int | None = None, *, start_method: str | None = None) -> None:
+        self.workers = max(1, workers or available_cores())
+        self.start_method = start_method
+
+    def map_chunks(
+        self,
+        fn: Callable[[list[T]], list[R]],
+        items: Sequence[T],
+        *,
+        chunksize: int | None = None,
+        initializer: Callable[..., Any] | None = None,
+        initargs: tuple = (),
+        progress: Progress | None = None,
+    ) -> Iterator[R]:
+        size = chunksize or default_chunksize(len(items), self.workers)
+        chunks = [list(items[i : i + size]) for i in range(0, len(items), size)]
+        if len(chunks) <= 1 or self.workers == 1:
+            yield from InlineExecutor().map_chunks(
+                fn, items, chunksize=size, initializer=initializer, initargs=initargs, progress=progress
+            )
+            return
+        ctx = mp.get_context(self.start_method)
+        pool = ctx.Pool(min(self.workers, len(chunks)), initializer=initializer, initargs=initargs)
+        try:
+            for chunk, result in zip(chunks, pool.imap(fn, chunks)):
+                yield from result
+                if progress:
+                    progress(len(chunk))
+            pool.close()
+        finally:
+            pool.terminate()
+            pool.join()

@@ -1,0 +1,67 @@
+"""What ``ferdata info`` reports about a manifest, as plain data (the CLI renders it)."""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter, defaultdict
+from typing import Any
+
+from ferdata.manifest import Manifest, validate_images
+
+
+def summarize(manifest: Manifest, *, max_listed: int = 50) -> dict[str, Any]:
+    """Counts per label × source split, subjects, unreadable files, duplicates and conflicts."""
+    table = manifest.images()
+    meta = manifest.metadata()
+    rows = table.select(["path", "label", "subject_id", "source_split", "content_hash", "readable", "error"]).to_pylist()
+
+    by_label_split: dict[str, Counter] = defaultdict(Counter)
+    for r in rows:
+        by_label_split[r["label"] or "(none)"][r["source_split"] or "(none)"] += 1
+    splits = sorted({s for c in by_label_split.values() for s in c})
+
+    per_subject = Counter(r["subject_id"] for r in rows if r["subject_id"] is not None)
+    counts = sorted(per_subject.values())
+    subjects = {
+        "n_subjects": len(per_subject),
+        "images_without_subject": sum(1 for r in rows if r["subject_id"] is None),
+        "images_per_subject": {"min": counts[0], "median": statistics.median(counts), "max": counts[-1]}
+        if counts else None,
+    }
+
+    unreadable = [{"path": r["path"], "error": r["error"]} for r in rows if not r["readable"]]
+
+    by_hash: dict[str, list[dict]] = defaultdict(list)
+    for r in rows:
+        if r["content_hash"]:
+            by_hash[r["content_hash"]].append(r)
+    dup_groups = [g for g in by_hash.values() if len(g) > 1]
+    conflicts = [
+        {"content_hash": g[0]["content_hash"], "paths": [r["path"] for r in g],
+         "labels": sorted({r["label"] for r in g if r["label"]})}
+        for g in dup_groups if len({r["label"] for r in g}) > 1
+    ]
+    return {
+        "name": manifest.name,
+        "dataset": meta.get("dataset"),
+        "source_root": meta.get("source_root"),
+        "created_at": meta.get("created_at"),
+        "ferdata_version": meta.get("ferdata_version"),
+        "n_images": table.num_rows,
+        "n_unreadable": len(unreadable),
+        "labels": {lab: dict(c) for lab, c in sorted(by_label_split.items())},
+        "source_splits": splits,
+        "subjects": subjects,
+        "unreadable": unreadable[:max_listed],
+        "duplicates": {
+            "groups": len(dup_groups),
+            "images": sum(len(g) for g in dup_groups),
+            "extra_copies": sum(len(g) - 1 for g in dup_groups),
+        },
+        "conflicts": conflicts[:max_listed],
+        "n_conflicts": len(conflicts),
+        "skipped": meta.get("skipped", {}),
+        "warnings": meta.get("warnings", {}),
+        "report": meta.get("report", {}),
+        "problems": validate_images(table),
+    }

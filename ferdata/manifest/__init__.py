@@ -1,0 +1,24 @@
+"""Manifest tables: schemas, the store, validation."""
+
+from ferdata.manifest.schema import IMAGE_COLUMNS, SCHEMA_VERSION, images_schema, validate_images
+from ferdata.manifest.store import (
+    Manifest,
+    atomic_write_bytes,
+    manifests_root,
+    read_metadata,
+    read_table,
+    write_table,
+)
+
+__all__ = [
+    "IMAGE_COLUMNS",
+    "SCHEMA_VERSION",
+    "Manifest",
+    "atomic_write_bytes",
+    "images_schema",
+    "manifests_root",
+    "read_metadata",
+    "read_table",
+    "validate_images",
+    "write_table",
+]
