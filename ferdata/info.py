@@ -8,8 +8,23 @@ from typing import Any
 
 from ferdata.manifest import Manifest, validate_images
 
+#: Modules that add sections to ``ferdata info``: each defines
+#: ``info_sections(manifest, **options) -> list[dict]`` where a section is
+#: ``{"title": str, "rows": [[key, value], ...], "columns": [...]}`` (JSON-friendly).
+#: ``options`` carries the info command's options (``split``, ``suspects``, ...).
+SECTION_PROVIDERS: list[str] = []
 
-def summarize(manifest: Manifest, *, max_listed: int = 50) -> dict[str, Any]:
+
+def extra_sections(manifest: Manifest, **options: Any) -> list[dict[str, Any]]:
+    import importlib
+
+    sections: list[dict[str, Any]] = []
+    for module in SECTION_PROVIDERS:
+        sections.extend(importlib.import_module(module).info_sections(manifest, **options))
+    return sections
+
+
+def summarize(manifest: Manifest, *, max_listed: int = 50, **options: Any) -> dict[str, Any]:
     """Counts per label × source split, subjects, unreadable files, duplicates and conflicts."""
     table = manifest.images()
     meta = manifest.metadata()
@@ -64,4 +79,5 @@ def summarize(manifest: Manifest, *, max_listed: int = 50) -> dict[str, Any]:
         "warnings": meta.get("warnings", {}),
         "report": meta.get("report", {}),
         "problems": validate_images(table),
+        "sections": extra_sections(manifest, **options),
     }

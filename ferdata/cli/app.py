@@ -53,9 +53,15 @@ def _root(
 
 
 def _register() -> None:
-    from ferdata.cli import ingest, pipeline
+    """Every module in ``ferdata.cli`` with a ``register(app)`` adds its commands, in the
+    order of its ``ORDER`` (the pipeline's order: ingest 10, preprocess 20, ...)."""
+    import importlib
+    import pkgutil
 
-    for module in (ingest, pipeline):
+    import ferdata.cli as package
+
+    modules = [importlib.import_module(f"ferdata.cli.{m.name}") for m in pkgutil.iter_modules(package.__path__)]
+    for module in sorted((m for m in modules if hasattr(m, "register")), key=lambda m: getattr(m, "ORDER", 100)):
         module.register(app)
 
 

@@ -9,6 +9,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+ORDER = 10
+
 from ferdata.cli.common import ManifestsOpt, RichProgress, WorkersOpt, console, summary_table
 
 

@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+ORDER = 90
+
 from ferdata.cli.common import ManifestsOpt, RichProgress, WorkersOpt, console, summary_table
 
 

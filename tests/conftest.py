@@ -1,0 +1,73 @@
+"""Fixtures shared by the whole suite.
+
+Real data comes from ``$FERDATA_TEST_DATA`` or ``../shared/data``; tests that need it skip
+cleanly without it. ``real_manifest(name)`` ingests a real dataset once per test session
+(into a temporary folder) and hands back the :class:`~ferdata.manifest.Manifest`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from ferdata.manifest import Manifest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: manifest name -> (adapter, folder under the data root, adapter options)
+REAL_DATASETS: dict[str, tuple[str, str, dict]] = {
+    "jaffe": ("jaffe", "jaffe", {}),
+    "ck48": ("ckplus", "ckplus48", {}),
+    "sfew": ("sfew", "sfew_anu", {}),
+    "fer2013": ("fer2013", "fer2013_csv/fer2013.csv", {}),
+    "fer2013_folders": ("fer2013", "fer2013_folders", {}),
+}
+
+
+def data_root() -> Path | None:
+    env = os.environ.get("FERDATA_TEST_DATA")
+    for candidate in (Path(env) if env else None, ROOT.parent / "shared" / "data"):
+        if candidate is not None and candidate.is_dir():
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="session")
+def real_data() -> Path:
+    root = data_root()
+    if root is None:
+        pytest.skip("real datasets not found (set FERDATA_TEST_DATA or provide ../shared/data)")
+    return root
+
+
+@pytest.fixture(scope="session")
+def real_manifest(real_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Manifest]:
+    from ferdata.engines import InlineExecutor
+    from ferdata.ingest import ingest
+
+    root = tmp_path_factory.mktemp("real-manifests")
+    cache: dict[str, Manifest] = {}
+
+    def get(name: str) -> Manifest:
+        if name not in cache:
+            adapter, folder, options = REAL_DATASETS[name]
+            source = real_data / folder
+            if not source.exists():
+                pytest.skip(f"{source} not found")
+            cache[name] = ingest(adapter, source, name=name, manifests=root, executor=InlineExecutor(),
+                                 **options).manifest
+        return cache[name]
+
+    return get
+
+
+@pytest.fixture
+def manifests_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh manifests folder, also set as ``$FERDATA_MANIFESTS``."""
+    path = tmp_path / "manifests"
+    path.mkdir()
+    monkeypatch.setenv("FERDATA_MANIFESTS", str(path))
+    return path
