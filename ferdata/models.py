@@ -50,6 +50,12 @@ class ModelPlugin:
     """Extra per-image vector inputs the model consumes (e.g. ``("lpq_pc", "phog_pc")``)."""
     pretrained: Callable[..., None] | None = None
     """``pretrained(model, weights)`` loads ``imagenet`` or a file into a built model."""
+    pretrain: Callable[..., dict] | None = None
+    """``pretrain(model, train_loader, device, **hparams)`` → metrics: a phase the engine runs
+    before its supervised loop (the convolutional autoencoder of ``cae-mlp``)."""
+    epoch_end: Callable[..., dict] | None = None
+    """``epoch_end(model, epoch, **hparams)`` → metrics: called after every epoch (pruning by
+    distinctiveness, schedules the engine does not know)."""
     normalize: tuple[tuple[float, ...], tuple[float, ...]] | None = None
     """Input (mean, std) per channel; ``None`` means scale to [-1, 1]."""
     tags: tuple[str, ...] = ()
