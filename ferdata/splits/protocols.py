@@ -129,14 +129,19 @@ def stratified_folds(y: np.ndarray, groups: np.ndarray, k: int, seed: int) -> np
         raise FerdataError(f"{k} folds need at least {k} groups, but the images form only {n_groups}; "
                            f"lower --folds")
     folds = np.full(len(y), -1, dtype=np.int64)
+    stratifiable = np.unique(y, return_counts=True)[1].max() >= k  # scikit-learn's own condition
     if _singletons(groups):
-        counts = np.unique(y, return_counts=True)[1]
-        splitter = StratifiedKFold(k, shuffle=True, random_state=seed) if counts.max() >= k else \
+        splitter = StratifiedKFold(k, shuffle=True, random_state=seed) if stratifiable else \
             KFold(k, shuffle=True, random_state=seed)
         parts = _quiet(lambda: list(splitter.split(np.zeros(len(y)), y)))
-    else:
+    elif stratifiable:
         splitter = StratifiedGroupKFold(k, shuffle=True, random_state=seed)
         parts = _quiet(lambda: list(splitter.split(np.zeros(len(y)), y, groups)))
+    else:  # too few images per class to stratify: deal shuffled groups, then refine below
+        uniq, inverse = np.unique(groups, return_inverse=True)
+        dealt = np.empty(len(uniq), dtype=np.int64)
+        dealt[np.random.RandomState(seed).permutation(len(uniq))] = np.arange(len(uniq)) % k
+        parts = [(None, np.flatnonzero(dealt[inverse] == f)) for f in range(k)]
     for f, (_, test) in enumerate(parts):
         folds[test] = f
     if not _singletons(groups):
