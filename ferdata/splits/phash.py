@@ -81,18 +81,56 @@ def perceptual_hashes(manifest: Manifest, image_ids: Sequence[str], paths: Seque
     return {i: (int(cached[i][1], 16) if cached[i][1] else None) for i in image_ids}
 
 
-def near_pairs(hashes: np.ndarray, valid: np.ndarray, threshold: int, *, block: int = 256) -> np.ndarray:
+#: Up to this many hashes every pair is compared (blocked); above it, multi-index hashing.
+EXHAUSTIVE_LIMIT = 20_000
+
+
+def near_pairs(hashes: np.ndarray, valid: np.ndarray, threshold: int, *, block: int = 256,
+               exhaustive_limit: int = EXHAUSTIVE_LIMIT) -> np.ndarray:
     """All index pairs ``(i, j)``, ``i < j``, whose hashes differ in at most ``threshold``
-    bits (both valid), as an ``(n, 2)`` array. Blocked so memory stays ``block × n``."""
+    bits (both valid), as an ``(n, 2)`` array, sorted.
+
+    Small sets compare every pair in blocks (memory ``block × n``). Large ones use
+    multi-index hashing: cut the 64 bits into ``threshold + 1`` chunks; two hashes within
+    ``threshold`` bits agree exactly on at least one chunk (pigeonhole), so only hashes
+    sharing a chunk value are compared.
+    """
     idx = np.flatnonzero(valid)
     h = hashes[idx].astype(np.uint64)
-    found: list[np.ndarray] = []
-    for start in range(0, len(h), block):
-        stop = min(start + block, len(h))
-        dist = np.bitwise_count(h[start:stop, None] ^ h[None, start:])
-        rows, cols = np.nonzero(dist <= threshold)
-        cols = cols + start
-        keep = cols > rows + start
-        if keep.any():
-            found.append(np.stack([idx[rows[keep] + start], idx[cols[keep]]], axis=1))
-    return np.concatenate(found) if found else np.zeros((0, 2), dtype=np.int64)
+    if len(h) <= exhaustive_limit or threshold >= 64:
+        found: list[np.ndarray] = []
+        for start in range(0, len(h), block):
+            stop = min(start + block, len(h))
+            dist = np.bitwise_count(h[start:stop, None] ^ h[None, start:])
+            rows, cols = np.nonzero(dist <= threshold)
+            cols = cols + start
+            keep = cols > rows + start
+            if keep.any():
+                found.append(np.stack([rows[keep] + start, cols[keep]], axis=1))
+        local = np.concatenate(found) if found else np.zeros((0, 2), dtype=np.int64)
+    else:
+        local = _multi_index_pairs(h, threshold)
+    if len(local) == 0:
+        return np.zeros((0, 2), dtype=np.int64)
+    pairs = idx[local]
+    return pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))]
+
+
+def _multi_index_pairs(h: np.ndarray, threshold: int) -> np.ndarray:
+    n_chunks = threshold + 1
+    edges = np.linspace(0, 64, n_chunks + 1).astype(int)
+    found: set[tuple[int, int]] = set()
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        key = (h >> np.uint64(lo)) & np.uint64((1 << (hi - lo)) - 1)
+        order = np.argsort(key, kind="stable")
+        sorted_keys = key[order]
+        starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
+        ends = np.r_[starts[1:], len(order)]
+        for a, b in zip(starts, ends):
+            if b - a < 2:
+                continue
+            members = np.sort(order[a:b])
+            dist = np.bitwise_count(h[members, None] ^ h[None, members])
+            rows, cols = np.nonzero(np.triu(dist <= threshold, k=1))
+            found.update(zip(members[rows].tolist(), members[cols].tolist()))
+    return np.array(sorted(found), dtype=np.int64).reshape(-1, 2)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from ferdata.engines import InlineExecutor
@@ -37,14 +38,16 @@ def test_phash_survives_reencoding_and_brightness_but_tells_pictures_apart():
     assert 0 <= h < 2 ** 64
 
 
-def test_near_pairs_match_brute_force():
+@pytest.mark.parametrize("exhaustive_limit", [10_000, 0])  # blocked all-pairs, multi-index hashing
+def test_near_pairs_match_brute_force(exhaustive_limit):
     rng = np.random.default_rng(0)
     hashes = rng.integers(0, 2 ** 63, 300, dtype=np.uint64)
     hashes[10] = hashes[20] ^ np.uint64(0b101)  # 2 bits apart
     hashes[30] = hashes[40]
+    hashes[50:60] = hashes[60] ^ (np.uint64(1) << rng.integers(0, 64, 10).astype(np.uint64))  # a tight cluster
     valid = np.ones(300, dtype=bool)
     valid[40] = False
-    got = {tuple(p) for p in near_pairs(hashes, valid, 3, block=64)}
+    got = {tuple(p) for p in near_pairs(hashes, valid, 3, block=64, exhaustive_limit=exhaustive_limit)}
     brute = {(i, j) for i in range(300) for j in range(i + 1, 300)
              if valid[i] and valid[j] and bin(int(hashes[i]) ^ int(hashes[j])).count("1") <= 3}
     assert got == brute and (10, 20) in got
