@@ -62,12 +62,13 @@ def render_split(meta: dict, path: str | None = None) -> None:
     """The split's summary table and its per-fold audit table."""
     from ferdata.splits.info import audit_rows, summary_rows
 
-    rows = ([("file", path)] if path else []) + summary_rows(meta)
-    console.print(summary_table(f"split {meta['manifest']} → {meta['name']}", rows))
+    console.print(summary_table(f"split {meta['manifest']} → {meta['name']}", summary_rows(meta)))
     columns, fold_rows = audit_rows(meta)
     console.print(summary_table("leakage audit per fold", fold_rows, columns))
     for warning in meta.get("warnings", []):
         console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+    if path:
+        console.print(f"wrote {path}", highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -280,7 +280,7 @@ def make_split(manifest: Manifest, protocol: str, *, folds: int | None = None, s
 
     table = _split_table(frame, fold_roles)
     warnings = _warnings(proto, frame, fold_roles)
-    if strict is False and audit["forbidden"]:
+    if audit["forbidden"]:  # kept (not --strict), but never silently
         warnings.append(f"leakage the protocol forbids: {len(audit['forbidden'])} finding(s); see the audit")
     metadata = {
         "table": "split",
