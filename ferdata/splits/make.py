@@ -34,7 +34,10 @@ SPLITS_DIR = "splits"
 SPLIT_FORMAT = 1
 ROLES = ("train", "val", "test")
 GROUP_COLUMNS = {"subject": "subject_id", "movie": "movie", "sequence": "sequence_id"}
+#: pHash bits two near-duplicates may differ in. On CK+48, 4 bits catch 83% of the frame
+#: pairs inside a sequence and 0.003% of the pairs of different subjects (16 of 476,397).
 DEFAULT_NEAR_THRESHOLD = 4
+MAX_NEAR_THRESHOLD = 16
 SPLIT_SCHEMA = pa.schema([
     pa.field("image_id", pa.string(), nullable=False),
     pa.field("fold", pa.int32(), nullable=False),
@@ -237,7 +240,7 @@ def _counts(frame: pd.DataFrame, fold_roles: list[np.ndarray], classes: tuple[st
 def make_split(manifest: Manifest, protocol: str, *, folds: int | None = None, seed: int = 0,
                val_size: float | None = None, test_size: float | None = None,
                classes: str | ClassSet | None = None, group_by: str | None = None, name: str | None = None,
-               strict: bool = False, near_threshold: int = DEFAULT_NEAR_THRESHOLD, write: bool = True,
+               strict: bool = False, near_threshold: int | None = None, write: bool = True,
                executor: Executor | None = None, workers: int | None = None,
                progress: ProgressSink | None = None) -> SplitResult:
     """Split a manifest's images into train/val/test roles per fold under ``protocol``,
@@ -249,8 +252,10 @@ def make_split(manifest: Manifest, protocol: str, *, folds: int | None = None, s
     a :class:`FerdataError` and nothing is written.
     """
     progress = progress or NullProgress()
-    if near_threshold < 0 or near_threshold > 64:
-        raise FerdataError(f"--near-threshold {near_threshold}: give a number of differing bits from 0 to 64")
+    near_threshold = DEFAULT_NEAR_THRESHOLD if near_threshold is None else near_threshold
+    if not 0 <= near_threshold <= MAX_NEAR_THRESHOLD:
+        raise FerdataError(f"--near-threshold {near_threshold}: give the differing pHash bits, 0 to "
+                           f"{MAX_NEAR_THRESHOLD} (beyond that unrelated faces match)")
     if name is not None and not _NAME_RE.match(name):
         raise FerdataError(f"--name {name!r}: use letters, digits, '.', '_' and '-' only (e.g. spi-10)")
     proto = create_protocol(protocol, folds=folds, test_size=test_size, val_size=val_size, seed=seed,

@@ -65,6 +65,8 @@ class SplitProtocol(ABC):
         for opt, value in (("--test-size", test_size), ("--val-size", val_size)):
             if value is not None and not 0 < value < 1:
                 raise FerdataError(f"{opt} {value}: give a fraction between 0 and 1, e.g. 0.2")
+        if folds is not None and test_size is not None:
+            raise FerdataError("--folds and --test-size both given: k folds test 1/k each; use one of them")
         self.folds = folds
         self.test_size = test_size
         self.val_size = val_size

@@ -134,6 +134,8 @@ def test_group_by_movie_keeps_movies_apart(fake_manifest):
     ({"val_size": 1.5}, "--val-size"),
     ({"folds": 50}, "lower --folds"),
     ({"group_by": "camera"}, "--group-by"),
+    ({"folds": 3, "test_size": 0.2}, "--folds and --test-size"),
+    ({"near_threshold": 40}, "--near-threshold"),
 ])
 def test_bad_options_fail_with_one_line(options, message, fake_manifest):
     with pytest.raises(FerdataError, match=message) as info:
