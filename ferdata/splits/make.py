@@ -77,7 +77,8 @@ class SplitResult:
 
 
 def _union_groups(groups: np.ndarray, atoms: np.ndarray) -> np.ndarray:
-    """Groups merged wherever one atom spans two of them, so atoms never straddle roles."""
+    """Groups merged wherever one atom spans two of them, so atoms never straddle roles
+    (a merged group is labelled by one of its members)."""
     frame = pd.DataFrame({"g": groups, "a": atoms})
     if (frame.groupby("a", sort=False)["g"].nunique() <= 1).all():
         return groups
@@ -167,6 +168,11 @@ def build_frame(manifest_name: str, dataset: str, images: pa.Table, protocol: Sp
     table = table.reset_index(drop=True)
     sequence = _column(table, "sequence_id")
     atom = np.where(sequence.notna(), "seq:" + sequence.astype(str), "img:" + table["image_id"]).astype(object)
+    # Exact copies of one picture are one atom too: the same file in train and test is
+    # leakage under any protocol (FER-2013 holds such copies).
+    copies = np.where(table["content_hash"].notna(), "sha:" + table["content_hash"].astype(str),
+                      "img:" + table["image_id"]).astype(object)
+    atom = _union_groups(atom, copies)
     group_value = table[group_column].astype(object).to_numpy() if group_column else np.full(len(table), None, dtype=object)
     groups = _union_groups(group_value.astype(str), atom) if group_column else atom
     frame = pd.DataFrame({
@@ -183,6 +189,8 @@ def build_frame(manifest_name: str, dataset: str, images: pa.Table, protocol: Sp
         "group": groups,
         "atom": atom,
     })
+    # A sequence or an exact copy spanning two groups merges them: say so.
+    frame.attrs["merged_groups"] = int(len(set(group_value)) - len(set(groups))) if group_column else 0
     return frame, cset, group_column, Counter({k: v for k, v in excluded.items() if v})
 
 
@@ -284,7 +292,7 @@ def make_split(manifest: Manifest, protocol: str, *, folds: int | None = None, s
                            f"nothing written (drop --strict to keep it and read the audit)")
 
     table = _split_table(frame, fold_roles)
-    warnings = _warnings(proto, frame, fold_roles)
+    warnings = _warnings(proto, frame, fold_roles, group_column)
     if audit["forbidden"]:  # kept (not --strict), but never silently
         warnings.append(f"leakage the protocol forbids: {len(audit['forbidden'])} finding(s); see the audit")
     metadata = {
@@ -314,8 +322,12 @@ def make_split(manifest: Manifest, protocol: str, *, folds: int | None = None, s
     return SplitResult(split_name, table, metadata, path, warnings)
 
 
-def _warnings(proto: SplitProtocol, frame: pd.DataFrame, fold_roles: list[np.ndarray]) -> list[str]:
+def _warnings(proto: SplitProtocol, frame: pd.DataFrame, fold_roles: list[np.ndarray],
+              group_column: str | None) -> list[str]:
     out: list[str] = []
+    if frame.attrs.get("merged_groups"):
+        out.append(f"{frame.attrs['merged_groups']} {group_column} value(s) merged into another: a sequence "
+                   f"or an exact copy of an image spans them, and must share a role")
     if proto.name == "sps":
         per_subject = frame.groupby("group", sort=False)["atom"].nunique()
         single = int((per_subject < 2).sum())

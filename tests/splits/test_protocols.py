@@ -26,6 +26,17 @@ def test_registry_holds_every_protocol():
     assert set(ALL) == EXPECTED
 
 
+@pytest.mark.parametrize("protocol", ALL)
+def test_get_n_splits_matches_the_folds_made(protocol, fake_manifest):
+    from ferdata.splits import create_protocol
+
+    folds = 3 if protocol in ("spi", "kfold", "ppi", "sps") else None
+    r = make_split(fake_manifest(_rows_with_official()), protocol, folds=folds, executor=InlineExecutor(), write=False)
+    groups = r.table.to_pandas()  # loso: one fold per subject
+    hint = create_protocol(protocol, folds=folds).get_n_splits(groups=np.arange(r.n_folds))
+    assert hint == r.n_folds == groups.fold.nunique()
+
+
 def _rows_with_official():
     rows = people(n_subjects=6, sequences=True)
     for r in rows:  # the official split keeps a sequence in one part
@@ -199,6 +210,7 @@ def manifests(draw):
             "sequence_id": f"S{subject}_q{draw(st.integers(0, 2))}" if draw(st.booleans()) else None,
             "readable": draw(st.integers(0, 9)) > 0,
             "source_split": draw(st.sampled_from(["Training", "PublicTest", "PrivateTest"])),
+            "content_hash": f"c{draw(st.integers(0, 60))}",  # collisions: exact copies
         })
     return rows
 
@@ -239,6 +251,9 @@ def test_every_image_lands_in_exactly_one_role_per_fold(rows, protocol, val, see
     assert straddling == r.audit["totals"]["sequences_shared"]
     if protocol != "official":  # the dataset's own split is what it is; the audit reports it
         assert straddling == 0
+        assert r.audit["totals"]["exact_duplicates"] == 0
+        t["copy"] = t.image_id.map(images.set_index("image_id").content_hash)
+        assert (t.groupby(["fold", "copy"]).role.nunique() == 1).all()
 
 
 @SETTINGS
