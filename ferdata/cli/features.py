@@ -73,7 +73,12 @@ def features_command(
     red = result.reduction
     if red is not None:
         fitted = red.fitted_on
-        where = fitted.get("features_table") or f"{fitted.get('spec')} ({fitted.get('n_images')} images)"
+        if fitted.get("features_table"):
+            where = fitted["features_table"]
+        elif fitted.get("split"):  # spelled out: rich would render ":train:" as an emoji
+            where = f"split {fitted['split']}, role {fitted['role']}, fold {fitted['fold']} ({fitted['n_images']} images)"
+        else:
+            where = f"all images ({fitted.get('n_images')}; paper 000's choice)"
         rows.append((f"reduction pca:{red.k}", f"fitted on {where}"))
         for n in red.descriptors:
             rows.append((f"  {n} variance explained", float(red.explained_variance_ratio[n].sum())))

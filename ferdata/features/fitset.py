@@ -40,14 +40,14 @@ def parse_fit_on(spec: str) -> FitOn:
         return FitOn(None)
     parts = text.split(":")
     if not parts[0] or len(parts) > 3:
-        raise FerdataError(f"--fit-on {spec!r}: use SPLIT[:ROLE[:FOLD]] (e.g. spi-2:train or spi-2:train:1) or all")
+        raise FerdataError(f"--fit-on {spec!r}: use SPLIT[:ROLE[:FOLD]] (e.g. spi-2:train or spi-2:val:1) or all")
     role = (parts[1] if len(parts) > 1 and parts[1] else "train").lower()
     if role not in ROLES:
         raise FerdataError(f"--fit-on {spec!r}: role {role!r} is not one of {', '.join(ROLES)}")
     try:
         fold = int(parts[2]) if len(parts) > 2 and parts[2] else 0
     except ValueError:
-        raise FerdataError(f"--fit-on {spec!r}: the fold must be a whole number (e.g. spi-2:train:0)") from None
+        raise FerdataError(f"--fit-on {spec!r}: the fold must be a whole number (e.g. spi-2:val:0)") from None
     return FitOn(parts[0], role, fold)
 
 
