@@ -74,7 +74,12 @@ def describe_chunk(chunk: list[tuple[str, str]]) -> list[tuple[str, Any, Any]]:
             by_shape.setdefault(img.shape, []).append(i)
     for shape, idx in by_shape.items():
         batch = np.stack([images[i] for i in idx])
-        vectors = [d.compute(batch) for d in _WORKER_DESCRIPTORS]
+        try:
+            vectors = [d.compute(batch) for d in _WORKER_DESCRIPTORS]
+        except ValueError as exc:  # e.g. a PHOG ROI larger than these faces: counted by reason
+            for i in idx:
+                results[i] = (chunk[i][0], None, f"{shape[0]}x{shape[1]}: {exc}")
+            continue
         for row, i in enumerate(idx):
             results[i] = (chunk[i][0], [v[row] for v in vectors], shape)
     return results

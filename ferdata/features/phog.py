@@ -74,6 +74,11 @@ def cell_edges(size: int, level: int, *, matlab_compatible: bool = False) -> np.
     return np.arange(size // step + 1) * step
 
 
+def _cell_lookup(edges: np.ndarray, size: int) -> np.ndarray:
+    """Cell index of every coordinate 0..size-1 (len(edges) - 1 past the last cell)."""
+    return np.searchsorted(edges, np.arange(size), side="right") - 1
+
+
 def descriptor_length(height: int, width: int, bins: int = 8, levels: int = 3, *,
                       roi: tuple[int, int, int, int] | None = None, matlab_compatible: bool = False) -> int:
     top, bottom, left, right = resolve_roi(roi, height, width)
@@ -113,6 +118,18 @@ def orientation_bins(gx: np.ndarray, gy: np.ndarray, bins: int, angle: int, *,
     return b
 
 
+def gradient_at(images: np.ndarray, k: np.ndarray, i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``numpy.gradient`` of the raw intensities (gx along columns, gy along rows) at the
+    given pixels only: central differences inside, one-sided at the border. Differences
+    of integers halved are exact, so this equals ``np.gradient`` bit for bit."""
+    height, width = images.shape[1:]
+    jp, jm = np.minimum(j + 1, width - 1), np.maximum(j - 1, 0)
+    ip, im = np.minimum(i + 1, height - 1), np.maximum(i - 1, 0)
+    gx = (images[k, i, jp].astype(np.float64) - images[k, i, jm]) / (jp - jm)
+    gy = (images[k, ip, j].astype(np.float64) - images[k, im, j]) / (ip - im)
+    return gx, gy
+
+
 def phog(images: np.ndarray, bins: int = 8, angle: int = 360, levels: int = 3, *,
          roi: tuple[int, int, int, int] | None = None, edges: np.ndarray | None = None,
          edge_detector: str = "canny", matlab_compatible: bool = False) -> np.ndarray:
@@ -129,24 +146,21 @@ def phog(images: np.ndarray, bins: int = 8, angle: int = 360, levels: int = 3, *
     edges = np.asarray(edges, dtype=bool).reshape(images.shape)
     top, bottom, left, right = resolve_roi(roi, height, width)
 
-    # Gradients only where they are used: edge pixels inside the ROI.
-    gy, gx = np.gradient(images.astype(np.float64), axis=(1, 2))
-    inside = np.zeros_like(edges)
-    inside[:, top:bottom, left:right] = edges[:, top:bottom, left:right]
-    k, i, j = np.nonzero(inside)
-    gx, gy = gx[k, i, j], gy[k, i, j]
+    # Gradients only where they are used: edge pixels inside the ROI (ROI coordinates).
+    k, i, j = np.nonzero(edges[:, top:bottom, left:right])
+    gx, gy = gradient_at(images, k, i + top, j + left)
     magnitude = np.sqrt(gx**2 + gy**2)
     b = orientation_bins(gx, gy, bins, angle, matlab_compatible=matlab_compatible)
     keep = (magnitude > 0) & (b > 0)
-    k, i, j, b, magnitude = k[keep], i[keep] - top, j[keep] - left, b[keep] - 1, magnitude[keep]
+    k, i, j, b, magnitude = k[keep], i[keep], j[keep], b[keep] - 1, magnitude[keep]
 
     parts = []
     for level in range(levels + 1):
         row_edges = cell_edges(bottom - top, level, matlab_compatible=matlab_compatible)
         col_edges = cell_edges(right - left, level, matlab_compatible=matlab_compatible)
         n_rows, n_cols = len(row_edges) - 1, len(col_edges) - 1
-        row_cell = np.searchsorted(row_edges, i, side="right") - 1
-        col_cell = np.searchsorted(col_edges, j, side="right") - 1
+        row_cell = _cell_lookup(row_edges, bottom - top)[i]
+        col_cell = _cell_lookup(col_edges, right - left)[j]
         ok = (row_cell < n_rows) & (col_cell < n_cols)  # remainder pixels (matlab mode)
         cell = col_cell[ok] * n_rows + row_cell[ok]  # column-major cell order
         size = n_rows * n_cols * bins

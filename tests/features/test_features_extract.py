@@ -78,6 +78,11 @@ def test_descriptors_in_table_equal_library_output(manifest):
     np.testing.assert_array_equal(lpq[0], create_descriptor("lpq", window=3, decorr=False).compute(img[None])[0])
 
 
+def test_roi_larger_than_the_faces_is_counted_not_fatal(manifest):
+    with pytest.raises(Exception, match="no image could be described"):
+        compute_features(manifest, [create_descriptor("phog", roi=(0, 100, 0, 100))], executor=InlineExecutor())
+
+
 def test_process_pool_gives_the_same_table(manifest):
     compute_features(manifest, executor=InlineExecutor())
     inline = pq.read_table(manifest.table_path("features.parquet"))
