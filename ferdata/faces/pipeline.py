@@ -36,6 +36,7 @@ from ferdata.manifest import Manifest
 from ferdata.progress import NullProgress, ProgressSink
 
 PIPELINE_VERSION = 1
+STAGE_COLUMNS = ("decode_ms", "detect_ms", "clahe_ms", "align_ms", "write_ms", "total_ms")
 ALIGNS = ("none", "rotate", "spatial")
 PICKS = ("largest", "score")
 FALLBACKS = ("whole", "skip")
@@ -99,18 +100,18 @@ _STATE: dict[str, Any] = {}
 
 
 def init_worker(config: dict[str, Any], image_root: str, manifest_dir: str, threads: int | None = None) -> None:
-    """Build this process's detector once; the executor calls it in every worker."""
-    if threads:
-        try:
-            import torch
+    """Build this process's detector once; the executor calls it in every worker.
+    ``threads`` caps torch's thread pool when several workers share the cores (OpenCV's
+    pool must not be touched in a forked child: reconfiguring it there can deadlock)."""
+    import sys
 
-            torch.set_num_threads(threads)
-        except ImportError:  # pragma: no cover - torch is a dependency
-            pass
     cfg = FaceConfig(**{k: v for k, v in config.items() if k not in ("version", "hash")})
     _STATE.clear()
     _STATE.update(config=cfg, hash=config["hash"], image_root=Path(image_root), manifest_dir=Path(manifest_dir),
                   detector=create_detector(cfg.detector, **cfg.detector_options))
+    if threads:
+        if "torch" in sys.modules:  # only detectors that use torch have imported it
+            sys.modules["torch"].set_num_threads(threads)
 
 
 def process_chunk(tasks: list[tuple[str, str, dict[str, Any] | None]]) -> list[dict[str, Any]]:
