@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -138,7 +139,8 @@ def train_command(
     finally:
         display.finish()
         display.close()
-    _print_result(result.run_dir, result.metrics, [(f.run_dir.name, f.metrics) for f in result.folds])
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun only the first process reports
+        _print_result(result.run_dir, result.metrics, [(f.run_dir.name, f.metrics) for f in result.folds])
 
 
 def _members(runs: list[str] | None) -> list[str]:

@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from ferdata.errors import FerdataError
 from ferdata.manifest import Manifest
-from ferdata.models import get_model
+from ferdata.models import ModelPlugin, get_model
 from ferdata.progress import NullProgress, ProgressSink
 from ferdata.training import runs as R
 from ferdata.training.data import gather_examples, manifest_hash, read_split
@@ -40,7 +40,7 @@ class RunResult:
 
 
 def train(
-    model: str,
+    model: str | ModelPlugin,
     manifest: str | Manifest | None = None,
     split: str | None = None,
     *,
@@ -61,7 +61,7 @@ def train(
     progress: ProgressSink | None = None,
     on_epoch: Callable[[dict], None] | None = None,
 ) -> RunResult:
-    """Train ``model`` on a split of a manifest (or combine ``members`` for an ensemble).
+    """Train ``model`` (a registered name, or a :class:`ModelPlugin`) on a split of a manifest (or combine ``members`` for an ensemble).
 
     ``hparams`` override the plugin's defaults (lr, epochs, batch_size, optimizer, augment,
     class_weights, center_loss, patience, ... see :mod:`ferdata.training.hparams`).
@@ -71,7 +71,7 @@ def train(
     if resume is not None:
         return _resume(resume, runs=runs, manifests=manifests, hparams=hparams, device=device, amp=amp,
                        workers=workers, progress=progress, on_epoch=on_epoch)
-    plugin = get_model(model)
+    plugin = model if isinstance(model, ModelPlugin) else get_model(model)
     overrides = dict(hparams or {})
     if weights is not None:
         overrides["weights"] = weights

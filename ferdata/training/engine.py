@@ -233,13 +233,20 @@ def init_from_run(model: Any, run: str | os.PathLike, classes: list[str]) -> dic
 
 
 def save_checkpoint(path: Path, **state: Any) -> None:
-    import io
+    """Write to a temporary file beside ``path`` and rename it over, so a killed run keeps the
+    previous checkpoint (no fsync per epoch: checkpoints of big models are hundreds of MB)."""
+    import tempfile
 
     import torch
 
-    buf = io.BytesIO()
-    torch.save(state, buf)
-    R.atomic_write_bytes(path, buf.getvalue())
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def unwrap(model: Any) -> Any:
@@ -414,6 +421,8 @@ def run_fold(job: FoldJob) -> dict[str, Any]:
     for epoch in range(start_epoch, hp["epochs"]):
         if d.active:
             train_loader.sampler.set_epoch(epoch)
+        else:
+            train_loader.generator.manual_seed(job.seed + epoch)  # the same shuffle when resumed
         net.train()
         if extra is not None:
             extra.train()
