@@ -123,13 +123,21 @@ def train(
         parent = broadcast(parent, dist)
     assert parent is not None
     results = []
-    for k in folds:
-        run_dir = parent / f"fold-{k}" if fold == "all" else parent
-        run_dir.mkdir(parents=True, exist_ok=True)
-        config = {**base_config, "fold": k, "run_id": run_dir.name}
-        results.append(_run_one(plugin, m, sp, k, hp, run_dir, config, dev=dev, amp=use_amp, seed=seed,
-                                workers=workers, crops=crops, init_from=init_from, dist=dist, progress=progress,
-                                on_epoch=on_epoch))
+    try:
+        for k in folds:
+            run_dir = parent / f"fold-{k}" if fold == "all" else parent
+            run_dir.mkdir(parents=True, exist_ok=True)
+            config = {**base_config, "fold": k, "run_id": run_dir.name}
+            results.append(_run_one(plugin, m, sp, k, hp, run_dir, config, dev=dev, amp=use_amp, seed=seed,
+                                    workers=workers, crops=crops, init_from=init_from, dist=dist, progress=progress,
+                                    on_epoch=on_epoch))
+    except FerdataError:
+        # A run that failed before its first checkpoint (bad weights, no images) leaves no folder behind.
+        if main and not any(parent.rglob(R.LAST)) and not any(parent.rglob(R.PREDICTIONS)):
+            import shutil
+
+            shutil.rmtree(parent, ignore_errors=True)
+        raise
     if fold != "all":
         return results[0]
     return _aggregate(parent, {**base_config, "fold": "all", "folds": folds, "run_id": parent.name}, results, main)

@@ -189,6 +189,18 @@ def param_groups(plugin: ModelPlugin, model: Any, hp: dict[str, Any]) -> list[di
     return [dict(g, params=list(g["params"])) for g in groups]
 
 
+def freeze_frozen_norms(model: Any) -> None:
+    """Batch-norm layers whose parameters are frozen (LLF, last-n blocks) keep their running
+    statistics: a frozen layer is not updated in any way."""
+    from torch.nn.modules.batchnorm import _BatchNorm
+
+    for m in model.modules():
+        if isinstance(m, _BatchNorm):
+            params = list(m.parameters(recurse=False))
+            if params and not any(p.requires_grad for p in params):
+                m.eval()
+
+
 def build_model(plugin: ModelPlugin, num_classes: int, hp: dict[str, Any]) -> Any:
     try:
         return plugin.build(num_classes, **hp)
@@ -424,6 +436,7 @@ def run_fold(job: FoldJob) -> dict[str, Any]:
         else:
             train_loader.generator.manual_seed(job.seed + epoch)  # the same shuffle when resumed
         net.train()
+        freeze_frozen_norms(net)
         if extra is not None:
             extra.train()
         progress.start(f"fold {job.fold} epoch {epoch + 1}/{hp['epochs']}", len(train_loader))

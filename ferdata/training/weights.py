@@ -68,10 +68,14 @@ def imagenet_state_dict(weights: Any) -> dict:
 
         import torch
 
+        import contextlib
+        import io
+
         previous = socket.getdefaulttimeout()
         socket.setdefaulttimeout(15)
         try:
-            torch.hub.load_state_dict_from_url(weights.url, progress=False, check_hash=True, weights_only=True)
+            with contextlib.redirect_stderr(io.StringIO()):  # torch.hub prints "Downloading: ..."
+                torch.hub.load_state_dict_from_url(weights.url, progress=False, check_hash=True, weights_only=True)
         except Exception as exc:  # noqa: BLE001 - no network, proxy, DNS: one line with the fix
             raise _missing(weights, path, type(exc).__name__) from None
         finally:
