@@ -10,49 +10,52 @@ build its model and what is special about training it.
 
 Hyperparameter vocabulary
 -------------------------
-``defaults`` (and the command line over them) use these plain names, shared by every
-plugin and the engine; ``create_model`` passes all of them to ``build``, so a ``build``
-takes ``**hparams`` and ignores the names it does not use.
+``defaults`` (and the command line over them: explicit options, ``--hp KEY=VALUE``) use
+these plain names, shared by every plugin and the engine (whose own defaults are
+``ferdata.training.hparams.ENGINE_DEFAULTS``). The engine passes all of them to
+``build``, so a ``build`` takes ``**hparams`` and ignores the names it does not use.
 
-==================== ==================================================================
-``optimizer``        ``"sgd"`` or ``"adam"``
-``lr``               initial learning rate
-``momentum``         SGD momentum (0 = plain SGD)
-``nesterov``         SGD with Nesterov momentum (bool)
-``weight_decay``     L2 penalty passed to the optimizer
-``epochs``           supervised epochs
-``batch_size``       mini-batch size
-``scheduler``        ``"step"`` (multiply the lr by ``lr_decay`` every ``lr_decay_every``
-                     epochs), ``"plateau"`` (multiply by ``lr_decay`` when the validation
-                     loss has not improved for ``lr_patience`` epochs) or ``None``
-``lr_decay``         the factor of either schedule (paper 001: 0.94)
-``lr_decay_every``   epochs between step decays (paper 001: 15)
-``lr_patience``      epochs without improvement before a plateau decay
-``dropout``          dropout probability of the model's classifier
-``center_loss``      add ``extra_loss`` to the classification loss (bool, ``--center-loss``)
-``center_loss_weight`` λ, the weight of the extra loss (paper 001: 0.001)
-``center_loss_alpha``  α, the learning rate of the class centres (paper 001: 0.001)
-``seed``             random seed (also for scikit-learn estimators)
-==================== ==================================================================
+======================= ===============================================================
+``optimizer``           ``"sgd"``, ``"adam"`` or ``"adamw"``
+``lr``                  initial learning rate
+``momentum``            SGD momentum (0 = plain SGD); ``nesterov`` (bool)
+``weight_decay``        L2 penalty passed to the optimizer (a param group may override it)
+``epochs``              supervised epochs
+``batch_size``          mini-batch size
+``schedule``            ``"none"``; ``"step"`` (lr × ``gamma`` every ``step_size`` epochs:
+                        paper 001's ×0.94 every 15); ``"cosine"``; ``"plateau"`` (lr × 0.1
+                        when the validation loss stalls)
+``patience``            early stopping on the validation role (epochs; 0 = off)
+``augment``             comma list of ``flip``, ``crop`` (0.85–1 of the area), ``rotate``
+                        (±10°), ``scale`` (±10%); ``all``; ``none``
+``class_weights``       ``"none"`` or ``"balanced"`` (paper 004)
+``dropout``             dropout probability of the model's classifier
+``center_loss``         add the center loss (bool, ``--center-loss``)
+``center_loss_weight``  λ, its weight (paper 001: 0.001)
+``center_loss_alpha``   α, the learning rate of the class centres (paper 001: 0.001)
+``seed``                random seed (also for scikit-learn estimators)
+======================= ===============================================================
 
-A plugin may add its own names (``regularizer``, ``ae_epochs``, ``width_mult`` ...); its
-description or module docstring says what they mean.
+A plugin may add its own names (``regularizer``, ``ae_epochs``, ``width_mult``,
+``kernel_size`` ...); its module docstring says what they mean.
 
 Conventions between plugins and the engine
 -------------------------------------------
 * ``forward`` returns class scores of shape ``(batch, num_classes)``: logits, or
   log-probabilities (paper 000's log-softmax + NLL; log-softmax is idempotent, so
   cross-entropy on them equals NLL). Probabilities are ``softmax`` of either.
-* Penultimate features (for center loss): ``model(x, return_features=True)`` returns
-  ``(scores, features)`` with ``features`` of shape ``(batch, model.feature_dim)``, the
-  vector the final classification layer reads (after global pooling, before dropout).
-  First-party models implement it; for others the engine may hook the classifier's input.
+* Penultimate features (center loss, ``--center-loss``): the engine takes the input of
+  the model's last ``nn.Linear`` (or the second item when ``forward`` returns a tuple).
+  A model whose dropout precedes its classifier uses ``ferdata_plugins.layers.
+  DropoutLinear`` so that input is the clean feature vector. First-party models also
+  accept ``model(x, return_features=True)`` → ``(scores, features)`` with features of
+  shape ``(batch, model.feature_dim)``.
 * Feature inputs: a model with ``features`` gets one float32 tensor ``(batch, D)``, the
   named vectors concatenated in order, after the images: ``model(images, features)``.
-  ``input_size == 0`` (and ``channels == 0``) means the model takes no image at all: the
-  engine loads no pixels and calls ``model(features)``; a ``sklearn`` model gets the same
-  matrix as ``X`` in ``fit(X, y)`` / ``predict_proba(X)`` (columns follow ``classes_``).
-  Known vectors are listed in :data:`FEATURE_VECTORS`.
+  A model that reads no image at all has ``input_size == 0`` and ``channels == 0`` and is
+  a ``sklearn`` model: it gets the same matrix as ``X`` in ``fit(X, y)`` /
+  ``predict_proba(X)`` (columns follow ``classes_``). Known vectors are listed in
+  :data:`FEATURE_VECTORS`.
 """
 
 from __future__ import annotations
@@ -85,19 +88,17 @@ class ModelPlugin:
     kind: Literal["torch", "sklearn", "ensemble"] = "torch"
     defaults: Mapping[str, Any] = field(default_factory=dict)
     """Default hyperparameters in the shared vocabulary of this module's docstring
-    (optimizer, lr, momentum, weight_decay, epochs, batch_size, scheduler, lr_decay,
-    lr_decay_every, dropout, ...); command-line options override them."""
+    (optimizer, lr, momentum, weight_decay, epochs, batch_size, schedule, step_size,
+    gamma, augment, dropout, ...); command-line options override them."""
     param_groups: Callable[..., list[dict]] | None = None
     """``param_groups(model, **hparams)`` → optimizer groups (``{"params": [...]}``, a group
     may carry its own ``lr`` / ``weight_decay``, which win over the global ones); parameters
     left out are frozen (LLF, last-n-blocks, the pretrained encoder of ``cae-mlp``)."""
     extra_loss: Callable[..., Any] | None = None
     """``extra_loss(num_classes, feature_dim, **hparams)`` → a module whose forward takes
-    (features, targets) and returns a scalar (center loss), already weighted by
-    ``center_loss_weight``. The engine builds it only when ``center_loss`` is true, gets the
-    features from ``model(x, return_features=True)`` (``feature_dim`` is
-    ``model.feature_dim``), adds the term to the classification loss, and trains the
-    module's own parameters (the class centres) as its implementation says."""
+    (features, targets) and returns a scalar that the engine adds to every training batch's
+    loss (features as for the center loss, see the module docstring). The center loss
+    itself needs no plugin support: ``--center-loss`` adds it to any model."""
     features: tuple[str, ...] = ()
     """Extra per-image vectors the model consumes, by name in :data:`FEATURE_VECTORS`
     (``("lpqphog",)``); passed to ``forward`` after the images."""
@@ -105,19 +106,23 @@ class ModelPlugin:
     """``pretrained(model, weights)`` loads ``imagenet`` or a file into a built model."""
     pretrain: Callable[..., dict] | None = None
     """``pretrain(model, train_loader, device, **hparams)`` → metrics: a phase the engine runs
-    before its supervised loop (the convolutional autoencoder of ``cae-mlp``)."""
+    before its supervised loop (the convolutional autoencoder of ``cae-mlp``). Batches are
+    the engine's: images first (then targets, row indices and, with ``features``, the
+    feature tensor)."""
     epoch_end: Callable[..., dict] | None = None
-    """``epoch_end(model, epoch, **hparams)`` → metrics: called after every epoch (pruning by
-    distinctiveness, schedules the engine does not know)."""
+    """``epoch_end(model, epoch, **hparams)`` → metrics: called after every epoch (``epoch``
+    counts from 0) on the unwrapped model (pruning by distinctiveness, schedules the engine
+    does not know); the metrics join that epoch's history row."""
     normalize: tuple[tuple[float, ...], tuple[float, ...]] | None = None
     """Input (mean, std) per channel; ``None`` means scale to [-1, 1]."""
     tags: tuple[str, ...] = ()
 
 
-#: Per-image vectors a plugin can ask for in ``features``: name → the columns that make it,
-#: in order. ``lpqphog`` is paper 000's 10-D vector: the first 5 principal components of
-#: LPQ and of PHOG, as the ANU ``SFEW.xlsx`` gives them (``images.parquet`` of an SFEW
-#: manifest); models standardise it themselves.
+#: Per-image vectors a plugin can ask for in ``features``: name → the ``images.parquet``
+#: columns that make it, in order, when ``features.parquet`` has no column of that name.
+#: ``lpqphog`` is paper 000's 10-D vector: the first 5 principal components of LPQ and of
+#: PHOG (``ferdata features``, or the ANU ``SFEW.xlsx`` columns of an SFEW manifest);
+#: models standardise it themselves.
 FEATURE_VECTORS: Mapping[str, tuple[str, ...]] = {
     "lpqphog": tuple(f"{d}_pc{i}" for d in ("lpq", "phog") for i in range(1, 6)),
 }

@@ -59,7 +59,8 @@ DEFAULTS: dict[str, Any] = {
     "weight_decay": 1e-3,  # paper: L2 λ = 0.001 (used when regularizer is weight-decay)
     "epochs": 100,  # not given in the paper
     "batch_size": 32,  # not given in the paper
-    "scheduler": None,
+    "schedule": "none",
+    "augment": "none",  # the paper mentions no augmentation
     "regularizer": "weight-decay",
     "hidden": 64,  # paper
     "dropout": 0.5,  # paper: 50% (used when regularizer is dropout)
@@ -384,7 +385,6 @@ def build(num_classes: int, **hp: Any) -> CaeMlp:
             raise FerdataError(f"cae-mlp: {key} must be an angle between 0 and 180 degrees, got {deg}")
     return CaeMlp(
         num_classes,
-        input_size=int(hp.get("input_size") or INPUT_SIZE),
         kernel_size=int(hp.get("kernel_size", DEFAULTS["kernel_size"])),
         stride=int(hp.get("stride", DEFAULTS["stride"])),
         negative_slope=float(hp.get("negative_slope", DEFAULTS["negative_slope"])),

@@ -41,7 +41,8 @@ DEFAULTS: dict[str, Any] = {
     "weight_decay": 0.0,
     "epochs": 50,  # not given in the paper
     "batch_size": 32,  # not given in the paper
-    "scheduler": None,
+    "schedule": "none",
+    "augment": "none",  # the paper mentions no augmentation
     "dropout": 0.5,  # paper: dropout on the first FC layer; rate not given
     "kernel_size": 5,  # paper: 20 on 720×576 frames, scaled to 128 px crops
     "stride": 2,  # paper: 2
@@ -147,7 +148,6 @@ class CnnLpqPhog(nn.Module):
 
 def _geometry(hp: dict[str, Any]) -> dict[str, Any]:
     return {
-        "input_size": int(hp.get("input_size") or INPUT_SIZE),
         "kernel_size": int(hp.get("kernel_size", DEFAULTS["kernel_size"])),
         "stride": int(hp.get("stride", DEFAULTS["stride"])),
         "negative_slope": float(hp.get("negative_slope", DEFAULTS["negative_slope"])),

@@ -42,3 +42,25 @@ class RunningStandardize(nn.Module):
         # before two samples there is no variance: centre only (no device sync needed)
         var = torch.where(self.count > 1, self.m2 / (self.count - 1).clamp_min(1), torch.ones_like(self.m2))
         return ((x - self.mean) / torch.sqrt(var + self.eps)).to(x.dtype)
+
+
+class DropoutLinear(nn.Linear):
+    """Dropout on the input, then a linear layer, as one layer.
+
+    The same function as ``nn.Sequential(nn.Dropout(p), nn.Linear(...))`` with the same
+    parameter names, but the layer's input is the clean (pre-dropout) feature vector, so a
+    hook on the model's last linear layer — how the engine taps features for the center
+    loss — sees the pooled features paper 001 pulls towards their class centres.
+    """
+
+    def __init__(self, in_features: int, out_features: int, p: float = 0.5, bias: bool = True) -> None:
+        super().__init__(in_features, out_features, bias=bias)
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"dropout probability must be in [0, 1), got {p}")
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(nn.functional.dropout(x, self.p, self.training))
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, p={self.p}"

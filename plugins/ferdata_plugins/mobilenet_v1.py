@@ -8,8 +8,11 @@ is the paper's width multiplier α (channels × α, rounded to a multiple of 8).
 Paper 001's training: SGD, momentum 0.9, weight decay 4e-5, batch 64, initial lr 0.045
 for the second ("refined") stage (0.01 for the first), decayed ×0.94 every 15 epochs,
 dropout 0.5 after the average pool, and optionally the center loss (Wen et al., 2016)
-on the pooled features with λ = α = 0.001 (``center_loss``, ``center_loss_weight``,
-``center_loss_alpha``). The paper gives no epoch count; ours is stated below.
+on the pooled features with λ = α = 0.001: ``--center-loss`` (``center_loss``,
+``center_loss_weight``, ``center_loss_alpha``) turns on the engine's center loss, which
+taps the input of the last linear layer; the classifier is a :class:`DropoutLinear`, so
+that input is the pooled vector before dropout, as in the paper. The paper gives no
+epoch count; ours is stated below.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from torch import nn
 
 from ferdata.errors import FerdataError
 from ferdata.models import ModelPlugin, register_model
+from ferdata_plugins.layers import DropoutLinear
 
 INPUT_SIZE = 48
 CHANNELS = 1
@@ -38,9 +42,10 @@ DEFAULTS: dict[str, Any] = {
     "weight_decay": 4e-5,
     "epochs": 100,  # not given in the paper
     "batch_size": 64,
-    "scheduler": "step",
-    "lr_decay": 0.94,
-    "lr_decay_every": 15,
+    "schedule": "step",
+    "gamma": 0.94,
+    "step_size": 15,
+    "augment": "flip,crop",  # paper: random crops of 0.85-1 of the area, horizontal flips
     "dropout": 0.5,
     "width_mult": 1.0,
     "center_loss": False,
@@ -75,8 +80,7 @@ class MobileNetV1(nn.Module):
             c_in = c_out
         self.features = nn.Sequential(*layers)
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.dropout = nn.Dropout(dropout)
-        self.classifier = nn.Linear(c_in, num_classes)
+        self.classifier = DropoutLinear(c_in, num_classes, p=dropout)
         self.feature_dim = c_in
         self._init_weights()
 
@@ -93,7 +97,7 @@ class MobileNetV1(nn.Module):
 
     def forward(self, images: torch.Tensor, return_features: bool = False) -> Any:
         pooled = torch.flatten(self.pool(self.features(images)), 1)
-        scores = self.classifier(self.dropout(pooled))
+        scores = self.classifier(pooled)
         return (scores, pooled) if return_features else scores
 
 
@@ -102,18 +106,6 @@ def build(num_classes: int, **hp: Any) -> MobileNetV1:
         num_classes,
         width_mult=float(hp.get("width_mult", DEFAULTS["width_mult"])),
         dropout=float(hp.get("dropout", DEFAULTS["dropout"])),
-    )
-
-
-def center_loss(num_classes: int, feature_dim: int, **hp: Any) -> nn.Module:
-    """The engine's center loss on the pooled features, with the paper's λ and α."""
-    from ferdata.training.losses import CenterLoss
-
-    return CenterLoss(
-        num_classes,
-        feature_dim,
-        weight=float(hp.get("center_loss_weight", DEFAULTS["center_loss_weight"])),
-        alpha=float(hp.get("center_loss_alpha", DEFAULTS["center_loss_alpha"])),
     )
 
 
@@ -140,7 +132,6 @@ MOBILENET_V1 = register_model(
         build=build,
         defaults=dict(DEFAULTS),
         param_groups=param_groups,
-        extra_loss=center_loss,
         tags=("from-scratch", "center-loss"),
     )
 )

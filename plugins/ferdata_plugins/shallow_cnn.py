@@ -6,8 +6,9 @@ convolutions with batch normalization before activating function and 25% dropout
 after ReLU. The top of our model are 3 Dense Layer (256, 512, 7)". The filter counts and
 kernel sizes are in the paper's Fig. 1, which the text copy lacks; we use the widely used
 FER-2013 shallow network this describes (64 3×3, 128 5×5, 512 3×3, 512 3×3). Training:
-Adam at 1e-3 with a reduce-on-plateau schedule, 60 epochs; the batch size and the
-schedule's factor and patience are not given and are ours.
+Adam at 1e-3 with a reduce-on-plateau schedule, 60 epochs, augmentation by ±10% scaling,
+horizontal flips and ±10° rotations; the batch size and the schedule's factor and
+patience are not given (the engine's are used).
 """
 
 from __future__ import annotations
@@ -30,9 +31,8 @@ DEFAULTS: dict[str, Any] = {
     "weight_decay": 0.0,
     "epochs": 60,  # paper
     "batch_size": 64,  # not given
-    "scheduler": "plateau",  # paper: "a reducing learning rate scheduler"
-    "lr_decay": 0.5,  # not given
-    "lr_patience": 5,  # not given
+    "schedule": "plateau",  # paper: "a reducing learning rate scheduler"
+    "augment": "flip,rotate,scale",  # paper: ±10% scale, horizontal flips, ±10° rotation
     "dropout": 0.25,  # paper
 }
 
@@ -78,7 +78,6 @@ class ShallowCnn(nn.Module):
 def build(num_classes: int, **hp: Any) -> ShallowCnn:
     return ShallowCnn(
         num_classes,
-        input_size=int(hp.get("input_size") or INPUT_SIZE),
         dropout=float(hp.get("dropout", DEFAULTS["dropout"])),
     )
 

@@ -9,8 +9,9 @@ import torch
 
 from ferdata.models import FEATURE_VECTORS, ModelPlugin, create_model, get_model, list_models
 
-VOCABULARY_OPTIMIZERS = {"sgd", "adam"}
-VOCABULARY_SCHEDULERS = {"step", "plateau", None}
+VOCABULARY_OPTIMIZERS = {"sgd", "adam", "adamw"}
+VOCABULARY_SCHEDULES = {"none", "step", "cosine", "plateau"}
+AUGMENTATIONS = {"flip", "crop", "rotate", "scale", "all", "none"}
 
 
 def names_from(module: ModuleType) -> list[str]:
@@ -60,9 +61,9 @@ def check_defaults(name: str) -> None:
     d = plugin.defaults
     if plugin.kind == "torch":
         assert d["optimizer"] in VOCABULARY_OPTIMIZERS
-        assert d.get("scheduler") in VOCABULARY_SCHEDULERS
+        assert d["schedule"] in VOCABULARY_SCHEDULES
         assert d["lr"] > 0 and d["epochs"] > 0 and d["batch_size"] > 0
-        if d.get("scheduler") == "step":
-            assert 0 < d["lr_decay"] < 1 and d["lr_decay_every"] > 0
-        if d.get("scheduler") == "plateau":
-            assert 0 < d["lr_decay"] < 1 and d["lr_patience"] > 0
+        if d["schedule"] == "step":
+            assert 0 < d["gamma"] < 1 and d["step_size"] > 0
+        if plugin.input_size:
+            assert set(d.get("augment", "none").split(",")) <= AUGMENTATIONS

@@ -64,8 +64,8 @@ def _smooth_images(n, size, seed=0):
 
 def test_pretrain_reduces_reconstruction_loss_and_freezes_the_encoder():
     torch.manual_seed(0)
-    small = {"input_size": 32, "kernel_size": 3, "stride": 1}  # a tiny geometry keeps the test fast
-    model = create_model("cae-mlp", 7, **small)
+    small = {"kernel_size": 3, "stride": 1}
+    model = cae_mlp.CaeMlp(7, input_size=32, **small)  # a tiny geometry keeps the test fast
     x = _smooth_images(4, 32)
     loader = [(x, torch.zeros(4, dtype=torch.long))]  # the engine's batches: images first
     metrics = PLUGIN.pretrain(model, loader, torch.device("cpu"), **{**PLUGIN.defaults, **small,

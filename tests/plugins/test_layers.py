@@ -28,3 +28,19 @@ def test_eval_does_not_update_and_state_round_trips():
     fresh.load_state_dict(state)
     x = torch.randn(5, 3)
     assert torch.equal(fresh.eval()(x), layer(x))
+
+
+def test_dropout_linear_is_dropout_then_linear():
+    from ferdata_plugins.layers import DropoutLinear
+
+    layer = DropoutLinear(6, 3, p=0.5)
+    ref = torch.nn.Sequential(torch.nn.Dropout(0.5), torch.nn.Linear(6, 3))
+    ref[1].load_state_dict(layer.state_dict())  # same parameter names as nn.Linear
+    x = torch.randn(4, 6)
+    layer.eval(), ref.eval()
+    assert torch.equal(layer(x), ref(x))
+    layer.train(), ref.train()
+    torch.manual_seed(1)
+    a = layer(x)
+    torch.manual_seed(1)
+    assert torch.equal(a, ref(x))

@@ -17,7 +17,7 @@ def test_module_registers_the_paper_model():
     assert (plugin.input_size, plugin.channels, plugin.paper) == (48, 1, "001")
     d = plugin.defaults
     assert (d["optimizer"], d["momentum"], d["weight_decay"], d["batch_size"], d["lr"]) == ("sgd", 0.9, 4e-5, 64, 0.045)
-    assert (d["scheduler"], d["lr_decay"], d["lr_decay_every"], d["dropout"]) == ("step", 0.94, 15, 0.5)
+    assert (d["schedule"], d["gamma"], d["step_size"], d["dropout"]) == ("step", 0.94, 15, 0.5)
     assert (d["center_loss"], d["center_loss_weight"], d["center_loss_alpha"]) == (False, 0.001, 0.001)
 
 
@@ -47,7 +47,22 @@ def test_dropout_sits_before_the_classifier_and_features_are_pooled():
     (x,) = inputs(get_model("mobilenet-v1"), batch=2)
     scores, feats = model(x, return_features=True)
     assert torch.allclose(model.classifier(feats), scores, atol=1e-6)
-    assert model.dropout.p == 0.5
+    assert model.classifier.p == 0.5
+
+
+def test_last_linear_layer_sees_the_pooled_features_before_dropout():
+    """The engine's center loss hooks the input of the last linear layer (paper 001: the
+    features after the average pool)."""
+    torch.manual_seed(0)
+    model = create_model("mobilenet-v1", 7, width_mult=0.25).train()
+    last = [m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1]
+    seen = []
+    last.register_forward_pre_hook(lambda mod, inp: seen.append(inp[0]))
+    (x,) = inputs(get_model("mobilenet-v1"), batch=4)
+    scores, feats = model(x, return_features=True)
+    assert torch.equal(seen[0], feats)
+    assert (feats > 0).float().mean() > 0.9  # ReLU-pooled features, not half zeroed by dropout
+    assert not torch.allclose(scores, torch.nn.functional.linear(feats, last.weight, last.bias))  # dropout did act
 
 
 def test_weight_decay_spares_batch_norm_and_biases():
@@ -58,14 +73,14 @@ def test_weight_decay_spares_batch_norm_and_biases():
     assert len(decay["params"]) + len(no_decay["params"]) == len(list(model.parameters()))
 
 
-def test_center_loss_factory_builds_the_engines_center_loss():
-    pytest.importorskip("ferdata.training.losses")
+def test_the_engines_center_loss_takes_the_pooled_features():
+    losses = pytest.importorskip("ferdata.training.losses")
     plugin = get_model("mobilenet-v1")
     model = create_model("mobilenet-v1", 7, width_mult=0.25)
-    loss_fn = plugin.extra_loss(7, model.feature_dim, **plugin.defaults)
+    loss_fn = losses.center_loss(7, model.feature_dim, **plugin.defaults)
     (x,) = inputs(plugin, batch=4)
     _, feats = model(x, return_features=True)
     loss = loss_fn(feats, torch.tensor([0, 1, 2, 3]))
-    assert loss.ndim == 0 and torch.isfinite(loss)
+    assert loss.ndim == 0 and torch.isfinite(loss) and loss > 0
     loss.backward()
     assert any(p.grad is not None for p in model.parameters())

@@ -16,7 +16,7 @@ def test_module_registers_the_paper_model():
     plugin = get_model("shallow-cnn")
     assert (plugin.input_size, plugin.channels, plugin.paper) == (48, 1, "003")
     d = plugin.defaults
-    assert (d["optimizer"], d["lr"], d["epochs"], d["scheduler"], d["dropout"]) == ("adam", 1e-3, 60, "plateau", 0.25)
+    assert (d["optimizer"], d["lr"], d["epochs"], d["schedule"], d["dropout"]) == ("adam", 1e-3, 60, "plateau", 0.25)
 
 
 @pytest.mark.parametrize("num_classes", [2, 7])
@@ -38,4 +38,4 @@ def test_paper_architecture():
 
 def test_too_small_input_is_refused():
     with pytest.raises(FerdataError, match="at least 16"):
-        create_model("shallow-cnn", 7, input_size=8)
+        shallow_cnn.ShallowCnn(7, input_size=8)
