@@ -34,6 +34,7 @@ these plain names, shared by every plugin and the engine (whose own defaults are
 ``center_loss_weight``  λ, its weight (paper 001: 0.001)
 ``center_loss_alpha``   α, the learning rate of the class centres (paper 001: 0.001)
 ``seed``                random seed (also for scikit-learn estimators)
+``pretrain_epochs``     epochs of a plugin's ``pretrain`` phase (``cae-mlp``'s autoencoder)
 ======================= ===============================================================
 
 A plugin may add its own names (``regularizer``, ``ae_epochs``, ``width_mult``,

@@ -71,9 +71,9 @@ DEFAULTS: dict[str, Any] = {
     "prune_min_samples": 16,
     "prune_min_units": 2,
     # unsupervised phase: the autoencoder
-    "ae_epochs": 100,  # paper
-    "ae_lr": 0.01,  # paper: SGD; rate not given
-    "ae_momentum": 0.9,  # not given in the paper
+    "pretrain_epochs": 100,  # paper
+    "pretrain_lr": 0.01,  # paper: SGD; rate not given
+    "pretrain_momentum": 0.9,  # not given in the paper
     "freeze_encoder": True,  # paper: the classifier reads fixed bottleneck features
     "kernel_size": 5,  # paper: 20 on 720×576 frames, scaled to 128 px crops
     "stride": 2,  # paper
@@ -308,12 +308,12 @@ def pretrain(model: nn.Module, train_loader: Iterable, device: Any, **hp: Any) -
     Returns the mean reconstruction loss of the first and last epochs.
     """
     m = _unwrap(model)
-    epochs = int(hp.get("ae_epochs", DEFAULTS["ae_epochs"]))
+    epochs = int(hp.get("pretrain_epochs", DEFAULTS["pretrain_epochs"]))
     ae = m.autoencoder
     m.set_autoencoder_trainable(True)
     params = [p for p in ae.parameters() if p.requires_grad]
-    opt = torch.optim.SGD(params, lr=float(hp.get("ae_lr", DEFAULTS["ae_lr"])),
-                          momentum=float(hp.get("ae_momentum", DEFAULTS["ae_momentum"])))
+    opt = torch.optim.SGD(params, lr=float(hp.get("pretrain_lr", DEFAULTS["pretrain_lr"])),
+                          momentum=float(hp.get("pretrain_momentum", DEFAULTS["pretrain_momentum"])))
     dist = _distributed()
     losses: list[float] = []
     ae.train()
@@ -336,9 +336,9 @@ def pretrain(model: nn.Module, train_loader: Iterable, device: Any, **hp: Any) -
         if dist:
             _broadcast_state(ae)
         m.train(m.training)
-    metrics: dict[str, float] = {"ae_epochs": float(epochs)}
+    metrics: dict[str, float] = {"pretrain_epochs": float(epochs)}
     if losses:
-        metrics.update(ae_loss_first=losses[0], ae_loss_last=losses[-1])
+        metrics.update(reconstruction_loss_first=losses[0], reconstruction_loss_last=losses[-1])
     return metrics
 
 

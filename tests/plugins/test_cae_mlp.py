@@ -15,7 +15,7 @@ PLUGIN = get_model("cae-mlp")
 def test_module_registers_the_paper_model():
     assert NAMES == ["cae-mlp"]
     d = PLUGIN.defaults
-    assert (d["hidden"], d["regularizer"], d["weight_decay"], d["ae_epochs"]) == (64, "weight-decay", 1e-3, 100)
+    assert (d["hidden"], d["regularizer"], d["weight_decay"], d["pretrain_epochs"]) == (64, "weight-decay", 1e-3, 100)
     assert (d["prune_similar_deg"], d["prune_complementary_deg"]) == (15.0, 165.0)
     assert PLUGIN.pretrain is not None and PLUGIN.epoch_end is not None
 
@@ -69,9 +69,9 @@ def test_pretrain_reduces_reconstruction_loss_and_freezes_the_encoder():
     x = _smooth_images(4, 32)
     loader = [(x, torch.zeros(4, dtype=torch.long))]  # the engine's batches: images first
     metrics = PLUGIN.pretrain(model, loader, torch.device("cpu"), **{**PLUGIN.defaults, **small,
-                                                                     "ae_epochs": 8, "ae_lr": 0.1})
-    assert metrics["ae_epochs"] == 8
-    assert metrics["ae_loss_last"] < 0.8 * metrics["ae_loss_first"]
+                                                                     "pretrain_epochs": 8, "pretrain_lr": 0.1})
+    assert metrics["pretrain_epochs"] == 8
+    assert metrics["reconstruction_loss_last"] < 0.8 * metrics["reconstruction_loss_first"]
     assert not any(p.requires_grad for p in model.autoencoder.parameters())
     # the classifier's training passes leave the pretrained encoder's statistics alone
     model.train()
