@@ -349,15 +349,15 @@ def epoch_end(model: nn.Module, epoch: int, **hp: Any) -> dict:
         return {}
     metrics: dict[str, float] = {"pruned": 0.0}
     acts = m.take_recent_activations()
-    if epoch >= int(hp.get("prune_after", DEFAULTS["prune_after"])) and acts is not None \
-            and len(acts) >= int(hp.get("prune_min_samples", DEFAULTS["prune_min_samples"])):
-        metrics["pruned"] = float(m.prune_by_distinctiveness(
-            acts,
-            similar_deg=float(hp.get("prune_similar_deg", DEFAULTS["prune_similar_deg"])),
-            complementary_deg=float(hp.get("prune_complementary_deg", DEFAULTS["prune_complementary_deg"])),
-            min_units=int(hp.get("prune_min_units", DEFAULTS["prune_min_units"])),
-        ))
-        if _distributed():  # every rank saw other samples: rank 0's decision wins
+    if epoch >= int(hp.get("prune_after", DEFAULTS["prune_after"])):
+        if acts is not None and len(acts) >= int(hp.get("prune_min_samples", DEFAULTS["prune_min_samples"])):
+            metrics["pruned"] = float(m.prune_by_distinctiveness(
+                acts,
+                similar_deg=float(hp.get("prune_similar_deg", DEFAULTS["prune_similar_deg"])),
+                complementary_deg=float(hp.get("prune_complementary_deg", DEFAULTS["prune_complementary_deg"])),
+                min_units=int(hp.get("prune_min_units", DEFAULTS["prune_min_units"])),
+            ))
+        if _distributed():  # every rank saw other samples: rank 0's network wins, on every rank
             for t in (m.unit_mask, m.hidden.weight, m.hidden.bias, m.out.weight, m.out.bias):
                 torch.distributed.broadcast(t.data, src=0)
     metrics["hidden_units"] = float(m.active_units())
