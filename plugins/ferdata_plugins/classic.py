@@ -28,6 +28,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline
@@ -53,7 +54,9 @@ class PlattSVC(ClassifierMixin, BaseEstimator):
     """An RBF SVM with Platt-scaled probabilities: the sigmoid is fitted on out-of-fold
     decision values, then the SVM is refitted on all the data (what ``SVC(probability=
     True)`` did before scikit-learn deprecated it). The folds shrink to the smallest
-    class, so a class with a few training samples still works."""
+    class; when a class has a single training sample there are no folds, and one sigmoid
+    per class is fitted on the training decision values themselves, then normalised
+    (``in_sample_calibration_``; over-confident, but still probabilities)."""
 
     def __init__(self, C: float = 1.0, gamma: Any = "scale", class_weight: Any = None,
                  folds: int = 5, random_state: int | None = None) -> None:
@@ -68,19 +71,34 @@ class PlattSVC(ClassifierMixin, BaseEstimator):
         classes, counts = np.unique(y, return_counts=True)
         if len(classes) < 2:
             raise FerdataError(f"svm-lpqphog needs at least two classes in the training data, got {len(classes)}")
-        if counts.min() < 2:
-            rare = ", ".join(str(c) for c in classes[counts < 2])
-            raise FerdataError(f"svm-lpqphog needs two training samples of every class to calibrate "
-                               f"probabilities; class {rare} has one")
-        folds = StratifiedKFold(min(self.folds, int(counts.min())), shuffle=True, random_state=self.random_state)
         svm = SVC(kernel="rbf", C=self.C, gamma=self.gamma, class_weight=self.class_weight,
                   random_state=self.random_state)
-        self.calibrated_ = CalibratedClassifierCV(svm, method="sigmoid", cv=folds, ensemble=False).fit(X, y)
-        self.classes_ = self.calibrated_.classes_
+        self.in_sample_calibration_ = bool(counts.min() < 2)
+        if self.in_sample_calibration_:
+            self.svm_ = svm.fit(X, y)
+            d = self._decision(X)
+            targets = [y == c for c in (classes[1:] if len(classes) == 2 else classes)]
+            self.sigmoids_ = [LogisticRegression().fit(d[:, [k]], t) for k, t in enumerate(targets)]
+            self.classes_ = self.svm_.classes_
+        else:
+            folds = StratifiedKFold(min(self.folds, int(counts.min())), shuffle=True, random_state=self.random_state)
+            self.calibrated_ = CalibratedClassifierCV(svm, method="sigmoid", cv=folds, ensemble=False).fit(X, y)
+            self.classes_ = self.calibrated_.classes_
         return self
 
+    def _decision(self, X: Any) -> np.ndarray:
+        d = np.asarray(self.svm_.decision_function(X), np.float64)
+        return d[:, None] if d.ndim == 1 else d
+
     def predict_proba(self, X: Any) -> np.ndarray:
-        return self.calibrated_.predict_proba(X)
+        if not self.in_sample_calibration_:
+            return self.calibrated_.predict_proba(X)
+        d = self._decision(X)
+        p = np.column_stack([s.predict_proba(d[:, [k]])[:, 1] for k, s in enumerate(self.sigmoids_)])
+        if len(self.classes_) == 2:
+            return np.column_stack([1.0 - p[:, 0], p[:, 0]])
+        total = p.sum(axis=1, keepdims=True)
+        return np.where(total > 0, p / np.where(total > 0, total, 1.0), 1.0 / p.shape[1])
 
     def predict(self, X: Any) -> np.ndarray:
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]

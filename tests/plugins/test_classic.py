@@ -66,10 +66,22 @@ def test_svm_calibrates_with_few_samples_per_class():
     assert np.allclose(proba.sum(1), 1.0)
 
 
-def test_svm_refuses_a_class_with_one_sample():
-    X, y = _data(n_per_class=3, classes=3)
-    with pytest.raises(FerdataError, match="class 2 has one"):
-        create_model("svm-lpqphog", 3).fit(X[:-2], y[:-2])
+@pytest.mark.parametrize("classes", [2, 3])
+def test_svm_calibrates_in_sample_when_a_class_has_one_sample(classes):
+    X, y = _data(n_per_class=1, classes=classes)
+    est = create_model("svm-lpqphog", classes, seed=0).fit(X, y)
+    assert est.named_steps["svm"].in_sample_calibration_
+    proba = est.predict_proba(X)
+    assert proba.shape == (classes, classes) and np.allclose(proba.sum(1), 1.0) and (proba >= 0).all()
+    assert (est.predict(X) == y).all()
+    X, y = _data(n_per_class=2, classes=3)
+    assert not create_model("svm-lpqphog", 3, seed=0).fit(X, y).named_steps["svm"].in_sample_calibration_
+
+
+def test_svm_refuses_a_single_class():
+    X, y = _data(n_per_class=4, classes=1)
+    with pytest.raises(FerdataError, match="at least two classes"):
+        create_model("svm-lpqphog", 3).fit(X, y)
 
 
 def test_mlp_is_the_papers_network_with_the_engines_names():
