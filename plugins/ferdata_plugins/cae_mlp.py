@@ -97,7 +97,6 @@ def _distributed() -> bool:
 class ConvAutoencoder(nn.Module):
     def __init__(self, channels: int, kernel_size: int, stride: int, negative_slope: float) -> None:
         super().__init__()
-        self.stride = stride
         self.enc = nn.ModuleList()
         c_in = channels
         for c_out in FILTERS:
