@@ -42,7 +42,6 @@ RHO = 0.90
 _TIE_BREAK = np.array([1.000007, 1.000006, 1.000005, 1.000004, 1.000003, 1.000002, 1.000001, 1.0])
 #: Responses smaller than this times the window's grey-level sum are rounding noise.
 ZERO_TOLERANCE = 1e-12
-WINDOWS = (3, 5, 7)
 #: Input pixels per vectorised block (keeps the working set near the CPU caches).
 BLOCK_PIXELS = 16384
 
