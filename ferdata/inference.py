@@ -46,13 +46,15 @@ def checkpoint_path(run_dir: Path) -> Path:
 
 
 def fold_runs(run_dir: Path) -> list[Path]:
-    """The run itself, or the fold runs inside a fold group, in name order."""
+    """The fold runs of a fold group (``fold-<k>/`` folders, as ``--fold all`` writes them
+    under a parent run), else the run itself."""
+    subs = sorted((c for c in run_dir.iterdir() if c.is_dir() and (c / CONFIG).is_file()),
+                  key=lambda c: (len(c.name), c.name)) if run_dir.is_dir() else []
+    if subs:
+        return subs
     if (run_dir / CONFIG).is_file():
         return [run_dir]
-    subs = sorted(c for c in run_dir.iterdir() if c.is_dir() and (c / CONFIG).is_file()) if run_dir.is_dir() else []
-    if not subs:
-        raise FerdataError(f"{run_dir} is not a run folder (no {CONFIG}); give a folder made by 'ferdata train'")
-    return subs
+    raise FerdataError(f"{run_dir} is not a run folder (no {CONFIG}); give a folder made by 'ferdata train'")
 
 
 @dataclass
@@ -118,7 +120,7 @@ def load_run_model(run: str | os.PathLike, *, fold_index: int = 0) -> RunModel:
     run_dir = runs[fold_index]
     config = read_json(run_dir / CONFIG)
     ckpt = torch_load(checkpoint_path(run_dir))
-    name = ckpt.get("plugin") or config.get("model")
+    name = ckpt.get("plugin") or config.get("plugin") or config.get("model")
     if not name:
         raise FerdataError(f"{run_dir}: neither the checkpoint nor {CONFIG} names the model")
     plugin = get_model(name)
@@ -127,10 +129,10 @@ def load_run_model(run: str | os.PathLike, *, fold_index: int = 0) -> RunModel:
     classes = list(ckpt.get("classes") or config.get("classes") or [])
     if not classes:
         raise FerdataError(f"{run_dir}: the checkpoint lists no classes")
-    hparams = {k: v for k, v in (config.get("hparams") or {}).items()}
-    hparams.pop("pretrained", None)
-    hparams.pop("weights", None)
-    model = plugin.build(len(classes), **{**plugin.defaults, **hparams})
+    try:  # as the engine builds it: the plugin's defaults under the run's resolved hyperparameters
+        model = plugin.build(len(classes), **{**plugin.defaults, **(config.get("hparams") or {})})
+    except TypeError as exc:
+        raise FerdataError(f"model {name!r} rejected the run's hyperparameters ({exc})") from None
     try:
         model.load_state_dict(ckpt["model"])
     except (RuntimeError, KeyError) as exc:

@@ -344,7 +344,7 @@ def run_report(run_path: str | os.PathLike, out_dir: str | os.PathLike | None = 
     rep = HtmlReport(f"Run report: {run.name}", out)
 
     rep.heading("Summary")
-    rep.key_values([("model", cfg.get("model")), ("manifest", _name(cfg.get("manifest"))), ("split", cfg.get("split")),
+    rep.key_values([("model", model_name(cfg)), ("manifest", _name(cfg.get("manifest"))), ("split", _name(cfg.get("split"))),
                     ("classes", ", ".join(run.classes)), ("evaluated on", f"{s['role']} ({s['n']} images)"),
                     ("folds", len(s["per_fold"])), ("accuracy (mean ± std over folds)", pm(s["accuracy_mean"], s["accuracy_std"])),
                     ("macro F1 (mean ± std over folds)", pm(s["macro_f1_mean"], s["macro_f1_std"])),
@@ -413,6 +413,10 @@ def _name(value: Any) -> Any:
     return value.get("name") if isinstance(value, dict) else value
 
 
+def model_name(config: dict[str, Any]) -> Any:
+    return config.get("plugin") or config.get("model")
+
+
 def compare_report(run_paths: Sequence[str | os.PathLike], out_dir: str | os.PathLike | None = None, *,
                    progress: ProgressSink | None = None) -> ReportResult:
     """Runs (or fold groups) side by side: scores, per-class F1, confusion matrices, curves."""
@@ -432,7 +436,7 @@ def compare_report(run_paths: Sequence[str | os.PathLike], out_dir: str | os.Pat
 
     rep.heading("Scores")
     rep.table(["run", "model", "manifest", "split", "evaluated on", "folds", "accuracy", "macro F1"],
-              [[n, r.config.get("model"), _name(r.config.get("manifest")), r.config.get("split"),
+              [[n, model_name(r.config), _name(r.config.get("manifest")), _name(r.config.get("split")),
                 f"{s['role']} ({s['n']})", len(s["per_fold"]), pm(s["accuracy_mean"], s["accuracy_std"]),
                 pm(s["macro_f1_mean"], s["macro_f1_std"])] for n, r, s in zip(names, runs, all_scores)])
 

@@ -117,4 +117,4 @@ def test_unfinished_and_damaged_runs_fail_with_one_line(tiny_run, tmp_path):
     empty.mkdir()
     with pytest.raises(FerdataError, match="not a run folder"):
         load_run(empty)
-    assert json.loads((tiny_run / "fold-0" / "config.json").read_text())["model"]
+    assert json.loads((tiny_run / "fold-0" / "config.json").read_text())["plugin"]

@@ -54,6 +54,7 @@ def make_tiny_run(manifest: Manifest, root: Path, *, folds: int = 2, epochs: int
     y_all = torch.tensor([classes.index(r["label"]) for r in rows])
     groups = [r["subject_id"] for r in rows]
     group = root / f"tiny-{manifest.name}"
+    tables = []
     for fold, (train, test) in enumerate(GroupKFold(n_splits=folds).split(rows, y_all.numpy(), groups)):
         torch.manual_seed(seed + fold)
         model = plugin.build(len(classes))
@@ -88,10 +89,18 @@ def make_tiny_run(manifest: Manifest, root: Path, *, folds: int = 2, epochs: int
                 "pred": pa.array([classes[i] for i in probs.argmax(1)])}
         for j, c in enumerate(classes):
             cols[f"prob_{c}"] = pa.array(probs[:, j], pa.float64())
-        write_table(run / "predictions.parquet", pa.table(cols), {"classes": classes})
+        tables.append(pa.table(cols))
+        write_table(run / "predictions.parquet", tables[-1], {"classes": classes})
         (run / "history.jsonl").write_text("".join(json.dumps(h) + "\n" for h in history))
         (run / "config.json").write_text(json.dumps({
-            "model": PLUGIN, "manifest": manifest.name, "manifest_dir": str(manifest.dir), "split": f"kfold{folds}",
-            "fold": fold, "classes": classes, "hparams": dict(plugin.defaults), "seed": seed,
+            "plugin": PLUGIN, "kind": "torch", "input_size": plugin.input_size, "channels": plugin.channels,
+            "manifest": {"name": manifest.name, "path": str(manifest.dir.resolve())},
+            "split": {"name": f"subject-kfold{folds}", "protocol": "kfold"}, "crops": None, "source": "images",
+            "fold": fold, "run_id": run.name, "classes": classes, "hparams": dict(plugin.defaults), "seed": seed,
             "versions": {"torch": torch.__version__}}, indent=2))
+    # the parent of a fold-all run: its own config and every fold's predictions
+    write_table(group / "predictions.parquet", pa.concat_tables(tables), {"classes": classes})
+    parent = json.loads((group / "fold-0" / "config.json").read_text())
+    (group / "config.json").write_text(json.dumps({**parent, "fold": "all", "folds": list(range(folds)),
+                                                   "run_id": group.name}, indent=2))
     return group
