@@ -12,14 +12,14 @@ from PIL import Image
 from ferdata.errors import FerdataError
 from ferdata.reports import embedded_images, external_references
 from tests.reports.chromium import assert_not_blank, screenshot
-from tests.reports.tiny_run import make_tiny_run
+from tests.reports.tiny_run import shared_tiny_run
 
 pytestmark = pytest.mark.real_data
 
 
 @pytest.fixture(scope="module")
 def tiny_run(real_manifest, tmp_path_factory):
-    return make_tiny_run(real_manifest("jaffe"), tmp_path_factory.mktemp("runs"))
+    return shared_tiny_run(real_manifest("jaffe"), tmp_path_factory)
 
 
 def _check_decodes(html_text: str) -> int:

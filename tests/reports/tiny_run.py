@@ -104,3 +104,14 @@ def make_tiny_run(manifest: Manifest, root: Path, *, folds: int = 2, epochs: int
     (group / "config.json").write_text(json.dumps({**parent, "fold": "all", "folds": list(range(folds)),
                                                    "run_id": group.name}, indent=2))
     return group
+
+
+_MADE: dict[str, Path] = {}
+
+
+def shared_tiny_run(manifest: Manifest, tmp_path_factory) -> Path:  # noqa: ANN001 - pytest's factory
+    """One tiny run per manifest per test session, shared by every test module that needs one."""
+    key = str(manifest.dir)
+    if key not in _MADE:
+        _MADE[key] = make_tiny_run(manifest, tmp_path_factory.mktemp("tiny-runs"))
+    return _MADE[key]
