@@ -147,6 +147,11 @@ class Predictor:
         self.model = load_run_model(run)
         self.face_config, self.config_source = face_config(self.model, manifests)
         self.faces = FacePreprocessor(self.face_config)
+        # One throw-away batch: the first forward pays for lazy initialisation, which would
+        # otherwise be booked as the first frame's classification time.
+        side = self.model.size
+        blank = np.zeros((side, side, 3) if self.model.channels == 3 else (side, side), np.uint8)
+        self.model.predict_proba(self.model.tensor([blank]))
 
     @property
     def classes(self) -> list[str]:

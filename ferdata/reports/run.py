@@ -213,7 +213,7 @@ def image_files(config: dict[str, Any], manifests: str | os.PathLike | None = No
     from ferdata.manifest.crops import crop_paths
 
     manifest = run_manifest(config, manifests)
-    crops = crop_paths(manifest, _crop_config(config))
+    crops = None if config.get("source") == "images" else crop_paths(manifest, _crop_config(config))
     rows = manifest.images(columns=["image_id", "path"]).to_pylist()
     files = {r["image_id"]: manifest.resolve(r["path"]) for r in rows}
     if crops is not None:
