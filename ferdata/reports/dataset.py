@@ -194,8 +194,9 @@ def dataset_report(manifest: Manifest, out_dir: str | Path | None = None, *, per
                       css="note")
     else:
         rows = [("config", faces["config"]), ("detector", faces["detector"]), ("images", faces["images"]),
-                ("face found", faces["face_found"]), ("detection rate", faces["detection_rate"]),
-                ("fallback rate", faces["fallback_rate"]), ("several faces", faces["several_faces"]),
+                ("face found", faces["face_found"]),
+                ("detection rate", f"{faces['detection_rate']:.1%}" if faces["images"] else None),
+                ("fallback rate", f"{faces['fallback_rate']:.1%}" if faces["images"] else None), ("several faces", faces["several_faces"]),
                 ("flat frames", faces["flat"]), ("errors", faces["errors"])]
         rows += [(f"fallback: {k}", v) for k, v in sorted(faces["fallbacks"].items())]
         rows += [(k.replace("_", " "), faces[k]) for k in ("mean_detect_ms", "mean_total_ms") if k in faces]
@@ -214,12 +215,20 @@ def dataset_report(manifest: Manifest, out_dir: str | Path | None = None, *, per
                   caption="label conflicts")
 
     rep.heading("Splits and leakage")
+    rep.paragraph("Per split file and fold: images per role, subjects and identical files found in more than one "
+                  "role (either leaks training information into evaluation).", css="note")
     leakage = split_leakage(manifest)
     if leakage:
         cols = ["split", "protocol", "fold", "train", "val", "test", "subjects_in_two_roles", "copies_in_two_roles"]
         rep.table([c.replace("_", " ") for c in cols], [[r[c] for c in cols] for r in leakage])
     else:
         rep.paragraph(f"No splits yet: 'ferdata split {manifest.name} --protocol P' writes them.", css="note")
+
+    if s.get("sections"):
+        rep.heading("More from 'ferdata info'")
+    for section in s.get("sections", []):  # what 'ferdata info' adds from faces, splits, ...
+        cols = section.get("columns") or ("", "")
+        rep.table(cols, section["rows"], caption=section["title"])
 
     picked, source = sample_per_class(manifest, per_class, seed)
     rep.heading(f"Samples per class ({source})")

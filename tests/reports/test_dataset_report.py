@@ -51,11 +51,14 @@ def _faces_and_split(manifest):
     for i, r in enumerate(rows):
         Image.new("L", (48, 48), 40 + 5 * i).save(crops / f"{r['image_id']}.png")
         paths.append(f"crops/cfg1/{r['image_id']}.png")
-    write_table(manifest.dir / "faces.parquet", pa.table({
+    from ferdata.faces.table import FACES_SCHEMA
+
+    columns = {
         "image_id": [r["image_id"] for r in rows], "config_hash": ["cfg1"] * len(rows),
-        "detector": ["haar"] * len(rows), "n_faces": pa.array([1 if f else 0 for f in found], pa.int32()),
-        "face_found": found, "fallback": [None if f else "whole" for f in found], "crop_path": paths,
-        "detect_ms": [3.0] * len(rows)}), {"latest_config": "cfg1"})
+        "detector": ["haar"] * len(rows), "n_faces": [1 if f else 0 for f in found], "face_found": found,
+        "fallback": [None if f else "whole" for f in found], "crop_path": paths, "detect_ms": [3.0] * len(rows)}
+    table = pa.table({f.name: pa.array(columns.get(f.name, [None] * len(rows)), f.type) for f in FACES_SCHEMA})
+    write_table(manifest.dir / "faces.parquet", table, {"latest_config": "cfg1"})
     subjects = sorted({r["subject_id"] for r in rows})
     # fold 0 is subject-disjoint; fold 1 puts the first subject in both roles
     fold0 = [(r["image_id"], 0, "test" if r["subject_id"] == subjects[0] else "train") for r in rows]
