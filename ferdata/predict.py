@@ -143,9 +143,16 @@ class FrameResult:
 class Predictor:
     """A run plus its face preprocessing: frames in, faces with probabilities out."""
 
-    def __init__(self, run: str | os.PathLike, *, manifests: str | os.PathLike | None = None) -> None:
+    def __init__(self, run: str | os.PathLike, *, manifests: str | os.PathLike | None = None,
+                 detector: str | None = None) -> None:
         self.model = load_run_model(run)
         self.face_config, self.config_source = face_config(self.model, manifests)
+        if detector is not None and detector != self.face_config.get("detector"):
+            self.face_config = {**self.face_config, "detector": detector, "detector_options": {}}
+            self.config_source += f", detector replaced by {detector}"
+        if self.face_config.get("detector") == "given":
+            raise FerdataError("the run's crops come from boxes given in the dataset, which new pictures do not have; "
+                               "pick a detector with --detector haar|mtcnn|mediapipe")
         self.faces = FacePreprocessor(self.face_config)
         # One throw-away batch: the first forward pays for lazy initialisation, which would
         # otherwise be booked as the first frame's classification time.
@@ -395,12 +402,14 @@ def _outputs(outs: list[Path], kind: str) -> tuple[list[Path], Path | None, Path
 
 def predict(run: str | os.PathLike, input: str | os.PathLike | None = None, *, camera: int | None = None,
             out: list[str | os.PathLike] | None = None, max_frames: int | None = None,
-            manifests: str | os.PathLike | None = None, progress: ProgressSink | None = None) -> PredictResult:
+            manifests: str | os.PathLike | None = None, detector: str | None = None,
+            progress: ProgressSink | None = None) -> PredictResult:
     """Classify every face of ``input`` (image, video, folder) or of camera ``camera``.
 
     ``out`` paths say what to write by suffix: ``.parquet``/``.csv`` the table (one row per
     face), ``.mp4``/``.avi`` the annotated video, ``.png``/``.jpg`` the annotated image, a
-    suffix-less path a folder of annotated images.
+    suffix-less path a folder of annotated images. ``detector`` replaces the run's detector
+    (with its default options); everything else of the run's preprocessing stays.
     """
     progress = progress or NullProgress()
     if (input is None) == (camera is None):
@@ -409,7 +418,7 @@ def predict(run: str | os.PathLike, input: str | os.PathLike | None = None, *, c
         raise FerdataError(f"{input} does not exist")
     kind = "camera" if camera is not None else kind_of(Path(input))
     tables, video_out, images_out = _outputs([Path(o) for o in (out or [])], kind)
-    predictor = Predictor(run, manifests=manifests)
+    predictor = Predictor(run, manifests=manifests, detector=detector)
     classes = predictor.classes
     if camera is not None:
         source_frames: Iterator = ((f"camera:{camera}", k, im) for k, im in enumerate(_frames_of_video(camera)))

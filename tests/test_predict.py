@@ -9,12 +9,10 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-pytest.importorskip("ferdata.faces", reason="face detectors are not installed in this checkout")
-
-from ferdata.errors import FerdataError  # noqa: E402
-from ferdata.manifest import read_table, write_table  # noqa: E402
-from ferdata.predict import predict  # noqa: E402
-from tests.reports.tiny_run import shared_tiny_run  # noqa: E402
+from ferdata.errors import FerdataError
+from ferdata.manifest import read_table, write_table
+from ferdata.predict import predict
+from tests.reports.tiny_run import shared_tiny_run
 
 pytestmark = pytest.mark.real_data
 
@@ -115,7 +113,14 @@ def test_folder_and_the_runs_own_preprocessing_config(jaffe, tiny_run, tmp_path)
     skipped = p.predict_frame(blank)
     assert not skipped.found and skipped.probs.shape == (0, len(p.classes))
 
-    result = predict(run, folder, out=[tmp_path / "annotated"])
+    assert Predictor(run, detector="mediapipe").faces.detector.name == "mediapipe"
+    config["detector"] = "given"
+    write_table(manifest_copy / "faces.parquet", pa.table({"image_id": pa.array([], pa.string())}),
+                {"latest_config": "abc123", "configs": {"abc123": config}})
+    with pytest.raises(FerdataError, match="--detector"):
+        Predictor(run)
+
+    result = predict(run, folder, out=[tmp_path / "annotated"], detector="haar")
     assert result.frames == 3 and result.table.num_rows == 3
     assert len(list((tmp_path / "annotated").glob("*.annotated.png"))) == 3
 

@@ -39,6 +39,8 @@ def predict_command(
                                                    "(annotated images). Repeatable.")] = None,
     camera: Annotated[int | None, typer.Option("--camera", help="Read camera N instead of INPUT (Ctrl-C stops).")] = None,
     max_frames: Annotated[int | None, typer.Option("--max-frames", min=1, help="Stop after this many frames.")] = None,
+    detector: Annotated[str | None, typer.Option("--detector", "-d", help="Replace the run's face detector "
+                                                 "(haar | mtcnn | mediapipe) [default: the run's].")] = None,
     manifests: ManifestsOpt = None,
 ) -> None:
     """Find every face, classify it with the run's model, and time detection, preprocessing
@@ -52,7 +54,7 @@ def predict_command(
         if kind_of(input) == "image":  # one photo: the annotated copy is what people want to see
             outs = [Path(f"{input.stem}.annotated.png")]
     result = predict(run, input, camera=camera, out=outs, max_frames=max_frames, manifests=manifests,
-                     progress=RichProgress())
+                     detector=detector, progress=RichProgress())
     rows = result.table.to_pylist()
     if len(rows) <= 20:
         from rich.table import Table
