@@ -13,6 +13,15 @@ from ferdata.progress import ProgressSink
 from ferdata.reports.dataset import ReportResult, dataset_report
 
 RUN_CONFIG = "config.json"
+ENV_RUNS = "FERDATA_RUNS"
+
+
+def resolve_run(target: str) -> Path | None:
+    """A run folder by path, or by id under ``$FERDATA_RUNS`` (default ``./runs``)."""
+    for candidate in (Path(target), Path(os.environ.get(ENV_RUNS) or "runs") / target):
+        if candidate.is_dir() and is_run(candidate):
+            return candidate
+    return None
 
 
 def is_run(path: str | os.PathLike) -> bool:
@@ -27,9 +36,10 @@ def build_report(targets: Sequence[str], *, out: str | os.PathLike | None = None
                  progress: ProgressSink | None = None) -> ReportResult:
     if not targets:
         raise FerdataError("name a manifest or one or more run folders, e.g. 'ferdata report jaffe'")
-    runs = [t for t in targets if is_run(t)]
+    resolved = [resolve_run(t) for t in targets]
+    runs = [r for r in resolved if r is not None]
     if runs and len(runs) != len(targets):
-        bad = next(t for t in targets if not is_run(t))
+        bad = next(t for t, r in zip(targets, resolved) if r is None)
         raise FerdataError(f"{bad!r} is not a run folder (no {RUN_CONFIG}); a comparison takes run folders only")
     if not runs:
         if len(targets) > 1:

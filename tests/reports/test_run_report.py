@@ -118,3 +118,20 @@ def test_unfinished_and_damaged_runs_fail_with_one_line(tiny_run, tmp_path):
     with pytest.raises(FerdataError, match="not a run folder"):
         load_run(empty)
     assert json.loads((tiny_run / "fold-0" / "config.json").read_text())["plugin"]
+
+
+def test_cli_reports_a_run_by_id_and_compares(tiny_run, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from ferdata.cli.app import app
+
+    monkeypatch.setenv("FERDATA_RUNS", str(tiny_run.parent))
+    runner = CliRunner()
+    res = runner.invoke(app, ["report", tiny_run.name, "--out", str(tmp_path / "one")])
+    assert res.exit_code == 0, res.output
+    assert "Grad-CAM maps" in res.output and (tmp_path / "one" / "report.html").exists()
+    res = runner.invoke(app, ["report", str(tiny_run / "fold-0"), str(tiny_run / "fold-1"), "--out", str(tmp_path / "two")])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "two" / "per_class_f1.png").exists()
+    res = runner.invoke(app, ["report", str(tiny_run), "no-such-run"])
+    assert res.exit_code == 2 and "'no-such-run' is not a run folder" in res.output
