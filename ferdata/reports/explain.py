@@ -23,22 +23,21 @@ def last_conv(model: Any) -> Any:
     return last
 
 
-class _Logits:
-    """Wraps a model whose forward returns ``(scores, features)`` so Grad-CAM sees scores."""
+def scores_only(model: Any) -> Any:
+    """``model`` as a module whose forward returns only class scores (some plugins return
+    ``(scores, features)``), which is what Grad-CAM's targets index."""
+    from torch import nn
 
-    def __new__(cls, model: Any) -> Any:
-        from torch import nn
+    class ScoresOnly(nn.Module):
+        def __init__(self, inner: nn.Module) -> None:
+            super().__init__()
+            self.inner = inner
 
-        class Wrapped(nn.Module):
-            def __init__(self, inner: nn.Module) -> None:
-                super().__init__()
-                self.inner = inner
+        def forward(self, x: Any) -> Any:
+            out = self.inner(x)
+            return out[0] if isinstance(out, tuple) else out
 
-            def forward(self, x):  # noqa: ANN001, ANN202
-                out = self.inner(x)
-                return out[0] if isinstance(out, tuple) else out
-
-        return Wrapped(model)
+    return ScoresOnly(model).eval()
 
 
 def grad_cam(model: Any, batch: Any, targets: list[int]) -> np.ndarray:
@@ -46,8 +45,7 @@ def grad_cam(model: Any, batch: Any, targets: list[int]) -> np.ndarray:
     from pytorch_grad_cam import GradCAM
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
-    wrapped = _Logits(model).eval()
-    with GradCAM(model=wrapped, target_layers=[last_conv(model)]) as cam:
+    with GradCAM(model=scores_only(model), target_layers=[last_conv(model)]) as cam:
         maps = cam(input_tensor=batch, targets=[ClassifierOutputTarget(int(t)) for t in targets])
     return np.asarray(maps, np.float64)
 
