@@ -121,7 +121,13 @@ class HtmlReport:
         return list(self._pngs)
 
     def render(self) -> str:
-        body = "\n".join(self._blocks)
+        from datetime import datetime, timezone
+
+        from ferdata import __version__
+
+        made = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        body = "\n".join(self._blocks) + f'\n<p class="note">Made by ferdata {html.escape(__version__)} on {made}.</p>'
+
         return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
                 f"<title>{html.escape(self.title)}</title><style>{_CSS}</style></head>"
                 f"<body><h1>{html.escape(self.title)}</h1>\n{body}\n</body></html>\n")
