@@ -1,7 +1,9 @@
 """Contrast-limited adaptive histogram equalisation (paper 004, 5.2.1).
 
 Colour images are equalised on the lightness channel of CIELAB so hues do not shift; grey
-images directly. The clip limit and tile grid are options and go into the config hash.
+images directly. The pipeline equalises the region a crop is cut from, so the tile grid is
+relative to the face rather than the whole frame. The clip limit and tile grid are options
+and go into the config hash.
 """
 
 from __future__ import annotations

@@ -355,7 +355,7 @@ def preprocess(
     threads = 1 if n_workers > 1 else None
     progress.start(f"{config.detector}: {manifest.name}", len(todo))
     try:
-        for row in executor.map_chunks(process_chunk, todo, chunksize=size, initializer=init_worker,
+        for row in [] if not todo else executor.map_chunks(process_chunk, todo, chunksize=size, initializer=init_worker,
                                        initargs=(init_config, str(manifest.image_root), str(manifest.dir), threads),
                                        progress=flush):
             buffer.append(row)
