@@ -5,7 +5,6 @@ the plugin's normalisation). Reports (Grad-CAM) and ``ferdata predict`` share it
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,27 +14,11 @@ from typing import Any
 import numpy as np
 
 from ferdata.errors import FerdataError
+from ferdata.training.runs import read_json
+from ferdata.training.weights import torch_load
 
 CONFIG = "config.json"
 CHECKPOINTS = ("best.pt", "last.pt")
-
-
-def read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise FerdataError(f"{path} does not exist; is {path.parent} a ferdata run folder?") from None
-    except json.JSONDecodeError as exc:
-        raise FerdataError(f"{path} is not valid JSON ({exc}); the run folder is damaged") from None
-
-
-def torch_load(path: Path) -> dict[str, Any]:
-    import torch
-
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure is a damaged file
-        raise FerdataError(f"{path} is not a readable checkpoint ({type(exc).__name__}); train the run again") from None
 
 
 def checkpoint_path(run_dir: Path) -> Path:

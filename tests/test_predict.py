@@ -24,7 +24,7 @@ def jaffe(real_manifest):
 
 @pytest.fixture(scope="module")
 def tiny_run(jaffe, tmp_path_factory):
-    return shared_tiny_run(jaffe, tmp_path_factory)
+    return shared_tiny_run(jaffe, tmp_path_factory)[1]
 
 
 def _jaffe_files(jaffe, n):

