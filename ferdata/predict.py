@@ -403,13 +403,15 @@ def _outputs(outs: list[Path], kind: str) -> tuple[list[Path], Path | None, Path
 def predict(run: str | os.PathLike, input: str | os.PathLike | None = None, *, camera: int | None = None,
             out: list[str | os.PathLike] | None = None, max_frames: int | None = None,
             manifests: str | os.PathLike | None = None, detector: str | None = None,
-            progress: ProgressSink | None = None) -> PredictResult:
+            threads: int | None = None, progress: ProgressSink | None = None) -> PredictResult:
     """Classify every face of ``input`` (image, video, folder) or of camera ``camera``.
 
     ``out`` paths say what to write by suffix: ``.parquet``/``.csv`` the table (one row per
     face), ``.mp4``/``.avi`` the annotated video, ``.png``/``.jpg`` the annotated image, a
     suffix-less path a folder of annotated images. ``detector`` replaces the run's detector
     (with its default options); everything else of the run's preprocessing stays.
+    ``threads`` caps torch's CPU threads (1 is fastest on a busy or shared CPU, where
+    threads spin against each other).
     """
     progress = progress or NullProgress()
     if (input is None) == (camera is None):
@@ -417,6 +419,23 @@ def predict(run: str | os.PathLike, input: str | os.PathLike | None = None, *, c
     if input is not None and not Path(input).exists():
         raise FerdataError(f"{input} does not exist")
     kind = "camera" if camera is not None else kind_of(Path(input))
+    if threads is None:
+        return _predict(run, input, camera, kind, out, max_frames, manifests, detector, progress)
+    if threads < 1:
+        raise FerdataError(f"--threads {threads}: give at least 1")
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return _predict(run, input, camera, kind, out, max_frames, manifests, detector, progress)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _predict(run: str | os.PathLike, input: str | os.PathLike | None, camera: int | None, kind: str,
+             out: list[str | os.PathLike] | None, max_frames: int | None, manifests: str | os.PathLike | None,
+             detector: str | None, progress: ProgressSink) -> PredictResult:
     tables, video_out, images_out = _outputs([Path(o) for o in (out or [])], kind)
     predictor = Predictor(run, manifests=manifests, detector=detector)
     classes = predictor.classes

@@ -148,9 +148,13 @@ def test_cli_predict_prints_faces_and_timings(jaffe, tiny_run, tmp_path, monkeyp
 
     from ferdata.cli.app import app
 
+    import torch
+
     monkeypatch.chdir(tmp_path)
     image = _jaffe_files(jaffe, 1)[0]
-    res = CliRunner().invoke(app, ["predict", str(tiny_run), str(image)])
+    threads = torch.get_num_threads()
+    res = CliRunner().invoke(app, ["predict", str(tiny_run), str(image), "--threads", "1"])
     assert res.exit_code == 0, res.output
+    assert torch.get_num_threads() == threads  # put back for whoever runs next
     assert "ms per frame: detection" in res.output and "classification" in res.output
     assert (tmp_path / f"{image.stem}.annotated.png").exists()

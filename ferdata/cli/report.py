@@ -41,6 +41,8 @@ def predict_command(
     max_frames: Annotated[int | None, typer.Option("--max-frames", min=1, help="Stop after this many frames.")] = None,
     detector: Annotated[str | None, typer.Option("--detector", "-d", help="Replace the run's face detector "
                                                  "(haar | mtcnn | mediapipe) [default: the run's].")] = None,
+    threads: Annotated[int | None, typer.Option("--threads", min=1, help="CPU threads for the network "
+                                                "[default: torch's]; 1 is fastest on a busy machine.")] = None,
     manifests: ManifestsOpt = None,
 ) -> None:
     """Find every face, classify it with the run's model, and time detection, preprocessing
@@ -54,7 +56,7 @@ def predict_command(
         if kind_of(input) == "image":  # one photo: the annotated copy is what people want to see
             outs = [Path(f"{input.stem}.annotated.png")]
     result = predict(run, input, camera=camera, out=outs, max_frames=max_frames, manifests=manifests,
-                     detector=detector, progress=RichProgress())
+                     detector=detector, threads=threads, progress=RichProgress())
     rows = result.table.to_pylist()
     if len(rows) <= 20:
         from rich.table import Table
