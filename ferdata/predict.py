@@ -185,10 +185,27 @@ class Predictor:
                            (t3 - t2) * 1e3)
 
 
+def _open_capture(path: Path | int) -> Any:
+    """``cv2.VideoCapture`` with OpenCV's own console chatter silenced while probing (a missing
+    camera must come out as our one line, not as V4L2 warnings)."""
+    import sys
+
+    import cv2
+
+    if isinstance(path, int) and sys.platform.startswith("linux") and not Path(f"/dev/video{path}").exists():
+        raise FerdataError(f"no camera {path}: /dev/video{path} does not exist (list cameras with 'ls /dev/video*')")
+    level = cv2.getLogLevel()
+    cv2.setLogLevel(0)  # silent
+    try:
+        return cv2.VideoCapture(path if isinstance(path, int) else str(path))
+    finally:
+        cv2.setLogLevel(level)
+
+
 def _frames_of_video(path: Path | int) -> Iterator[np.ndarray]:
     import cv2
 
-    cap = cv2.VideoCapture(path if isinstance(path, int) else str(path))
+    cap = _open_capture(path)
     if not cap.isOpened():
         if isinstance(path, int):
             raise FerdataError(f"no camera {path}: OpenCV cannot open it (none attached, or no permission)")

@@ -27,6 +27,7 @@ def report_command(
     result = build_report(targets, out=out, manifests=manifests, per_class=per_class, seed=seed,
                           progress=RichProgress())
     console.print(summary_table(f"report {' '.join(targets)}", result.summary))
+    console.print(f"wrote {result.html}", soft_wrap=True, highlight=False)
 
 
 

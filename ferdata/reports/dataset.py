@@ -252,7 +252,7 @@ def dataset_report(manifest: Manifest, out_dir: str | Path | None = None, *, per
     summary = [("report", str(html)), ("images", s["n_images"]), ("classes", len(s["labels"])),
                ("subjects", s["subjects"]["n_subjects"]), ("figures", len(rep.png_names))]
     if faces is not None:
-        summary.append(("detection rate", faces["detection_rate"]))
+        summary.append(("detection rate", f"{faces['detection_rate']:.1%}" if faces["images"] else None))
     if leakage:
         summary.append(("folds with subject leakage", sum(1 for r in leakage if r["subjects_in_two_roles"])))
     return ReportResult(html, [out / n for n in rep.png_names], summary)
