@@ -40,6 +40,8 @@ def test_one_jaffe_image_one_face_probabilities_sum_to_one(jaffe, tiny_run, tmp_
     image = _jaffe_files(jaffe, 1)[0]
     out = tmp_path / "annotated.png"
     result = predict(tiny_run, image, out=[out, tmp_path / "faces.parquet"])
+    run_config = json.loads((tiny_run / "config.json").read_text())
+    assert result.config_source == f"{run_config['manifest']['name']} crops {run_config['crops']}"  # the run's own
     assert result.frames == 1 and result.faces == 1 and result.table.num_rows == 1
     row = result.table.to_pylist()[0]
     assert row["face_found"] and 0 <= row["x0"] < row["x1"] <= 256 and 0 <= row["y0"] < row["y1"] <= 256
@@ -123,6 +125,16 @@ def test_folder_and_the_runs_own_preprocessing_config(jaffe, tiny_run, tmp_path)
     result = predict(run, folder, out=[tmp_path / "annotated"], detector="haar")
     assert result.frames == 3 and result.table.num_rows == 3
     assert len(list((tmp_path / "annotated").glob("*.annotated.png"))) == 3
+
+
+def test_runs_on_whole_images_get_the_default_detector():
+    from pathlib import Path
+
+    from ferdata.inference import RunModel
+    from ferdata.predict import DEFAULT_FACE_CONFIG, face_config
+
+    config, source = face_config(RunModel(Path("."), {"source": "images", "crops": None}, None, None, ["happy"]))
+    assert config == DEFAULT_FACE_CONFIG and "whole images" in source
 
 
 def test_user_errors_are_one_line(tiny_run, tmp_path):

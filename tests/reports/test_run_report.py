@@ -75,6 +75,7 @@ def test_grad_cam_maps_have_the_input_size_and_vary(tiny_run):
     model = load_run_model(tiny_run)
     files = image_files(run.config)
     ids = run.predictions.column("image_id").to_pylist()[:4]
+    assert all(f"crops/{run.config['crops']}/" in str(files[i]) for i in ids)  # the crops the run trained on
     images = [model.resize(read_image(files[i])) for i in ids]
     batch = model.tensor(images)
     predicted = model.predict_proba(batch).argmax(axis=1).tolist()
