@@ -161,9 +161,9 @@ def scores(run: RunData) -> dict[str, Any]:
     return {
         "role": role, "n": len(y), "per_fold": per_fold,
         "accuracy_mean": float(acc.mean()) if len(acc) else float("nan"),
-        "accuracy_std": float(acc.std(ddof=1)) if len(acc) > 1 else 0.0,
+        "accuracy_std": float(acc.std(ddof=1)) if len(acc) > 1 else None,
         "macro_f1_mean": float(mf1.mean()) if len(mf1) else float("nan"),
-        "macro_f1_std": float(mf1.std(ddof=1)) if len(mf1) > 1 else 0.0,
+        "macro_f1_std": float(mf1.std(ddof=1)) if len(mf1) > 1 else None,
         "pooled_accuracy": accuracy_score(y, p) if y else float("nan"),
         "confusion": cm, "confusion_normalized": cm_norm,
         "per_class": {c: {"precision": float(prec[i]), "recall": float(rec[i]), "f1": float(f1[i]),
@@ -171,8 +171,9 @@ def scores(run: RunData) -> dict[str, Any]:
     }
 
 
-def pm(mean: float, std: float) -> str:
-    return f"{mean:.4f} ± {std:.4f}"
+def pm(mean: float, std: float | None) -> str:
+    """``mean ± std`` (sample std over folds); the mean alone for a single fold."""
+    return f"{mean:.4f}" if std is None else f"{mean:.4f} ± {std:.4f}"
 
 
 # --- images of a run ----------------------------------------------------------------------

@@ -51,8 +51,10 @@ def test_run_report_renders_and_every_image_decodes(tiny_run, tmp_path):
 
 
 def test_scores_match_the_predictions(tiny_run):
-    from ferdata.reports.run import load_run, scores
+    from ferdata.reports.run import load_run, pm, scores
 
+    single = scores(load_run(tiny_run / "fold-0"))
+    assert single["accuracy_std"] is None and "±" not in pm(single["accuracy_mean"], single["accuracy_std"])
     run = load_run(tiny_run)
     s = scores(run)
     assert s["role"] == "test" and s["n"] == 213
