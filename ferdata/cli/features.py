@@ -33,7 +33,7 @@ def features_command(
     workers: WorkersOpt = None,
     list_: Annotated[bool, typer.Option("--list", help="List the descriptors and edge detectors, and exit.")] = False,
 ) -> None:
-    """Describe every face with LPQ / PHOG and write [bold]<manifest>/features.parquet[/]."""
+    """Describe every face with LPQ / PHOG and write <manifest>/features.parquet."""
     from ferdata.errors import FerdataError
     from ferdata.features import compute_features, create_descriptor, list_descriptors
     from ferdata.features.edges import list_edge_detectors
