@@ -30,13 +30,13 @@ from ferdata.faces import create_detector, detector_options, get_detector_class
 from ferdata.faces import geometry
 from ferdata.faces.base import Detector, Face
 from ferdata.faces.clahe import apply_clahe
-from ferdata.faces.table import CROPS_DIR, Journal, crops_dir, merge_journal, read_faces
+from ferdata.faces.table import CROPS_DIR, STAGES, Journal, crops_dir, merge_journal, read_faces
 from ferdata.imageio import read_image
 from ferdata.manifest import Manifest
 from ferdata.progress import NullProgress, ProgressSink
 
 PIPELINE_VERSION = 1
-STAGE_COLUMNS = ("decode_ms", "detect_ms", "clahe_ms", "align_ms", "write_ms", "total_ms")
+STAGE_COLUMNS = STAGES
 ALIGNS = ("none", "rotate", "spatial")
 PICKS = ("largest", "score")
 FALLBACKS = ("whole", "skip")
@@ -178,7 +178,7 @@ def process_images(detector: Detector, cfg: FaceConfig, config_hash: str, tasks:
     for i, image, _ in decoded:
         _finish_row(rows[i], image, found[i], cfg, config_hash, manifest_dir)
     for row in rows:
-        row["total_ms"] = sum(row[s] or 0.0 for s in ("decode_ms", "detect_ms", "clahe_ms", "align_ms", "write_ms"))
+        row["total_ms"] = sum(row[s] or 0.0 for s in STAGE_COLUMNS[:-1])
     return rows
 
 
@@ -354,12 +354,14 @@ def preprocess(
     init_config = {**cfg_dict, "hash": cfg_hash}
     threads = 1 if n_workers > 1 else None
     progress.start(f"{config.detector}: {manifest.name}", len(todo))
+    # nothing to do starts no worker, so a finished config re-runs without loading a model
+    results = executor.map_chunks(process_chunk, todo, chunksize=size, initializer=init_worker,
+                                  initargs=(init_config, str(manifest.image_root), str(manifest.dir), threads),
+                                  progress=flush) if todo else iter(())
     try:
-        for row in [] if not todo else executor.map_chunks(process_chunk, todo, chunksize=size, initializer=init_worker,
-                                       initargs=(init_config, str(manifest.image_root), str(manifest.dir), threads),
-                                       progress=flush):
+        for row in results:
             buffer.append(row)
-            for s in ("decode_ms", "detect_ms", "clahe_ms", "align_ms", "write_ms", "total_ms"):
+            for s in STAGE_COLUMNS:
                 stage_sums[s] += row[s] or 0.0
     finally:
         progress.finish()
