@@ -30,13 +30,13 @@ from ferdata.faces import create_detector, detector_options, get_detector_class
 from ferdata.faces import geometry
 from ferdata.faces.base import Detector, Face
 from ferdata.faces.clahe import apply_clahe
-from ferdata.faces.table import CROPS_DIR, Journal, crops_dir, merge_journal, read_faces
+from ferdata.faces.table import CROPS_DIR, STAGES, Journal, crops_dir, merge_journal, read_faces
 from ferdata.imageio import read_image
 from ferdata.manifest import Manifest
 from ferdata.progress import NullProgress, ProgressSink
 
 PIPELINE_VERSION = 1
-STAGE_COLUMNS = ("decode_ms", "detect_ms", "clahe_ms", "align_ms", "write_ms", "total_ms")
+STAGE_COLUMNS = STAGES
 ALIGNS = ("none", "rotate", "spatial")
 PICKS = ("largest", "score")
 FALLBACKS = ("whole", "skip")
@@ -132,54 +132,75 @@ def is_flat(image: np.ndarray, threshold: float) -> bool:
 
 def process_images(detector: Detector, cfg: FaceConfig, config_hash: str, tasks: list, image_root: Path,
                    manifest_dir: Path) -> list[dict[str, Any]]:
-    """The per-image pipeline on a chunk: decode all, detect in one batch, then crop each."""
-    rows: list[dict[str, Any]] = []
-    decoded: list[tuple[int, np.ndarray, float]] = []  # (row index, image, scale used for detection)
-    for image_id, rel, det_row in tasks:
-        row = _empty_row(image_id, config_hash, cfg.detector)
+    """The per-image pipeline on a chunk.
+
+    Detection runs in this thread, one detector batch at a time; decoding the images ahead
+    of it and cropping/writing the ones behind it run on two helper threads (Pillow, OpenCV
+    and file writes release the GIL), so I/O overlaps the detector instead of adding to it.
+    Every crop is on disk before the chunk's rows are returned.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    rows = [_empty_row(image_id, config_hash, cfg.detector) for image_id, _, _ in tasks]
+
+    def decode(k: int) -> np.ndarray | None:
         t0 = time.perf_counter()
         try:
-            image = read_image(image_root / rel)
+            image = read_image(image_root / tasks[k][1])
         except Exception as exc:  # noqa: BLE001 - a file that fails to decode becomes the row's error
-            row["error"] = f"decode: {type(exc).__name__}: {exc}".splitlines()[0]
-            row["decode_ms"] = row["total_ms"] = _ms(t0)
-            rows.append(row)
-            continue
-        row["decode_ms"] = _ms(t0)
-        row["flat"] = is_flat(image, cfg.flat_std)
-        rows.append(row)
-        decoded.append((len(rows) - 1, image, det_row))
+            rows[k]["error"] = f"decode: {type(exc).__name__}: {exc}".splitlines()[0]
+            rows[k]["decode_ms"] = _ms(t0)
+            return None
+        rows[k]["decode_ms"] = _ms(t0)
+        rows[k]["flat"] = is_flat(image, cfg.flat_std)
+        return image
 
-    to_detect = [(i, im, r) for i, im, r in decoded if not rows[i]["flat"]]
-    found: dict[int, list[Face]] = {i: [] for i, _, _ in decoded}
-    if to_detect:
-        inputs, scales = [], []
-        for _, im, _ in to_detect:
-            scale = min(1.0, cfg.detect_max_side / max(im.shape[:2])) if detector.reads_pixels else 1.0
-            inputs.append(_downscale(im, scale) if scale < 1.0 else im)
-            scales.append(scale)
-        det_rows = [r for _, _, r in to_detect]
-        if detector.batch_size > 1:
-            t0 = time.perf_counter()
-            results = detector.detect_batch(inputs, det_rows)
-            per = _ms(t0) / len(inputs)
-            times = [per] * len(inputs)
-        else:
-            results, times = [], []
-            for im, r in zip(inputs, det_rows):
-                t0 = time.perf_counter()
-                results.append(detector.detect(im, r))
-                times.append(_ms(t0))
-        for (i, _, _), faces, scale, ms in zip(to_detect, results, scales, times):
-            back = geometry.scaling(1.0 / scale) if scale < 1.0 else None
-            found[i] = [geometry.map_face(f, back) if back is not None else f for f in faces]
-            rows[i]["detect_ms"] = ms
-
-    for i, image, _ in decoded:
-        _finish_row(rows[i], image, found[i], cfg, config_hash, manifest_dir)
+    step = max(1, detector.batch_size)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        pending = [pool.submit(decode, k) for k in range(len(tasks))]
+        finishing = []
+        for start in range(0, len(tasks), step):
+            group = [(k, pending[k].result()) for k in range(start, min(len(tasks), start + step))]
+            group = [(k, im) for k, im in group if im is not None]
+            found = _detect(detector, cfg, [(k, im, tasks[k][2]) for k, im in group if not rows[k]["flat"]], rows)
+            for k, image in group:
+                pending[k] = None  # type: ignore[assignment] - let the decoded frame go once cropped
+                finishing.append(pool.submit(_finish_row, rows[k], image, found.get(k, []), cfg, config_hash,
+                                             manifest_dir))
+        for f in finishing:
+            f.result()
     for row in rows:
-        row["total_ms"] = sum(row[s] or 0.0 for s in ("decode_ms", "detect_ms", "clahe_ms", "align_ms", "write_ms"))
+        row["total_ms"] = sum(row[s] or 0.0 for s in STAGE_COLUMNS[:-1])
     return rows
+
+
+def _detect(detector: Detector, cfg: FaceConfig, items: list[tuple[int, np.ndarray, Any]],
+            rows: list[dict[str, Any]]) -> dict[int, list[Face]]:
+    """Faces per row index, in original-image coordinates; records each image's detect time."""
+    if not items:
+        return {}
+    inputs, scales = [], []
+    for _, im, _ in items:
+        scale = min(1.0, cfg.detect_max_side / max(im.shape[:2])) if detector.reads_pixels else 1.0
+        inputs.append(_downscale(im, scale) if scale < 1.0 else im)
+        scales.append(scale)
+    det_rows = [r for _, _, r in items]
+    if detector.batch_size > 1:
+        t0 = time.perf_counter()
+        results = detector.detect_batch(inputs, det_rows)
+        times = [_ms(t0) / len(inputs)] * len(inputs)
+    else:
+        results, times = [], []
+        for im, r in zip(inputs, det_rows):
+            t0 = time.perf_counter()
+            results.append(detector.detect(im, r))
+            times.append(_ms(t0))
+    found = {}
+    for (k, _, _), faces, scale, ms in zip(items, results, scales, times):
+        back = geometry.scaling(1.0 / scale) if scale < 1.0 else None
+        found[k] = [geometry.map_face(f, back) if back is not None else f for f in faces]
+        rows[k]["detect_ms"] = ms
+    return found
 
 
 def _downscale(image: np.ndarray, scale: float) -> np.ndarray:
@@ -354,12 +375,14 @@ def preprocess(
     init_config = {**cfg_dict, "hash": cfg_hash}
     threads = 1 if n_workers > 1 else None
     progress.start(f"{config.detector}: {manifest.name}", len(todo))
+    # nothing to do starts no worker, so a finished config re-runs without loading a model
+    results = executor.map_chunks(process_chunk, todo, chunksize=size, initializer=init_worker,
+                                  initargs=(init_config, str(manifest.image_root), str(manifest.dir), threads),
+                                  progress=flush) if todo else iter(())
     try:
-        for row in [] if not todo else executor.map_chunks(process_chunk, todo, chunksize=size, initializer=init_worker,
-                                       initargs=(init_config, str(manifest.image_root), str(manifest.dir), threads),
-                                       progress=flush):
+        for row in results:
             buffer.append(row)
-            for s in ("decode_ms", "detect_ms", "clahe_ms", "align_ms", "write_ms", "total_ms"):
+            for s in STAGE_COLUMNS:
                 stage_sums[s] += row[s] or 0.0
     finally:
         progress.finish()
