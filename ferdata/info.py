@@ -12,7 +12,7 @@ from ferdata.manifest import Manifest, validate_images
 #: ``info_sections(manifest, **options) -> list[dict]`` where a section is
 #: ``{"title": str, "rows": [[key, value], ...], "columns": [...]}`` (JSON-friendly).
 #: ``options`` carries the info command's options (``split``, ``suspects``, ...).
-SECTION_PROVIDERS: list[str] = []
+SECTION_PROVIDERS: list[str] = ["ferdata.faces.info", "ferdata.splits.info"]
 
 
 def extra_sections(manifest: Manifest, **options: Any) -> list[dict[str, Any]]:

@@ -71,12 +71,13 @@ def info_command(
     name: Annotated[str, typer.Argument(help="Manifest name (or folder).")],
     manifests: ManifestsOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
+    split: Annotated[str | None, typer.Option("--split", help="Also report this split: class counts per fold and role, leakage audit.")] = None,
 ) -> None:
     """Counts, subjects, unreadable files, duplicates and label conflicts of a manifest."""
     from ferdata.info import summarize
     from ferdata.manifest import Manifest
 
-    summary = summarize(Manifest.open(name, manifests))
+    summary = summarize(Manifest.open(name, manifests), split=split)
     if as_json:
         typer.echo(json.dumps(summary, indent=2, default=str))
         return
