@@ -8,9 +8,8 @@
 
     PYTHONPATH=.:plugins python benchmarks/train.py --data ../shared/data [--quick]
 
-Splits: uses ``manifests/<name>/splits/<split>.parquet`` when ``ferdata split`` made it;
-otherwise writes a subject-independent one itself (GroupKFold by subject for spi-10,
-LeaveOneGroupOut for loso; the validation role is the next fold's subjects).
+Splits: ``manifests/<name>/splits/<split>.parquet`` when it exists, else made with
+``ferdata.splits.make_split`` (spi with 10 folds / loso, 10% validation).
 """
 
 from __future__ import annotations
@@ -24,16 +23,13 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "plugins")]
 
 from ferdata.engines import InlineExecutor  # noqa: E402
 from ferdata.ingest import ingest  # noqa: E402
-from ferdata.labels import class_set  # noqa: E402
-from ferdata.manifest import Manifest, write_table  # noqa: E402
-from ferdata.manifest.effective import images_with_effective_labels  # noqa: E402
+from ferdata.manifest import Manifest  # noqa: E402
 from ferdata.models import get_model, list_models  # noqa: E402
 
 PAPERS = {
@@ -44,30 +40,15 @@ PAPERS = {
 
 
 def ensure_split(m: Manifest, name: str) -> str:
-    path = m.dir / "splits" / f"{name}.parquet"
-    if path.exists():
+    """``ferdata split`` with the papers' protocols: spi-10 (10 subject-independent folds,
+    10% of each training part as validation) and loso."""
+    if (m.dir / "splits" / f"{name}.parquet").exists():
         return "existing split file"
-    from sklearn.model_selection import GroupKFold, LeaveOneGroupOut
+    from ferdata.splits import make_split
 
-    t = images_with_effective_labels(m, columns=["subject_id", "readable"])
-    ids = np.array(t.column("image_id").to_pylist())
-    subjects = np.array(t.column("subject_id").to_pylist())
-    labels = t.column("label").to_pylist()
-    cs = class_set(None, set(lab for lab in labels if lab))
-    splitter = LeaveOneGroupOut() if name == "loso" else GroupKFold(n_splits=int(name.split("-")[1]))
-    folds = [test for _, test in splitter.split(ids, groups=subjects)]
-    rows = []
-    for f, test in enumerate(folds):
-        val = folds[(f + 1) % len(folds)]
-        role = np.full(len(ids), "train", dtype=object)
-        role[val] = "val"
-        role[test] = "test"
-        rows += [(i, f, r) for i, r in zip(ids, role)]
-    write_table(path, pa.table({"image_id": pa.array([r[0] for r in rows], pa.string()),
-                                "fold": pa.array([r[1] for r in rows], pa.int32()),
-                                "role": pa.array([r[2] for r in rows], pa.string())}),
-                {"protocol": name, "class_set": cs.to_dict(), "written_by": "benchmarks/train.py"})
-    return "written by this script (subject-independent)"
+    protocol, _, k = name.partition("-")
+    make_split(m, protocol, folds=int(k) if k else None, val_size=0.1, executor=InlineExecutor())
+    return f"made with ferdata.splits.make_split({protocol!r}, folds={k or None}, val_size=0.1)"
 
 
 def overhead(m: Manifest, split: str, model: str, epochs: int, batch: int, repeats: int = 2) -> dict:
