@@ -135,6 +135,7 @@ def main() -> None:
     ap.add_argument("--models", default="small-cnn,cnn-base,resnet18-alf")
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--max-folds", type=int, default=None, help="only the first N folds of each split")
+    ap.add_argument("--datasets", default="ck48,jaffe", help="accuracy runs on these (ck48, jaffe)")
     ap.add_argument("--skip-overhead", action="store_true")
     ap.add_argument("--overhead-models", default="small-cnn,resnet18-alf")
     ap.add_argument("--skip-accuracy", action="store_true")
@@ -160,6 +161,8 @@ def main() -> None:
                 print(f"accuracy {model}: not registered here (skipped)", flush=True)
                 continue
             for name, (m, split) in manifests.items():
+                if name not in args.datasets.split(","):
+                    continue
                 folds = None if args.max_folds is None else list(range(args.max_folds))
                 res = accuracy(m, split, model, args.epochs, folds)
                 res["paper"] = PAPERS.get(model)
