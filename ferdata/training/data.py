@@ -80,7 +80,7 @@ def split_path(manifest: Manifest, split: str) -> Path:
 
 def read_split(manifest: Manifest, split: str, classes: str | None = None) -> Split:
     """Read ``splits/<split>.parquet``; ``all-test`` is every labelled image as test, fold 0."""
-    if split == ALL_TEST:
+    if split == ALL_TEST and not split_path(manifest, split).exists():
         table = images_with_effective_labels(manifest, columns=["readable"])
         present = {lab for lab, ok in zip(table.column("label").to_pylist(), table.column("readable").to_pylist())
                    if lab and ok}

@@ -429,7 +429,7 @@ def run_fold(job: FoldJob) -> dict[str, Any]:
     if d.main:
         R.write_json(job.run_dir / R.CONFIG, {**job.config, "weights_loaded": weights_info, "init_from": init_info,
                                                "pretrain": pretrain_metrics})
-    epoch = start_epoch
+    epochs_done = start_epoch
     for epoch in range(start_epoch, hp["epochs"]):
         if d.active:
             train_loader.sampler.set_epoch(epoch)
@@ -496,6 +496,7 @@ def run_fold(job: FoldJob) -> dict[str, Any]:
             save_checkpoint(last_path, **state)
             if improved or val_loader is None:
                 save_checkpoint(best_path, **{k: state[k] for k in ("model", "epoch", "classes", "plugin")})
+        epochs_done = epoch + 1
         if job.on_epoch is not None and d.main:
             job.on_epoch(row)
         if val_loader is not None and patience > 0 and bad_epochs >= patience:
@@ -519,7 +520,7 @@ def run_fold(job: FoldJob) -> dict[str, Any]:
     order = np.argsort(rows)
     rows, probs = rows[order], probs[order]
     history = R.read_history(job.run_dir) if d.main else []
-    extra_info = {"epochs_run": epoch + 1, "stopped_early": stopped_early,
+    extra_info = {"epochs_run": epochs_done, "stopped_early": stopped_early,
                   "best_epoch": _best_epoch(history), "train_seconds": sum(h.get("seconds", 0) for h in history)}
     return finish_fold(job.run_dir, ex, job.fold, rows, probs, classes, main=d.main, extra=extra_info)
 

@@ -74,7 +74,7 @@ def imagenet_state_dict(weights: Any) -> dict:
         previous = socket.getdefaulttimeout()
         socket.setdefaulttimeout(15)
         try:
-            with contextlib.redirect_stderr(io.StringIO()):  # torch.hub prints "Downloading: ..."
+            with contextlib.redirect_stdout(io.StringIO()):  # torch.hub prints "Downloading: ..."
                 torch.hub.load_state_dict_from_url(weights.url, progress=False, check_hash=True, weights_only=True)
         except Exception as exc:  # noqa: BLE001 - no network, proxy, DNS: one line with the fix
             raise _missing(weights, path, type(exc).__name__) from None

@@ -255,3 +255,18 @@ def test_ddp_two_processes_gloo(tiny_manifest, tmp_path: Path) -> None:
     t, _ = read_predictions(runs[0])
     assert t.num_rows == 18
     assert len((runs[0] / "history.jsonl").read_text().splitlines()) == 2
+
+
+def test_reads_face_crops_when_the_manifest_has_them(tiny_manifest, runs_dir: Path) -> None:
+    from PIL import Image
+
+    m = tiny_manifest()
+    ids = m.images(columns=["image_id"]).column("image_id").to_pylist()
+    (m.dir / "crops" / "abc").mkdir(parents=True)
+    for i in ids[1:]:
+        Image.new("RGB", (10, 10), (200, 10, 10)).save(m.dir / "crops" / "abc" / f"{i}.png")
+    write_table(m.table_path("faces.parquet"), pa.table({
+        "image_id": pa.array(ids, pa.string()), "config_hash": pa.array(["abc"] * len(ids), pa.string()),
+        "crop_path": pa.array([None] + [f"crops/abc/{i}.png" for i in ids[1:]], pa.string())}), {"latest_config": "abc"})
+    r = train("small-cnn", m, "cv", hparams={**FAST, "epochs": 1}, device="cpu")
+    assert r.metrics["source"] == "crops" and r.metrics["excluded"] == {"no face crop": 1}
