@@ -71,6 +71,7 @@ def info_command(
     name: Annotated[str, typer.Argument(help="Manifest name (or folder).")],
     manifests: ManifestsOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
+    split: Annotated[str | None, typer.Option("--split", help="Also report this split: class counts per fold and role, leakage audit.")] = None,
     suspects: Annotated[int | None, typer.Option(
         "--suspects", min=1, help="Also list the top N suspected label errors (from 'ferdata flag').")] = None,
 ) -> None:
@@ -78,7 +79,7 @@ def info_command(
     from ferdata.info import summarize
     from ferdata.manifest import Manifest
 
-    summary = summarize(Manifest.open(name, manifests), suspects=suspects)
+    summary = summarize(Manifest.open(name, manifests), split=split, suspects=suspects)
     if as_json:
         typer.echo(json.dumps(summary, indent=2, default=str))
         return

@@ -1,0 +1,355 @@
+"""Making, writing and reading ``<manifest>/splits/<name>.parquet``.
+
+The split table has one row per (image, fold) for every image with a role in that fold:
+``image_id`` (string), ``fold`` (int32), ``role`` ("train", "val", "test"), sorted by fold
+and image_id. Its ferdata metadata holds the protocol, options, seed, class set, group
+column, number of folds, counts, exclusions, the leakage audit and a content hash of the
+rows; there is no timestamp, so the same manifest, options and seed give the same bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from ferdata.engines import Executor, create_executor
+from ferdata.errors import FerdataError
+from ferdata.labels import ClassSet, class_set
+from ferdata.manifest import Manifest, read_metadata, read_table, write_table
+from ferdata.manifest.effective import images_with_effective_labels
+from ferdata.progress import NullProgress, ProgressSink
+from ferdata.splits.audit import audit_split
+from ferdata.splits.phash import near_pairs, perceptual_hashes
+from ferdata.splits.protocols import PROTOCOLS, SplitProtocol, create_protocol, get_protocol_class
+
+SPLITS_DIR = "splits"
+SPLIT_FORMAT = 1
+ROLES = ("train", "val", "test")
+GROUP_COLUMNS = {"subject": "subject_id", "movie": "movie", "sequence": "sequence_id"}
+DEFAULT_NEAR_THRESHOLD = 4
+SPLIT_SCHEMA = pa.schema([
+    pa.field("image_id", pa.string(), nullable=False),
+    pa.field("fold", pa.int32(), nullable=False),
+    pa.field("role", pa.string(), nullable=False),
+])
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+@dataclass
+class SplitResult:
+    """A made split: the table, its metadata, and where it was written (``None`` if not)."""
+
+    name: str
+    table: pa.Table
+    metadata: dict[str, Any]
+    path: Path | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def n_folds(self) -> int:
+        return int(self.metadata["n_folds"])
+
+    @property
+    def audit(self) -> dict[str, Any]:
+        return self.metadata["audit"]
+
+    @property
+    def excluded(self) -> dict[str, int]:
+        return self.metadata["excluded"]
+
+    @property
+    def content_hash(self) -> str:
+        return self.metadata["content_hash"]
+
+
+# ---- the frame of images that take part ---------------------------------------------------
+
+
+def _union_groups(groups: np.ndarray, atoms: np.ndarray) -> np.ndarray:
+    """Groups merged wherever one atom spans two of them, so atoms never straddle roles."""
+    frame = pd.DataFrame({"g": groups, "a": atoms})
+    if (frame.groupby("a", sort=False)["g"].nunique() <= 1).all():
+        return groups
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        while parent.setdefault(x, x) != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for g, a in zip(groups, atoms):
+        rg, ra = find("g:" + str(g)), find("a:" + str(a))
+        if rg != ra:
+            parent[max(rg, ra)] = min(rg, ra)
+    return np.array([find("g:" + str(g)) for g in groups], dtype=object)
+
+
+def _column(table: pd.DataFrame, name: str) -> pd.Series:
+    return table[name] if name in table.columns else pd.Series([None] * len(table), index=table.index, dtype=object)
+
+
+def applicable_protocols(table: pd.DataFrame, group_column: str) -> list[str]:
+    """Protocols a manifest supports: person-aware ones only with a group column."""
+    has_groups = group_column in table.columns and table[group_column].notna().any()
+    has_official = "source_split" in table.columns and table["source_split"].notna().any()
+    out = []
+    for name in PROTOCOLS.names():
+        cls = get_protocol_class(name)
+        if cls.groups == "required" and not has_groups:
+            continue
+        if name == "official" and not has_official:
+            continue
+        out.append(name)
+    return out
+
+
+def build_frame(manifest_name: str, dataset: str, images: pa.Table, protocol: SplitProtocol,
+                classes: ClassSet | str | None, group_by: str | None
+                ) -> tuple[pd.DataFrame, ClassSet, str | None, Counter]:
+    """The images that take part, with ``y``, ``group`` and ``atom``; and the exclusions.
+
+    ``images`` is ``images_with_effective_labels(manifest)``: labels are effective labels.
+    """
+    table = images.to_pandas().sort_values("image_id", kind="stable").reset_index(drop=True)
+    excluded: Counter = Counter()
+    readable = table["readable"].astype(bool)
+    excluded["unreadable"] = int((~readable).sum())
+    table = table[readable]
+    no_label = table["label"].isna()
+    excluded["no label"] = int(no_label.sum())
+    table = table[~no_label]
+    cset = classes if isinstance(classes, ClassSet) else class_set(classes, present=table["label"].unique())
+    inside = table["label"].map(cset.includes).astype(bool)
+    for label, n in table.loc[~inside, "label"].value_counts().sort_index().items():
+        excluded[f"label {label} not in class set {cset.name}"] = int(n)
+    table = table[inside]
+
+    uses_groups = protocol.groups == "required" or (protocol.groups == "optional" and group_by) or \
+        (protocol.groups == "never" and group_by and protocol.name != "ppi")
+    if protocol.name == "ppi" and group_by:
+        raise FerdataError("ppi ignores subjects by definition; drop --group-by, or use spi / kfold --group-by")
+    key = group_by or "subject"
+    if key not in GROUP_COLUMNS:
+        raise FerdataError(f"--group-by {key!r}: use one of {', '.join(GROUP_COLUMNS)}")
+    group_column = GROUP_COLUMNS[key] if uses_groups else None
+    label_of = f"{manifest_name}" if manifest_name == dataset else f"{manifest_name} ({dataset})"
+    if group_column and (group_column not in table.columns or table[group_column].isna().all()):
+        what = "subject IDs" if key == "subject" else f"{key} values ({group_column})"
+        usable = [p for p in applicable_protocols(table, group_column) if p != protocol.name]
+        raise FerdataError(f"{label_of} has no {what}, so '{protocol.name}' cannot keep {key}s apart; "
+                           f"protocols that apply to {label_of}: {', '.join(usable)}")
+    if group_column:
+        no_group = table[group_column].isna()
+        if no_group.any():
+            excluded[f"no {group_column}"] = int(no_group.sum())
+            table = table[~no_group]
+    if protocol.name == "official":
+        roles = create_protocol("official").roles(_column(table, "source_split"))
+        if not (roles != "").any():
+            raise FerdataError(f"{label_of} has no official split (source_split is empty); "
+                               f"protocols that apply: {', '.join(p for p in applicable_protocols(table, 'subject_id') if p != 'official')}")
+        for split_name, n in table.loc[roles == "", "source_split"].fillna("(none)").value_counts().sort_index().items():
+            excluded[f"source split {split_name} has no role"] = int(n)
+        table = table[roles != ""]
+
+    table = table.reset_index(drop=True)
+    sequence = _column(table, "sequence_id")
+    atom = np.where(sequence.notna(), "seq:" + sequence.astype(str), "img:" + table["image_id"]).astype(object)
+    group_value = table[group_column].astype(object).to_numpy() if group_column else np.full(len(table), None, dtype=object)
+    groups = _union_groups(group_value.astype(str), atom) if group_column else atom
+    frame = pd.DataFrame({
+        "image_id": table["image_id"].to_numpy(),
+        "path": table["path"].to_numpy(),
+        "label": table["label"].to_numpy(),
+        "class": table["label"].map(cset.mapping).to_numpy(),
+        "y": table["label"].map(cset.index).to_numpy(dtype=np.int64) if len(table) else np.zeros(0, dtype=np.int64),
+        "subject": _column(table, "subject_id").astype(object).to_numpy(),
+        "sequence": sequence.astype(object).to_numpy(),
+        "source_split": _column(table, "source_split").astype(object).to_numpy(),
+        "content_hash": table["content_hash"].astype(object).to_numpy(),
+        "group_value": group_value,
+        "group": groups,
+        "atom": atom,
+    })
+    return frame, cset, group_column, Counter({k: v for k, v in excluded.items() if v})
+
+
+def assign_roles(frame: pd.DataFrame, protocol: SplitProtocol) -> list[np.ndarray]:
+    """One role array per fold (``""`` where an image has no role in that fold)."""
+    if len(frame) == 0:
+        raise FerdataError("no images are left to split (all unreadable, unlabelled or outside the class set)")
+    out: list[np.ndarray] = []
+    for train, val, test in protocol.split(frame, frame["y"].to_numpy(), frame["group"].to_numpy()):
+        roles = np.full(len(frame), "", dtype=object)
+        roles[train], roles[val], roles[test] = "train", "val", "test"
+        out.append(roles)
+    return out
+
+
+# ---- making and writing ---------------------------------------------------------------------
+
+
+def _split_table(frame: pd.DataFrame, fold_roles: list[np.ndarray]) -> pa.Table:
+    ids, folds, roles = [], [], []
+    order = np.argsort(frame["image_id"].to_numpy(), kind="stable")
+    image_ids = frame["image_id"].to_numpy()[order]
+    for f, fold in enumerate(fold_roles):
+        fold = fold[order]
+        keep = fold != ""
+        ids.extend(image_ids[keep].tolist())
+        roles.extend(fold[keep].tolist())
+        folds.extend([f] * int(keep.sum()))
+    return pa.table({"image_id": pa.array(ids, pa.string()), "fold": pa.array(folds, pa.int32()),
+                     "role": pa.array(roles, pa.string())}, schema=SPLIT_SCHEMA)
+
+
+def table_hash(table: pa.Table) -> str:
+    """sha256 of the rows (image_id, fold, role), independent of Parquet encoding."""
+    digest = hashlib.sha256()
+    for i, f, r in zip(*(table.column(c).to_pylist() for c in ("image_id", "fold", "role"))):
+        digest.update(f"{i}\t{f}\t{r}\n".encode())
+    return digest.hexdigest()
+
+
+def _counts(frame: pd.DataFrame, fold_roles: list[np.ndarray], classes: tuple[str, ...]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    cls = frame["class"].to_numpy(dtype=object)
+    for f, roles in enumerate(fold_roles):
+        per_role: dict[str, dict[str, int]] = {}
+        for role in ROLES:
+            mask = roles == role
+            if mask.any():
+                c = Counter(cls[mask])
+                per_role[role] = {k: int(c.get(k, 0)) for k in classes}
+        out[str(f)] = per_role
+    return out
+
+
+def make_split(manifest: Manifest, protocol: str, *, folds: int | None = None, seed: int = 0,
+               val_size: float | None = None, test_size: float | None = None,
+               classes: str | ClassSet | None = None, group_by: str | None = None, name: str | None = None,
+               strict: bool = False, near_threshold: int = DEFAULT_NEAR_THRESHOLD, write: bool = True,
+               executor: Executor | None = None, workers: int | None = None,
+               progress: ProgressSink | None = None) -> SplitResult:
+    """Split a manifest's images into train/val/test roles per fold under ``protocol``,
+    audit the split for leakage, and write ``<manifest>/splits/<name>.parquet``.
+
+    Labels are the effective labels (relabel decisions win); unreadable images, images
+    without a label, outside the class set or (for person-aware protocols) without a
+    group are left out and counted. With ``strict``, leakage the protocol forbids raises
+    a :class:`FerdataError` and nothing is written.
+    """
+    progress = progress or NullProgress()
+    if near_threshold < 0 or near_threshold > 64:
+        raise FerdataError(f"--near-threshold {near_threshold}: give a number of differing bits from 0 to 64")
+    if name is not None and not _NAME_RE.match(name):
+        raise FerdataError(f"--name {name!r}: use letters, digits, '.', '_' and '-' only (e.g. spi-10)")
+    proto = create_protocol(protocol, folds=folds, test_size=test_size, val_size=val_size, seed=seed,
+                            grouped=bool(group_by))
+    images = images_with_effective_labels(manifest)
+    frame, cset, group_column, excluded = build_frame(manifest.name, manifest.dataset, images, proto,
+                                                      classes, group_by)
+    fold_roles = assign_roles(frame, proto)
+    n_folds = len(fold_roles)
+    split_name = name or proto.default_name(n_folds)
+
+    executor = executor or create_executor("local", workers=workers)
+    hashes = perceptual_hashes(manifest, frame["image_id"].tolist(), frame["path"].tolist(),
+                               frame["content_hash"].tolist(), executor=executor, progress=progress)
+    values = [hashes[i] for i in frame["image_id"]]
+    valid = np.array([v is not None for v in values], dtype=bool)
+    packed = np.array([v or 0 for v in values], dtype=np.uint64)
+    near = near_pairs(packed, valid, near_threshold)
+    audit = audit_split(frame, fold_roles, near=near, group_disjoint=proto.group_disjoint, group_column=group_column)
+    audit["near_threshold"] = near_threshold
+    audit["images_without_phash"] = int((~valid).sum())
+    if strict and audit["forbidden"]:
+        shown = "; ".join(audit["forbidden"][:3]) + (f"; and {len(audit['forbidden']) - 3} more"
+                                                    if len(audit["forbidden"]) > 3 else "")
+        raise FerdataError(f"{manifest.name} split {split_name} ({proto.name}) leaks: {shown}; "
+                           f"nothing written (drop --strict to keep it and read the audit)")
+
+    table = _split_table(frame, fold_roles)
+    warnings = _warnings(proto, frame, fold_roles)
+    if strict is False and audit["forbidden"]:
+        warnings.append(f"leakage the protocol forbids: {len(audit['forbidden'])} finding(s); see the audit")
+    metadata = {
+        "table": "split",
+        "format": SPLIT_FORMAT,
+        "name": split_name,
+        "manifest": manifest.name,
+        "dataset": manifest.dataset,
+        "protocol": proto.name,
+        "options": {"folds": folds, "seed": seed, "val_size": val_size, "test_size": test_size,
+                    "classes": classes.name if isinstance(classes, ClassSet) else classes,
+                    "group_by": group_by, "near_threshold": near_threshold},
+        "seed": seed,
+        "class_set": cset.to_dict(),
+        "group_column": group_column,
+        "n_folds": n_folds,
+        "n_images": int(len(frame)),
+        "excluded": dict(sorted(excluded.items())),
+        "counts": _counts(frame, fold_roles, cset.classes),
+        "audit": audit,
+        "warnings": warnings,
+        "content_hash": table_hash(table),
+    }
+    path = None
+    if write:
+        path = write_table(split_path(manifest, split_name), table, metadata)
+    return SplitResult(split_name, table, metadata, path, warnings)
+
+
+def _warnings(proto: SplitProtocol, frame: pd.DataFrame, fold_roles: list[np.ndarray]) -> list[str]:
+    out: list[str] = []
+    if proto.name == "sps":
+        per_subject = frame.groupby("group", sort=False)["atom"].nunique()
+        single = int((per_subject < 2).sum())
+        if single:
+            out.append(f"sps: {single} subject(s) with a single image or sequence stay in train")
+    for f, roles in enumerate(fold_roles):
+        for role in ("train", "test"):
+            if proto.name not in ("all-train", "all-test") and not (roles == role).any():
+                out.append(f"fold {f} has no {role} images")
+    return out
+
+
+# ---- reading -----------------------------------------------------------------------------------
+
+
+def split_path(manifest: Manifest, name: str) -> Path:
+    return manifest.dir / SPLITS_DIR / f"{name}.parquet"
+
+
+def list_splits(manifest: Manifest) -> list[str]:
+    folder = manifest.dir / SPLITS_DIR
+    return sorted(p.stem for p in folder.glob("*.parquet")) if folder.is_dir() else []
+
+
+def _existing(manifest: Manifest, name: str) -> Path:
+    path = split_path(manifest, name)
+    if not path.exists():
+        known = ", ".join(list_splits(manifest)) or "none yet"
+        raise FerdataError(f"{manifest.name} has no split {name!r} (have: {known}); make it with "
+                           f"'ferdata split {manifest.name} --protocol P --name {name}'")
+    return path
+
+
+def load_split(manifest: Manifest, name: str) -> pa.Table:
+    """The split table (image_id, fold, role); its schema metadata keeps the ferdata key,
+    which :func:`split_metadata` decodes."""
+    return read_table(_existing(manifest, name))
+
+
+def split_metadata(manifest: Manifest, name: str) -> dict[str, Any]:
+    """Protocol, options, class set, counts, audit and content hash of a written split."""
+    return read_metadata(_existing(manifest, name))

@@ -1,0 +1,272 @@
+"""Every registered adapter ingests its fake dataset; then each adapter's own rules."""
+
+from __future__ import annotations
+
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from ferdata.datasets import detect_dataset, list_datasets
+from ferdata.engines import InlineExecutor, ProcessPoolExecutor
+from ferdata.errors import FerdataError, LayoutError, UnknownLabelError
+from ferdata.ingest import ingest
+from ferdata.manifest import IMAGE_COLUMNS, Manifest, validate_images
+from tests.datasets.fakes import FAKES, write_fake
+
+
+def run(dataset: str, source: Path, tmp_path: Path, **kw):
+    kw.setdefault("executor", InlineExecutor())
+    return ingest(dataset, source, manifests=tmp_path / "m", **kw)
+
+
+def test_every_adapter_has_a_fake():
+    assert set(list_datasets()) == set(FAKES)
+
+
+@pytest.mark.parametrize("name", list_datasets())
+def test_fake_dataset_ingests(name, tmp_path):
+    exp = write_fake(name, tmp_path / "src")
+    res = run(name, exp.source, tmp_path, **exp.options)
+    table = res.manifest.images()
+    assert table.num_rows == exp.n_images
+    assert table.column_names[: len(IMAGE_COLUMNS)] == list(IMAGE_COLUMNS)
+    assert validate_images(table) == []
+    assert Counter(table.column("label").to_pylist()) == exp.labels
+    subjects = {s for s in table.column("subject_id").to_pylist() if s}
+    assert len(subjects) == exp.n_subjects
+    if exp.source_splits:
+        assert Counter(table.column("source_split").to_pylist()) == exp.source_splits
+    meta = res.manifest.metadata()
+    assert meta["dataset"] == name and meta["ferdata_version"] and meta["created_at"]
+    readable = table.filter(table.column("readable"))
+    assert all(len(h) == 64 for h in readable.column("content_hash").to_pylist())
+    assert all(w > 0 for w in readable.column("width").to_pylist())
+
+
+@pytest.mark.parametrize("name", list_datasets())
+def test_image_ids_are_stable_and_pool_matches_inline(name, tmp_path):
+    exp = write_fake(name, tmp_path / "src")
+    a = run(name, exp.source, tmp_path / "a", **exp.options).manifest.images()
+    b = run(name, exp.source, tmp_path / "b", executor=ProcessPoolExecutor(2), **exp.options).manifest.images()
+    for col in ("image_id", "path", "label", "content_hash", "width", "height", "mode", "readable", "error"):
+        assert a.column(col).to_pylist() == b.column(col).to_pylist(), col
+
+
+@pytest.mark.parametrize("name", [n for n in list_datasets() if n != "folder"])
+def test_layout_is_detected(name, tmp_path):
+    exp = write_fake(name, tmp_path / "src")
+    assert detect_dataset(exp.source) == name
+
+
+# --- jaffe ------------------------------------------------------------------------------------
+
+def test_jaffe_ratings_are_joined_and_unused_rows_reported(tmp_path):
+    exp = write_fake("jaffe", tmp_path / "src")
+    res = run("jaffe", exp.source, tmp_path)
+    rows = {r["path"]: r for r in res.manifest.images().to_pylist()}
+    ka_an = rows["KA.AN1.39.tiff"]
+    assert ka_an["subject_id"] == "KA" and ka_an["label_raw"] == "AN" and ka_an["pose"] == 1
+    assert ka_an["rating_anger"] == pytest.approx(4.5) and ka_an["rating_top"] == "anger"
+    assert rows["KL.NE1.155.tiff"]["rating_top"] == "sad"  # the neutral face rated sad highest
+    assert res.report["ratings_without_image"] == ["YM-FE9"]
+    assert res.skipped == Counter({"not an image": 2, "hidden": 1})  # README, ratings.txt, .DS_Store
+
+
+def test_jaffe_unparseable_name_is_one_line_error(tmp_path):
+    exp = write_fake("jaffe", tmp_path / "src")
+    shutil.copy(exp.source / "KA.AN1.39.tiff", exp.source / "portrait.tiff")
+    with pytest.raises(UnknownLabelError, match="portrait.tiff.*--skip-unknown"):
+        run("jaffe", exp.source, tmp_path)
+    assert run("jaffe", exp.source, tmp_path, skip_unknown=True).n_rows == 5
+
+
+def test_jaffe_bad_ratings_file(tmp_path):
+    exp = write_fake("jaffe", tmp_path / "src")
+    bad = tmp_path / "bad.txt"
+    bad.write_text("1 2 3 KA-AN1\n2 x y z\n")
+    with pytest.raises(FerdataError, match="--ratings .*line 2"):
+        run("jaffe", exp.source, tmp_path, ratings=bad)
+
+
+# --- ckplus -----------------------------------------------------------------------------------
+
+def test_ckplus48_columns_and_last_frame(tmp_path):
+    exp = write_fake("ckplus", tmp_path / "src")
+    rows = run("ckplus", exp.source, tmp_path).manifest.images().to_pylist()
+    r = next(r for r in rows if r["path"] == "anger/S010_000_00000018.png")
+    assert (r["subject_id"], r["sequence_id"], r["frame"], r["label"], r["label_raw"]) == (
+        "S010", "S010_000", 18, "anger", "anger")
+    last = run("ckplus", exp.source, tmp_path / "last", frames="last").manifest.images()
+    assert last.num_rows == 4 and set(last.column("frame").to_pylist()) == {19}
+
+
+def write_original_ckplus(root: Path) -> None:
+    from tests.datasets.fakes import image
+
+    for subj, seq, code, n in (("S005", "001", "3.0000000e+00", 5), ("S010", "002", "7.0000000e+00", 4),
+                               ("S010", "003", None, 3)):
+        for f in range(1, n + 1):
+            image(root / "cohn-kanade-images" / subj / seq / f"{subj}_{seq}_{f:08d}.png", (16, 16),
+                  seed=hash((subj, seq, f)) % 1000)
+        if code:
+            d = root / "Emotion" / subj / seq
+            d.mkdir(parents=True)
+            (d / f"{subj}_{seq}_{n:08d}_emotion.txt").write_text(f"   {code}\n")
+
+
+def test_ckplus_original_layout_frames_and_neutral(tmp_path):
+    write_original_ckplus(tmp_path / "ck")
+    res = run("ckplus", tmp_path / "ck", tmp_path, frames="last", neutral="first")
+    rows = res.manifest.images().to_pylist()
+    assert sorted((r["sequence_id"], r["frame"], r["label"], r["label_raw"]) for r in rows) == [
+        ("S005_001", 1, "neutral", "0"), ("S005_001", 5, "disgust", "3"),
+        ("S010_002", 1, "neutral", "0"), ("S010_002", 4, "surprise", "7")]
+    assert res.report["unlabelled_sequences"] == 1
+    assert run("ckplus", tmp_path / "ck", tmp_path / "b").n_rows == 6  # last3, no neutral
+
+
+def test_ckplus_bad_options(tmp_path):
+    exp = write_fake("ckplus", tmp_path / "src")
+    with pytest.raises(FerdataError, match="--frames 'peak'"):
+        run("ckplus", exp.source, tmp_path, frames="peak")
+    with pytest.raises(FerdataError, match="--neutral first needs the original"):
+        run("ckplus", exp.source, tmp_path, neutral="first")
+    with pytest.raises(FerdataError, match="--ratings does not apply to ckplus"):
+        run("ckplus", exp.source, tmp_path, ratings="x.txt")
+
+
+# --- sfew -------------------------------------------------------------------------------------
+
+def test_sfew_subjects_movies_and_xlsx(tmp_path):
+    exp = write_fake("sfew", tmp_path / "src")
+    res = run("sfew", exp.source, tmp_path)
+    rows = {r["path"].rsplit("/", 1)[-1]: r for r in res.manifest.images().to_pylist()}
+    hp = rows["HarryPotter_Deathly_Hallows_1_001610960_00000028.png"]
+    assert (hp["movie"], hp["subject_id"], hp["clip"]) == (
+        "HarryPotter_Deathly_Hallows_1", "HarryPotter_Deathly_Hallows_1_00000028", "001610960")
+    odd = rows["OceansTwelve-001817760_00000003.png"]
+    assert odd["subject_id"] is None and odd["movie"] == "OceansTwelve"
+    assert rows["IAmSam_013827920__00000004.png"]["subject_id"] is None
+    assert res.warnings["irregular file name (subject left empty)"] == 2
+    hang = rows["Hangover_010805134_00000019.png"]
+    assert hang["lpq_pc1"] == 0.0 and hang["phog_pc5"] == pytest.approx(0.9)
+    assert hp["lpq_pc1"] is None
+    assert res.report["xlsx_rows"] == 3 and res.report["xlsx_rows_without_image"] == 1
+    assert res.report["images_without_xlsx_row"] == 3
+
+
+def test_sfew2_layout_splits(tmp_path):
+    from tests.datasets.fakes import image
+
+    for split, emo, f in (("Train", "Happy", "A_000000001_00000001.png"), ("Val", "Sad", "B_000000002_00000002.png")):
+        image(tmp_path / "s2" / split / emo / f, seed=len(f) + len(split))
+    rows = run("sfew", tmp_path / "s2", tmp_path).manifest.images().to_pylist()
+    assert sorted((r["source_split"], r["label"]) for r in rows) == [("train", "happy"), ("val", "sad")]
+
+
+def test_sfew_wrong_layout(tmp_path):
+    (tmp_path / "x" / "stuff").mkdir(parents=True)
+    with pytest.raises(LayoutError, match="sfew expects Images/<Emotion>"):
+        run("sfew", tmp_path / "x", tmp_path)
+
+
+# --- fer2013 ----------------------------------------------------------------------------------
+
+def test_fer2013_csv_rows_become_pngs_and_bad_row_is_flagged(tmp_path):
+    exp = write_fake("fer2013", tmp_path / "src")
+    res = run("fer2013", exp.source, tmp_path)
+    m = res.manifest
+    rows = m.images().to_pylist()
+    bad = [r for r in rows if not r["readable"]]
+    assert len(bad) == 1 and "100 pixel values, expected 2304" in bad[0]["error"] and bad[0]["csv_row"] == 4
+    good = rows[0]
+    assert (good["width"], good["height"], good["mode"]) == (48, 48, "L")
+    assert m.resolve(good["path"]).is_file() and m.image_root == m.dir / "images"
+
+
+def test_fer2013_folder_variant(tmp_path):
+    from tests.datasets.fakes import image
+
+    for rel in ("train/happy/Training_1.jpg", "test/sad/PublicTest_2.jpg", "test/sad/PrivateTest_3.jpg"):
+        image(tmp_path / "f" / rel, (48, 48), seed=len(rel), fmt="JPEG")
+    rows = run("fer2013", tmp_path / "f", tmp_path).manifest.images().to_pylist()
+    assert sorted(r["source_split"] for r in rows) == ["PrivateTest", "PublicTest", "Training"]
+
+
+def test_fer2013_bad_header(tmp_path):
+    p = tmp_path / "x.csv"
+    p.write_text("a,b,c\n1,2,3\n")
+    with pytest.raises(LayoutError, match="emotion,pixels,Usage"):
+        run("fer2013", p, tmp_path)
+
+
+# --- affectnet --------------------------------------------------------------------------------
+
+def test_affectnet_extras_and_outside_paths(tmp_path):
+    exp = write_fake("affectnet", tmp_path / "src")
+    with open(exp.source / "validation.csv", "a") as fh:
+        fh.write("../../etc/passwd,1,1,1,1,,1,0,0\n")
+    res = run("affectnet", exp.source, tmp_path)
+    rows = {r["path"]: r for r in res.manifest.images().to_pylist()}
+    first = rows["100/img0.jpg"]
+    assert first["valence"] is None and first["arousal"] == pytest.approx(0.25)  # -2 means absent
+    assert (first["face_x"], first["face_width"]) == (2, 18) and len(first["landmarks"]) == 136
+    assert rows["102/img2.jpg"]["label"] == "none"
+    evil = rows["../../etc/passwd"]
+    assert not evil["readable"] and "outside the image root" in evil["error"] and evil["content_hash"] is None
+
+
+# --- folder -----------------------------------------------------------------------------------
+
+def test_folder_unknown_label_folder_names_the_fix(tmp_path):
+    exp = write_fake("folder", tmp_path / "src")
+    from tests.datasets.fakes import image
+
+    image(exp.source / "Smirk" / "EF.1.png", seed=9)
+    with pytest.raises(UnknownLabelError) as err:
+        run("folder", exp.source, tmp_path)
+    assert "'Smirk'" in str(err.value) and "--label-map 'Smirk=<label>'" in str(err.value)
+    assert "\n" not in str(err.value)
+    assert run("folder", exp.source, tmp_path, label_map="Smirk=contempt").labels["contempt"] == 1
+    res = run("folder", exp.source, tmp_path / "s", skip_unknown=True)
+    assert res.n_rows == 3 and res.skipped["unknown label Smirk"] == 1
+
+
+def test_folder_csv_with_subjects_and_root_escape(tmp_path):
+    exp = write_fake("folder", tmp_path / "src")
+    (tmp_path / "list.csv").write_text("path,label,subject\nHappy/AB.1.png,happiness,p1\nangry/CD.1.jpg,angry,\n"
+                                       "../outside.png,sad,p2\n")
+    res = run("folder", exp.source, tmp_path, csv=(str(tmp_path / "list.csv"),),
+              subject_pattern=r"^(?P<subject>[A-Z]{2})\.")
+    rows = {r["path"]: r for r in res.manifest.images().to_pylist()}
+    assert rows["Happy/AB.1.png"]["subject_id"] == "p1" and rows["Happy/AB.1.png"]["label"] == "happy"
+    assert rows["angry/CD.1.jpg"]["subject_id"] == "CD"
+    assert not rows["../outside.png"]["readable"] and "points outside" in rows["../outside.png"]["error"]
+
+
+def test_folder_subject_pattern_needs_named_group(tmp_path):
+    exp = write_fake("folder", tmp_path / "src")
+    with pytest.raises(FerdataError, match="named group"):
+        run("folder", exp.source, tmp_path, subject_pattern=r"^([A-Z]{2})")
+    with pytest.raises(FerdataError, match="not a valid regular expression"):
+        run("folder", exp.source, tmp_path, subject_pattern=r"(?P<subject>[")
+
+
+def test_empty_source_says_which_layout(tmp_path):
+    (tmp_path / "empty").mkdir()
+    for name in list_datasets():
+        if name in ("fer2013",):
+            continue
+        with pytest.raises(FerdataError) as err:
+            run(name, tmp_path / "empty", tmp_path)
+        assert "expects" in str(err.value), name
+
+
+def test_manifest_written_is_plain_parquet(tmp_path):
+    exp = write_fake("jaffe", tmp_path / "src")
+    m = run("jaffe", exp.source, tmp_path).manifest
+    assert isinstance(m, Manifest)
+    assert pq.read_table(m.images_path).num_rows == 5

@@ -1,0 +1,32 @@
+import os
+
+import pytest
+
+from ferdata.engines import InlineExecutor, ProcessPoolExecutor, create_executor, default_chunksize, list_engines
+
+_STATE: dict = {}
+
+
+def _init(tag):
+    _STATE["tag"] = tag
+    _STATE[os.getpid()] = _STATE.get(os.getpid(), 0) + 1  # forked workers inherit the dict, not the pid
+
+
+def _work(chunk):
+    return [(x * x, _STATE.get("tag"), os.getpid(), _STATE[os.getpid()]) for x in chunk]
+
+
+@pytest.mark.parametrize("executor", [InlineExecutor(), ProcessPoolExecutor(2)])
+def test_results_in_order_with_per_worker_state(executor):
+    done = []
+    out = list(executor.map_chunks(_work, list(range(100)), chunksize=7, initializer=_init, initargs=("t",),
+                                   progress=done.append))
+    assert [o[0] for o in out] == [x * x for x in range(100)]
+    assert {o[1] for o in out} == {"t"} and {o[3] for o in out} == {1}  # initialised once per worker
+    assert sum(done) == 100
+
+
+def test_registry_and_chunksize():
+    assert set(list_engines()) >= {"local", "inline"}
+    assert create_executor("local", workers=3).workers == 3
+    assert default_chunksize(0, 2) == 1 and default_chunksize(35887, 2) == 512 and default_chunksize(10, 2) == 1

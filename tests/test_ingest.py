@@ -1,0 +1,160 @@
+"""Bad input: every broken or odd file becomes a row (or is read), and the run finishes."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image
+
+from ferdata.engines import InlineExecutor, ProcessPoolExecutor
+from ferdata.errors import FerdataError
+from ferdata.ingest import image_id, ingest
+from tests.datasets.fakes import image
+
+
+def rows_by_name(tmp_path: Path, source: Path, **kw) -> dict[str, dict]:
+    kw.setdefault("executor", InlineExecutor())
+    res = ingest("folder", source, manifests=tmp_path / "m", **kw)
+    return {r["path"].split("/", 1)[1]: r for r in res.manifest.images().to_pylist()}
+
+
+@pytest.fixture
+def messy(tmp_path: Path) -> Path:
+    d = tmp_path / "src" / "happy"
+    good = image(d / "good.png", (20, 20), "RGB", seed=1)
+    data = good.read_bytes()
+    (d / "truncated.png").write_bytes(data[: len(data) // 2])
+    jpeg = io.BytesIO()
+    Image.fromarray(np.random.default_rng(2).integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(jpeg, "JPEG")
+    (d / "truncated.jpg").write_bytes(jpeg.getvalue()[:300])
+    (d / "zero.png").write_bytes(b"")
+    (d / "notes.jpg").write_text("this is not an image at all")
+    # Valid but unusual: 16-bit grey PNG, CMYK JPEG, palette TIFF, a PNG named .jpg.
+    Image.fromarray((np.arange(400, dtype=np.uint16).reshape(20, 20) * 150)).save(d / "deep16.png")
+    Image.new("CMYK", (9, 7), (10, 20, 30, 40)).save(d / "cmyk.jpg", "JPEG")
+    Image.new("RGB", (8, 6), (200, 10, 10)).convert("P", palette=Image.Palette.ADAPTIVE).save(d / "palette.tiff")
+    Image.new("L", (5, 4), 77).save(d / "actually_png.jpg", "PNG")
+    image(d / "naïve café 笑.png", (6, 6), seed=3)
+    image(d / "with space.png", (6, 6), seed=4)
+    (d / "loop.png").symlink_to(d / "loop.png")
+    (d / "dangling.png").symlink_to(d / "nowhere.png")
+    (tmp_path / "src" / "happy" / "sub").mkdir()
+    (tmp_path / "src" / "happy" / "sub" / "back").symlink_to(tmp_path / "src" / "happy", target_is_directory=True)
+    return tmp_path / "src"
+
+
+def test_messy_folder_is_fully_accounted_for(messy, tmp_path):
+    rows = rows_by_name(tmp_path, messy)
+    unreadable = {k for k, r in rows.items() if not r["readable"]}
+    assert unreadable == {"truncated.png", "truncated.jpg", "zero.png", "notes.jpg", "loop.png", "dangling.png"}
+    assert all(rows[k]["error"] for k in unreadable)
+    assert "empty file" in rows["zero.png"]["error"]
+    assert "not an image" in rows["notes.jpg"]["error"]
+    assert "Too many levels of symbolic links" in rows["loop.png"]["error"]
+    assert "No such file" in rows["dangling.png"]["error"]
+    assert rows["truncated.png"]["bytes"] > 0 and rows["truncated.png"]["content_hash"]
+    for name, mode, size in (("deep16.png", "I;16", (20, 20)), ("cmyk.jpg", "CMYK", (9, 7)),
+                             ("palette.tiff", "P", (8, 6)), ("actually_png.jpg", "L", (5, 4)),
+                             ("naïve café 笑.png", "L", (6, 6)), ("with space.png", "L", (6, 6))):
+        r = rows[name]
+        assert r["readable"] and r["error"] is None, name
+        assert (r["mode"], (r["width"], r["height"])) == (mode, size), name
+    # The folder symlink loop (sub/back -> happy) is walked once, not forever.
+    assert not any(k.startswith("sub/back/") for k in rows)
+
+
+def test_decompression_bomb_is_a_row_not_a_crash(tmp_path):
+    d = tmp_path / "src" / "sad"
+    d.mkdir(parents=True)
+    limit = Image.MAX_IMAGE_PIXELS
+    side = int(limit**0.5) + 10
+    Image.new("1", (side, side)).save(d / "bomb.png", optimize=True)
+    image(d / "ok.png", seed=5)
+    rows = rows_by_name(tmp_path, tmp_path / "src")
+    bomb = rows["bomb.png"]
+    assert not bomb["readable"] and "decompression-bomb limit" in bomb["error"] and "--max-pixels" in bomb["error"]
+    assert (bomb["width"], bomb["height"]) == (side, side)
+    assert rows["ok.png"]["readable"]
+    raised = rows_by_name(tmp_path / "again", tmp_path / "src", max_pixels=side * side + 1)
+    assert raised["bomb.png"]["readable"]
+
+
+def test_readable_flags_match_a_full_decode(messy, tmp_path):
+    """The header fast path must agree with Pillow decoding every file completely."""
+    rows = rows_by_name(tmp_path, messy)
+    for rel, r in rows.items():
+        path = messy / "happy" / rel
+        try:
+            with Image.open(path) as im:
+                im.load()
+            decodes = True
+        except Exception:  # noqa: BLE001
+            decodes = False
+        assert r["readable"] == decodes, rel
+
+
+def test_process_pool_gives_same_rows(messy, tmp_path):
+    a = rows_by_name(tmp_path / "a", messy)
+    b = rows_by_name(tmp_path / "b", messy, executor=ProcessPoolExecutor(2))
+    assert a == b
+
+
+def test_killed_write_leaves_previous_manifest_intact(messy, tmp_path, monkeypatch):
+    first = rows_by_name(tmp_path, messy)
+    images = tmp_path / "m" / "folder" / "images.parquet"
+    before = images.read_bytes()
+
+    def killed(*args, **kwargs):
+        Path(args[1]).write_bytes(b"PAR1 half a file")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pq, "write_table", killed)
+    with pytest.raises(KeyboardInterrupt):
+        rows_by_name(tmp_path, messy)
+    assert images.read_bytes() == before
+    assert [p.name for p in images.parent.iterdir() if p.name.endswith(".tmp")] == []
+    monkeypatch.undo()
+    assert rows_by_name(tmp_path, messy) == first
+
+
+def test_image_id_is_stable():
+    assert image_id("jaffe", "KA.AN1.39.tiff") == image_id("jaffe", "KA.AN1.39.tiff")
+    assert image_id("jaffe", "KA.AN1.39.tiff") != image_id("ckplus", "KA.AN1.39.tiff")
+    assert len(image_id("x", "y")) == 16
+
+
+def test_missing_source_and_bad_name(tmp_path):
+    with pytest.raises(FerdataError, match="does not exist"):
+        ingest("jaffe", tmp_path / "nope", manifests=tmp_path)
+    (tmp_path / "src" / "happy").mkdir(parents=True)
+    image(tmp_path / "src" / "happy" / "a.png")
+    with pytest.raises(FerdataError, match="--name"):
+        ingest("folder", tmp_path / "src", name="../evil", manifests=tmp_path)
+
+
+def test_source_that_is_a_file_for_a_folder_adapter(tmp_path):
+    f = tmp_path / "x.png"
+    image(f)
+    with pytest.raises(FerdataError, match="not a directory"):
+        ingest("jaffe", f, manifests=tmp_path)
+
+
+def test_unreadable_folder_is_counted(tmp_path, monkeypatch):
+    src = tmp_path / "src"
+    image(src / "happy" / "a.png")
+    (src / "sad").mkdir()
+    real_scandir = os.scandir
+
+    def scandir(path):
+        if Path(path).name == "sad":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    res = ingest("folder", src, manifests=tmp_path / "m", executor=InlineExecutor())
+    assert res.skipped["unreadable folder"] == 1 and res.n_rows == 1
