@@ -17,6 +17,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedGroupKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 from ferdata.imageio import read_image
 from ferdata.manifest import Manifest, write_table
@@ -42,6 +43,12 @@ def cached_fold_runs(manifest: Manifest, runs_dir: Path, *, folds: int = 5, seed
     return _RUNS[key]
 
 
+def _fit(X: np.ndarray, y: np.ndarray, train: np.ndarray, seed: int):
+    model = make_pipeline(StandardScaler(), PCA(n_components=min(30, len(train) - 1), random_state=seed),
+                          LogisticRegression(max_iter=300, C=0.5))
+    return model.fit(X[train], y[train])
+
+
 def write_fold_runs(manifest: Manifest, runs_dir: Path, *, folds: int = 5, seed: int = 0,
                     labels: list[str] | None = None) -> list[Path]:
     """Fit one model per fold (subjects held out together) and write each fold's run folder.
@@ -56,10 +63,9 @@ def write_fold_runs(manifest: Manifest, runs_dir: Path, *, folds: int = 5, seed:
     X = pixels(manifest, [r["path"] for r in images])
     splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
     run_dirs = []
-    for fold, (train, test) in enumerate(splitter.split(X, y, groups)):
-        model = make_pipeline(StandardScaler(), PCA(n_components=min(30, len(train) - 1), random_state=seed),
-                              LogisticRegression(max_iter=300, C=0.5))
-        model.fit(X[train], y[train])
+    with threadpool_limits(1):  # tiny fits: BLAS threads only contend
+        fits = [(train, test, _fit(X, y, train, seed)) for train, test in splitter.split(X, y, groups)]
+    for fold, (train, test, model) in enumerate(fits):
         proba = np.zeros((len(ids), len(classes)))
         proba[:, model.classes_] = model.predict_proba(X)
         rows = np.concatenate([test, train[:5]])  # a few train rows, which flag must ignore
