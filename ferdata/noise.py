@@ -460,7 +460,7 @@ def info_sections(manifest: Manifest, suspects: int | None = None, **_: Any) -> 
     meta = read_metadata(path)
     top = table.sort_by("rank").slice(0, suspects).to_pylist()
     rows = [[r["rank"], r["path"], r["given_label"], r["suggested_label"] or "",
-             None if r["score"] is None else round(r["score"], 3), "; ".join(r["reasons"] or [])] for r in top]
+             "" if r["score"] is None else f"{r['score']:.3f}", "; ".join(r["reasons"] or [])] for r in top]
     title = (f"top {len(top)} of {table.num_rows} suspects ({meta.get('n_flagged', '?')} by confident learning "
              f"over {meta.get('n_scored', '?')} scored images)")
     return [{"title": title, "rows": rows,

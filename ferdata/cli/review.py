@@ -49,7 +49,7 @@ def flag_command(
     if result.top:
         console.print(summary_table(
             "top suspects", [(r["rank"], r["path"], r["given_label"], r["suggested_label"] or "",
-                              None if r["score"] is None else round(r["score"], 3)) for r in result.top],
+                              "" if r["score"] is None else f"{r['score']:.3f}") for r in result.top],
             ("rank", "path", "given", "suggested", "score")))
 
 
