@@ -11,11 +11,11 @@ ORDER = 70
 
 from ferdata.cli.common import ManifestsOpt, RichProgress, console, summary_table
 
-UrlOpt = Annotated[str | None, typer.Option("--url", help="Label Studio URL [default: $LABEL_STUDIO_URL].")]
+UrlOpt = Annotated[str | None, typer.Option("--url", help="Label Studio URL (default: $LABEL_STUDIO_URL).")]
 TokenOpt = Annotated[str | None, typer.Option(
-    "--token", help="API token [default: $LABEL_STUDIO_API_KEY; prefer the variable, it stays out of the shell history].",
+    "--token", help="API token (default: $LABEL_STUDIO_API_KEY; prefer the variable, it stays out of the shell history).",
     show_default=False)]
-ProjectOpt = Annotated[str | None, typer.Option("--project", help="Project title [default: 'ferdata NAME'].")]
+ProjectOpt = Annotated[str | None, typer.Option("--project", help="Project title (default: 'ferdata NAME').")]
 
 
 def flag_command(
@@ -64,7 +64,7 @@ def push_command(
         "--images", help="auto | local (local-files storage rooted at the dataset) | embed (PNG in the task).")]
         = "auto",
     document_root: Annotated[Path | None, typer.Option(
-        "--document-root", help="The server's LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT [default: that variable].")]
+        "--document-root", help="The server's LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT (default: that variable).")]
         = None,
     url: UrlOpt = None,
     token: TokenOpt = None,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ferdata.manifest import Manifest
+from ferdata.manifest import Manifest, read_table
 from ferdata.manifest.effective import label_decisions
-from ferdata.noise import SUSPECTS_TABLE, read_table
+from ferdata.noise import SUSPECTS_TABLE
 from ferdata.review.connection import Connection
 from ferdata.review.project import find_project, project_title
 
