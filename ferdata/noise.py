@@ -374,6 +374,10 @@ def build_suspects(manifest: Manifest, oof: OutOfFold, *, rank_by: str = "both",
     classes = oof.classes
     current = dict(zip(images.column("image_id").to_pylist(), images.column("label").to_pylist()))
 
+    # A decision made after training settles what the model disputed: not a model suspect any more.
+    decided = np.array([current[i] != classes[lab] for i, lab in zip(oof.image_ids, oof.labels)], dtype=bool)
+    if decided.any():
+        result.is_issue = result.is_issue & ~decided
     records: list[dict[str, Any]] = []
     candidates = [i for i, flagged in zip(oof.image_ids, result.is_issue) if flagged]
     seen = set(candidates)
@@ -384,13 +388,13 @@ def build_suspects(manifest: Manifest, oof: OutOfFold, *, rank_by: str = "both",
         model_flag = row is not None and bool(result.is_issue[row])
         if row is not None:
             given = classes[oof.labels[row]]
-            if current[image_id] != given:
-                reasons.append(f"relabelled to {current[image_id]} after the model was trained on {given}")
             suggested = classes[result.suggested[row]]
             p = oof.probs[row]
             if model_flag:
-                reasons.append(f"model: p({given})={p[oof.labels[row]]:.2f} under its threshold "
-                               f"{result.thresholds[oof.labels[row]]:.2f}, p({suggested})={p[result.suggested[row]]:.2f}")
+                i, j = oof.labels[row], result.suggested[row]
+                share = result.confident_joint[i, j] / max(result.confident_joint[i].sum(), 1.0)
+                reasons.append(f"model: p({given})={p[i]:.2f}, p({suggested})={p[j]:.2f}; an estimated "
+                               f"{share:.0%} of {given} images are {suggested}")
             scores = (float(result.score[row]), float(result.self_confidence[row]),
                       float(result.normalized_margin[row]), float(p[result.suggested[row]]))
         else:

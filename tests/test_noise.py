@@ -293,3 +293,19 @@ def test_flag_real_jaffe_from_a_quick_fit(real_manifest, tmp_path, tmp_path_fact
     rated = [r for r in table if any(x.startswith("ratings:") for x in r["reasons"])]
     assert rated and any(r["given_label"] == "fear" for r in rated)
     assert not any(r["given_label"] == "neutral" and "ratings" in " ".join(r["reasons"]) for r in table)
+
+
+def test_an_image_relabelled_since_training_is_no_model_suspect(tmp_path):
+    from ferdata.review.pull import append_decisions
+
+    manifest = fake_manifest(tmp_path)
+    runs, disputed = synthetic_runs(manifest, tmp_path / "runs")
+    oof = read_run_predictions(runs)
+    first = read_table(flag(manifest, oof).path).to_pylist()[0]
+    append_decisions(manifest, [{"image_id": first["image_id"], "old_label": first["given_label"],
+                                 "new_label": first["suggested_label"], "annotator": "a", "time": "t",
+                                 "project": "p", "task_id": 1, "source": "label-studio"}])
+    again = flag(manifest, oof)
+    ids = read_table(again.path).column("image_id").to_pylist()
+    assert first["image_id"] not in ids and set(ids) == disputed - {first["image_id"]}
+    assert again.n_flagged == len(disputed) - 1
