@@ -24,7 +24,7 @@ def split_command(
     group_by: Annotated[str | None, typer.Option("--group-by", help="subject | movie | sequence [default: subject for person-aware protocols].")] = None,
     split_name: Annotated[str | None, typer.Option("--name", help="Split name [default: <protocol> or <protocol>-<folds>].")] = None,
     strict: Annotated[bool, typer.Option("--strict", help="Fail (and write nothing) on leakage the protocol forbids.")] = False,
-    near_threshold: Annotated[int, typer.Option("--near-threshold", help="pHash bits that may differ for a near-duplicate.")] = 4,
+    near_threshold: Annotated[int | None, typer.Option("--near-threshold", help="pHash bits that may differ for a near-duplicate, 0-16 [default: 4].")] = None,
     manifests: ManifestsOpt = None,
     workers: WorkersOpt = None,
     list_: Annotated[bool, typer.Option("--list", help="List the protocols and exit.")] = False,
@@ -62,12 +62,13 @@ def render_split(meta: dict, path: str | None = None) -> None:
     """The split's summary table and its per-fold audit table."""
     from ferdata.splits.info import audit_rows, summary_rows
 
-    rows = ([("file", path)] if path else []) + summary_rows(meta)
-    console.print(summary_table(f"split {meta['manifest']} → {meta['name']}", rows))
+    console.print(summary_table(f"split {meta['manifest']} → {meta['name']}", summary_rows(meta)))
     columns, fold_rows = audit_rows(meta)
     console.print(summary_table("leakage audit per fold", fold_rows, columns))
     for warning in meta.get("warnings", []):
         console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+    if path:
+        console.print(f"wrote {path}", highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

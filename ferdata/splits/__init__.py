@@ -3,27 +3,46 @@ all-train, all-test), class sets, and the leakage audit.
 
 ``make_split(manifest, "spi", folds=10)`` writes ``<manifest>/splits/spi-10.parquet``;
 ``load_split(manifest, "spi-10")`` reads it back for training.
+
+Names resolve on first use (PEP 562), so ``ferdata info`` without ``--split`` does not pay
+for importing scikit-learn.
 """
 
-from ferdata.splits.make import (
-    GROUP_COLUMNS,
-    ROLES,
-    SplitResult,
-    list_splits,
-    load_split,
-    make_split,
-    split_metadata,
-    split_path,
-)
-from ferdata.splits.protocols import (
-    PROTOCOLS,
-    SplitProtocol,
-    create_protocol,
-    get_protocol_class,
-    list_protocols,
-    register_protocol,
-)
+from __future__ import annotations
 
-__all__ = ["GROUP_COLUMNS", "PROTOCOLS", "ROLES", "SplitProtocol", "SplitResult", "create_protocol",
-           "get_protocol_class", "list_protocols", "list_splits", "load_split", "make_split",
-           "register_protocol", "split_metadata", "split_path"]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS = {
+    "GROUP_COLUMNS": "ferdata.splits.make",
+    "ROLES": "ferdata.splits.make",
+    "SplitResult": "ferdata.splits.make",
+    "list_splits": "ferdata.splits.make",
+    "load_split": "ferdata.splits.make",
+    "make_split": "ferdata.splits.make",
+    "split_metadata": "ferdata.splits.make",
+    "split_path": "ferdata.splits.make",
+    "PROTOCOLS": "ferdata.splits.protocols",
+    "SplitProtocol": "ferdata.splits.protocols",
+    "create_protocol": "ferdata.splits.protocols",
+    "get_protocol_class": "ferdata.splits.protocols",
+    "list_protocols": "ferdata.splits.protocols",
+    "register_protocol": "ferdata.splits.protocols",
+}
+
+if TYPE_CHECKING:
+    from ferdata.splits.make import (GROUP_COLUMNS, ROLES, SplitResult, list_splits, load_split, make_split,
+                                     split_metadata, split_path)
+    from ferdata.splits.protocols import (PROTOCOLS, SplitProtocol, create_protocol, get_protocol_class,
+                                          list_protocols, register_protocol)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'ferdata.splits' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+__all__ = sorted(_EXPORTS)

@@ -6,7 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from ferdata.manifest import Manifest
-from ferdata.splits.make import ROLES, split_metadata
+
+#: The roles in display order (the same as ``ferdata.splits.make.ROLES``, kept here so
+#: ``ferdata info`` without ``--split`` imports nothing heavy).
+ROLES = ("train", "val", "test")
 
 #: Per-fold audit figures and their (short) column titles; counts are across roles.
 AUDIT_COLUMNS = (
@@ -79,6 +82,8 @@ def info_sections(manifest: Manifest, split: str | None = None, **_: Any) -> lis
     """The split's sections for ``ferdata info``, or none when no ``--split`` was asked."""
     if not split:
         return []
+    from ferdata.splits.make import split_metadata
+
     meta = split_metadata(manifest, split)
     count_columns, count_rows = class_count_rows(meta)
     audit_columns, fold_rows = audit_rows(meta)

@@ -5,8 +5,8 @@ index arrays per fold, like scikit-learn's splitters yield ``(train, test)``. ``
 pandas frame of the images that take part (columns ``atom`` and ``source_split``), ``y``
 their class and ``groups`` the unit that must never straddle roles: the subject (or
 movie, or sequence) for person-aware protocols, otherwise the *atom*. An atom is the set
-of images that always share a role whatever the protocol: the frames of one CK+ sequence,
-or a single image. The caller merges atoms into groups before calling, so every group is
+of images that always share a role whatever the protocol: the frames of one CK+ sequence
+and exact copies of one picture (same content hash), or else a single image. The caller merges atoms into groups before calling, so every group is
 a union of atoms.
 
 Protocols follow Dhall et al. 2011 / paper 000 (SPI, PPI, SPS) and paper 001 (cross-dataset
@@ -65,6 +65,8 @@ class SplitProtocol(ABC):
         for opt, value in (("--test-size", test_size), ("--val-size", val_size)):
             if value is not None and not 0 < value < 1:
                 raise FerdataError(f"{opt} {value}: give a fraction between 0 and 1, e.g. 0.2")
+        if folds is not None and test_size is not None:
+            raise FerdataError("--folds and --test-size both given: k folds test 1/k each; use one of them")
         self.folds = folds
         self.test_size = test_size
         self.val_size = val_size
@@ -74,10 +76,12 @@ class SplitProtocol(ABC):
     # -- what a caller may ask before splitting ------------------------------------------
     def n_folds_hint(self) -> int | None:
         """Folds known before seeing the data (``None`` for loso: one per group)."""
-        return self.folds or self.default_folds or 1
+        if self.folds:
+            return self.folds
+        return self.default_folds if self.default_folds and self.test_size is None else 1
 
     def default_name(self, n_folds: int) -> str:
-        return f"{self.name}-{n_folds}" if self.folds or (self.default_folds and self.test_size is None) else self.name
+        return f"{self.name}-{n_folds}" if (self.n_folds_hint() or 1) > 1 else self.name
 
     def get_n_splits(self, X: Any = None, y: Any = None, groups: Any = None) -> int:
         return int(self.n_folds_hint() or 1)
@@ -122,29 +126,52 @@ def _pure_groups(y: np.ndarray, groups: np.ndarray) -> bool:
     return bool((frame.groupby("g", sort=False)["y"].nunique() <= 1).all())
 
 
+#: Above this many groups, folds are drawn over groups by their majority class
+#: (``StratifiedGroupKFold`` is quadratic-ish in Python) and then refined image by image.
+MANY_GROUPS = 2000
+
+
+def _group_labels(y: np.ndarray, inverse: np.ndarray, n_groups: int) -> np.ndarray:
+    """Each group's majority class (ties: the smallest class index)."""
+    classes, yi = np.unique(y, return_inverse=True)
+    counts = np.zeros((n_groups, len(classes)), dtype=np.int64)
+    np.add.at(counts, (inverse, yi), 1)
+    return classes[counts.argmax(axis=1)]
+
+
 def stratified_folds(y: np.ndarray, groups: np.ndarray, k: int, seed: int) -> np.ndarray:
-    """Fold index (0..k-1) per sample: label-stratified k-fold that never splits a group."""
-    n_groups = len(np.unique(groups))
+    """Fold index (0..k-1) per sample: label-stratified k-fold that never splits a group.
+
+    Single images use ``StratifiedKFold``. Groups of one class each (CK+ sequences), or
+    very many groups, are stratified as units on their (majority) class; a few groups that
+    mix classes (subjects) go through ``StratifiedGroupKFold``. Grouped folds are then
+    polished by :func:`refine_folds`.
+    """
+    uniq, inverse = np.unique(groups, return_inverse=True)
+    n_groups = len(uniq)
     if n_groups < k:
         raise FerdataError(f"{k} folds need at least {k} groups, but the images form only {n_groups}; "
                            f"lower --folds")
     folds = np.full(len(y), -1, dtype=np.int64)
-    stratifiable = np.unique(y, return_counts=True)[1].max() >= k  # scikit-learn's own condition
-    if _singletons(groups):
+    singletons = n_groups == len(y)
+    if singletons or _pure_groups(y, groups) or n_groups > MANY_GROUPS:
+        gy = y if singletons else _group_labels(y, inverse, n_groups)
+        stratifiable = np.unique(gy, return_counts=True)[1].max() >= k  # scikit-learn's own condition
         splitter = StratifiedKFold(k, shuffle=True, random_state=seed) if stratifiable else \
             KFold(k, shuffle=True, random_state=seed)
-        parts = _quiet(lambda: list(splitter.split(np.zeros(len(y)), y)))
-    elif stratifiable:
+        gfold = np.zeros(n_groups, dtype=np.int64)
+        for f, (_, test) in enumerate(_quiet(lambda: list(splitter.split(np.zeros(n_groups), gy)))):
+            gfold[test] = f
+        folds = gfold if singletons else gfold[inverse]
+    elif np.unique(y, return_counts=True)[1].max() >= k:
         splitter = StratifiedGroupKFold(k, shuffle=True, random_state=seed)
-        parts = _quiet(lambda: list(splitter.split(np.zeros(len(y)), y, groups)))
+        for f, (_, test) in enumerate(_quiet(lambda: list(splitter.split(np.zeros(len(y)), y, groups)))):
+            folds[test] = f
     else:  # too few images per class to stratify: deal shuffled groups, then refine below
-        uniq, inverse = np.unique(groups, return_inverse=True)
-        dealt = np.empty(len(uniq), dtype=np.int64)
-        dealt[np.random.RandomState(seed).permutation(len(uniq))] = np.arange(len(uniq)) % k
-        parts = [(None, np.flatnonzero(dealt[inverse] == f)) for f in range(k)]
-    for f, (_, test) in enumerate(parts):
-        folds[test] = f
-    if not _singletons(groups):
+        dealt = np.empty(n_groups, dtype=np.int64)
+        dealt[np.random.RandomState(seed).permutation(n_groups)] = np.arange(n_groups) % k
+        folds = dealt[inverse]
+    if not singletons:
         folds = refine_folds(y, groups, folds, k)
     return folds
 

@@ -115,35 +115,62 @@ def _duplicated(n_subjects: int = 6) -> list[dict]:
     rng = np.random.default_rng(5)
     for r in rows:
         r["pixels"] = rng.integers(0, 256, (32, 32), dtype=np.uint8)
-    # The same picture under two subjects: an exact copy (same content hash) ...
-    rows[0]["content_hash"] = rows[-1]["content_hash"] = "same"
-    rows[-1]["pixels"] = rows[0]["pixels"]
-    # ... and a near copy (re-saved brighter, so another content hash, same pHash).
-    rows[-2]["pixels"] = np.clip(rows[1]["pixels"].astype(int) + 3, 0, 255).astype(np.uint8)
+    # The same picture under subjects S000 and S001: an exact copy (same content hash) ...
+    copy = next(i for i, r in enumerate(rows) if r["subject_id"] == "S001")
+    rows[0]["content_hash"] = rows[copy]["content_hash"] = "same"
+    rows[copy]["pixels"] = rows[0]["pixels"]
+    # ... and under S002 / S003 a near copy (re-saved brighter: another content hash, same pHash).
+    a = next(i for i, r in enumerate(rows) if r["subject_id"] == "S002")
+    b = next(i for i, r in enumerate(rows) if r["subject_id"] == "S003")
+    rows[b]["pixels"] = np.clip(rows[a]["pixels"].astype(int) + 3, 0, 255).astype(np.uint8)
     return rows
 
 
-def test_audit_finds_exact_and_near_duplicates_and_strict_refuses(fake_manifest):
-    m = fake_manifest(_duplicated())
-    r = make_split(m, "loso", executor=INLINE)
-    assert r.audit["totals"]["exact_duplicates"] == 2  # the pair straddles roles in the two subjects' folds
-    assert r.audit["totals"]["near_duplicates"] == 2
+@pytest.mark.parametrize("protocol", ["ppi", "kfold", "spi", "loso"])
+def test_exact_copies_always_share_a_role(protocol, fake_manifest):
+    r = make_split(fake_manifest(_duplicated()), protocol, executor=INLINE, write=False)
     assert r.audit["duplicate_pairs"] == 1
-    assert r.audit["forbidden"]
+    assert r.audit["totals"]["exact_duplicates"] == 0 and r.audit["forbidden"] == []
+    if protocol == "loso":  # S000 and S001 hold the same picture: they leave together
+        assert r.n_folds == 5
+        assert any("1 subject_id value(s) merged" in w for w in r.warnings)
+
+
+def test_audit_finds_near_duplicates_across_roles(fake_manifest):
+    r = make_split(fake_manifest(_duplicated()), "loso", executor=INLINE, write=False)
+    assert r.audit["near_duplicate_pairs"] == 1
+    assert r.audit["totals"]["near_duplicates"] == 2  # S002's fold and S003's fold
+    assert r.audit["totals"]["near_duplicates_same_subject"] == 0
+
+
+def _official_leak() -> list[dict]:
+    rows = _duplicated()
+    copy = next(i for i, r in enumerate(rows) if r["subject_id"] == "S001")
+    for i, r in enumerate(rows):
+        r["source_split"] = "PrivateTest" if i == copy else "Training"
+    return rows
+
+
+def test_strict_refuses_leakage_and_writes_nothing(fake_manifest):
+    m = fake_manifest(_official_leak())
+    r = make_split(m, "official", executor=INLINE)
+    assert r.audit["totals"]["exact_duplicates"] == 1
+    assert r.audit["forbidden"] == ["fold 0: 1 exact duplicate pair(s) across roles"]
     assert any("forbids" in w for w in r.warnings)
-    (m.dir / "splits" / "loso.parquet").unlink()
-    with pytest.raises(FerdataError, match="leaks: fold .* exact duplicate") as info:
-        make_split(m, "loso", strict=True, executor=INLINE)
+    r.path.unlink()
+    with pytest.raises(FerdataError, match="leaks: fold 0: 1 exact duplicate") as info:
+        make_split(m, "official", strict=True, executor=INLINE)
     assert "\n" not in str(info.value)
-    assert not (m.dir / "splits" / "loso.parquet").exists()
+    assert not (m.dir / "splits" / "official.parquet").exists()
 
 
 def test_label_conflicts_are_counted(fake_manifest):
-    rows = _duplicated()
-    rows[-1]["label"] = "happy" if rows[0]["label"] != "happy" else "sad"
-    r = make_split(fake_manifest(rows), "loso", executor=INLINE, write=False)
+    rows = _official_leak()
+    copy = next(i for i, r in enumerate(rows) if r["subject_id"] == "S001")
+    rows[copy]["label"] = "happy" if rows[0]["label"] != "happy" else "sad"
+    r = make_split(fake_manifest(rows), "official", executor=INLINE, write=False)
     assert r.audit["conflicting_duplicate_groups"] == 1
-    assert r.audit["totals"]["label_conflicts"] == 2
+    assert r.audit["totals"]["label_conflicts"] == 1
 
 
 def test_strict_passes_a_clean_split(fake_manifest):

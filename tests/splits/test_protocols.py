@@ -6,7 +6,6 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import pyarrow.compute as pc
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -24,6 +23,17 @@ EXPECTED = {"spi", "ppi", "sps", "loso", "kfold", "official", "all-train", "all-
 
 def test_registry_holds_every_protocol():
     assert set(ALL) == EXPECTED
+
+
+@pytest.mark.parametrize("protocol", ALL)
+def test_get_n_splits_matches_the_folds_made(protocol, fake_manifest):
+    from ferdata.splits import create_protocol
+
+    folds = 3 if protocol in ("spi", "kfold", "ppi", "sps") else None
+    r = make_split(fake_manifest(_rows_with_official()), protocol, folds=folds, executor=InlineExecutor(), write=False)
+    groups = r.table.to_pandas()  # loso: one fold per subject
+    hint = create_protocol(protocol, folds=folds).get_n_splits(groups=np.arange(r.n_folds))
+    assert hint == r.n_folds == groups.fold.nunique()
 
 
 def _rows_with_official():
@@ -134,6 +144,8 @@ def test_group_by_movie_keeps_movies_apart(fake_manifest):
     ({"val_size": 1.5}, "--val-size"),
     ({"folds": 50}, "lower --folds"),
     ({"group_by": "camera"}, "--group-by"),
+    ({"folds": 3, "test_size": 0.2}, "--folds and --test-size"),
+    ({"near_threshold": 40}, "--near-threshold"),
 ])
 def test_bad_options_fail_with_one_line(options, message, fake_manifest):
     with pytest.raises(FerdataError, match=message) as info:
@@ -197,6 +209,7 @@ def manifests(draw):
             "sequence_id": f"S{subject}_q{draw(st.integers(0, 2))}" if draw(st.booleans()) else None,
             "readable": draw(st.integers(0, 9)) > 0,
             "source_split": draw(st.sampled_from(["Training", "PublicTest", "PrivateTest"])),
+            "content_hash": f"c{draw(st.integers(0, 60))}",  # collisions: exact copies
         })
     return rows
 
@@ -237,6 +250,9 @@ def test_every_image_lands_in_exactly_one_role_per_fold(rows, protocol, val, see
     assert straddling == r.audit["totals"]["sequences_shared"]
     if protocol != "official":  # the dataset's own split is what it is; the audit reports it
         assert straddling == 0
+        assert r.audit["totals"]["exact_duplicates"] == 0
+        t["copy"] = t.image_id.map(images.set_index("image_id").content_hash)
+        assert (t.groupby(["fold", "copy"]).role.nunique() == 1).all()
 
 
 @SETTINGS

@@ -44,3 +44,10 @@ def test_sections_count_classes_per_fold_and_role(fake_manifest):
 def test_an_unknown_split_is_one_line(fake_manifest):
     with pytest.raises(FerdataError, match="has no split 'nope'"):
         info.summarize(fake_manifest(people()), split="nope")
+
+
+def test_roles_agree_with_the_split_module():
+    from ferdata.splits import make
+    from ferdata.splits import info as split_info
+
+    assert split_info.ROLES == make.ROLES

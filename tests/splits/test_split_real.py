@@ -106,3 +106,12 @@ def test_jaffe_class_set_3(real_manifest):
         total.update(counts)
     assert dict(total) == {"positive": 31, "neutral": 60, "negative": 122}
     assert r.excluded == {}
+
+
+def test_fer2013_exact_copies_never_straddle_roles(real_manifest):
+    m = real_manifest("fer2013")
+    r = make_split(m, "kfold", folds=5, executor=INLINE, write=False)
+    assert r.audit["duplicate_pairs"] >= 3  # the CSV sample holds the same picture under several rows
+    assert r.audit["totals"]["exact_duplicates"] == 0 and r.audit["forbidden"] == []
+    t = r.table.to_pandas().merge(m.images().to_pandas()[["image_id", "content_hash"]], on="image_id")
+    assert (t.groupby(["fold", "content_hash"]).role.nunique() == 1).all()

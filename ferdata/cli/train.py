@@ -1,0 +1,234 @@
+"""``ferdata train`` and ``ferdata eval``."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.live import Live
+from rich.table import Table
+
+from ferdata.cli.common import ManifestsOpt, RichProgress, console, fmt, summary_table
+
+ORDER = 50
+
+RunsOpt = Annotated[
+    Path | None, typer.Option("--runs", "--runs-dir", envvar="FERDATA_RUNS", help="Folder of run folders [default: ./runs].")
+]
+
+
+class EpochDisplay(RichProgress):
+    """The progress bar of each epoch plus a live table of finished epochs (loss, accuracy,
+    throughput) on stderr."""
+
+    COLUMNS = ("fold", "epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "images_per_s", "lr")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.table = self._new_table()
+        self.live: Live | None = None
+
+    def _new_table(self) -> Table:
+        t = Table(title="epochs", title_justify="left")
+        for c in self.COLUMNS:
+            t.add_column(c.replace("_", " "), justify="right")
+        t.add_column("best")
+        return t
+
+    def epoch_done(self, row: dict[str, Any]) -> None:
+        self.table.add_row(*(fmt(row.get(c)) for c in self.COLUMNS), "*" if row.get("best") else "")
+        if self.console.is_terminal:
+            if self.live is None:
+                self.live = Live(self.table, console=self.console, transient=False, auto_refresh=False)
+                self.live.start()
+            self.live.refresh()
+
+    def close(self) -> None:
+        if self.live is not None:
+            self.live.stop()
+            self.live = None
+        elif self.table.row_count:
+            self.console.print(self.table)
+
+
+def _list_models() -> None:
+    from ferdata.training import list_model_rows
+
+    rows, broken = list_model_rows()
+    t = Table(title="models", title_justify="left")
+    for c in ("name", "paper", "input", "kind", "features", "description"):
+        t.add_column(c)
+    for r in rows:
+        size = f"{r['input_size']}×{r['input_size']}×{r['channels']}" if r["input_size"] else "-"
+        t.add_row(r["name"], r["paper"] or "", size, r["kind"], ",".join(r["features"]), r["description"])
+    console.print(t)
+    for name, why in broken.items():
+        console.print(f"[bold red]broken entry point[/] {name}: {why}", highlight=False)
+
+
+def train_command(
+    ctx: typer.Context,
+    model: Annotated[str | None, typer.Argument(help="Model name (see --list).", show_default=False)] = None,
+    manifest: Annotated[str | None, typer.Option("--manifest", "-m", help="Manifest name or folder.")] = None,
+    split: Annotated[str | None, typer.Option("--split", "-s", help="Split name (manifests/<name>/splits/<split>.parquet).")] = None,
+    fold: Annotated[str, typer.Option("--fold", help="Fold number, or 'all' (mean ± std).")] = "0",
+    list_: Annotated[bool, typer.Option("--list", help="List the registered models and exit.")] = False,
+    runs: Annotated[list[str] | None, typer.Option(
+        "--runs",
+        help="Folder of run folders [default: ./runs]; for 'ensemble': the member runs (--runs a b c).")] = None,
+    runs_dir: Annotated[Path | None, typer.Option("--runs-dir", help="ensemble: folder for the new run.")] = None,
+    manifests: ManifestsOpt = None,
+    epochs: Annotated[int | None, typer.Option("--epochs", min=1, help="[default: the model's]")] = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", min=1, help="[default: the model's]")] = None,
+    lr: Annotated[float | None, typer.Option("--lr", help="Learning rate [default: the model's].")] = None,
+    optimizer: Annotated[str | None, typer.Option("--optimizer", help="sgd | adam | adamw")] = None,
+    weight_decay: Annotated[float | None, typer.Option("--weight-decay")] = None,
+    momentum: Annotated[float | None, typer.Option("--momentum")] = None,
+    schedule: Annotated[str | None, typer.Option("--schedule", help="none | step | cosine | plateau")] = None,
+    patience: Annotated[int | None, typer.Option("--patience", help="Early-stopping patience on val (0: off).")] = None,
+    augment: Annotated[str | None, typer.Option("--augment", help="flip,crop,rotate,scale | all | none")] = None,
+    class_weights: Annotated[str | None, typer.Option("--class-weights", help="none | balanced (paper 004)")] = None,
+    center_loss: Annotated[bool, typer.Option("--center-loss", help="Add center loss (λ=α=0.001, paper 001).")] = False,
+    regularizer: Annotated[str | None, typer.Option("--regularizer", help="cae-mlp: weight-decay | prune | dropout")] = None,
+    hp: Annotated[list[str] | None, typer.Option("--hp", help="Any hyperparameter as KEY=VALUE (repeatable).")] = None,
+    weights: Annotated[str | None, typer.Option("--weights", help="none | imagenet | PATH")] = None,
+    init_from: Annotated[str | None, typer.Option("--init-from", help="Start from another run's checkpoint.")] = None,
+    resume: Annotated[str | None, typer.Option("--resume", help="Continue this run folder from its last checkpoint.")] = None,
+    classes: Annotated[str | None, typer.Option("--classes", help="Class set when the split names none.")] = None,
+    crops: Annotated[str | None, typer.Option("--crops", help="Preprocessing config of the crops [default: latest].")] = None,
+    device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda | cuda:N | mps")] = "auto",
+    amp: Annotated[bool | None, typer.Option("--amp/--no-amp", help="Mixed precision [default: on for CUDA].")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed (CPU runs repeat exactly).")] = 0,
+    workers: Annotated[int, typer.Option("--workers", "-j", min=0, help="Data-loading worker processes.")] = 0,
+) -> None:
+    """Train a model on a manifest split into [bold]runs/<run-id>/[/] (or combine runs: [bold]ensemble --runs a b[/])."""
+    from ferdata.errors import FerdataError
+    from ferdata.training import train
+    from ferdata.training.hparams import parse_hp
+
+    if list_:
+        _list_models()
+        return
+    if model is None and resume is None:
+        raise FerdataError("give a model name, e.g. 'ferdata train small-cnn --manifest ck48 --split spi-10' (see --list)")
+    if fold != "all" and not fold.lstrip("-").isdigit():
+        raise FerdataError(f"--fold {fold!r}: give a fold number or 'all'")
+    extra = list(ctx.args)
+    if model == "ensemble":
+        members, root = _members((runs or []) + extra), runs_dir
+    else:
+        if extra or len(runs or []) > 1:
+            raise FerdataError(f"unexpected arguments {' '.join(extra or runs or [])!r}; --runs takes one folder here")
+        members, root = [], runs_dir or (Path(runs[0]) if runs else None)
+    overrides = parse_hp(hp)
+    overrides.update({k: v for k, v in dict(
+        epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, weight_decay=weight_decay,
+        momentum=momentum, schedule=schedule, patience=patience, augment=augment, class_weights=class_weights,
+        regularizer=regularizer).items() if v is not None})
+    if center_loss:
+        overrides["center_loss"] = True
+    display = EpochDisplay()
+    try:
+        result = train(model or "", manifest, split, fold=fold if fold == "all" else int(fold), manifests=manifests,
+                       runs=root, hparams=overrides, weights=weights, init_from=init_from, device=device, amp=amp,
+                       seed=seed, workers=workers, classes=classes, crops=crops, resume=resume,
+                       members=members, progress=display, on_epoch=display.epoch_done)
+    finally:
+        display.finish()
+        display.close()
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun only the first process reports
+        _print_result(result.run_dir, result.metrics, [(f.run_dir.name, f.metrics) for f in result.folds])
+
+
+def _members(runs: list[str] | None) -> list[str]:
+    out: list[str] = []
+    for r in runs or ():
+        out.extend(s for s in r.replace(",", " ").split() if s)
+    return out
+
+
+def _print_result(run_dir: Path, m: dict[str, Any], folds: list[tuple[str, dict]]) -> None:
+    rows: list[tuple] = [("run", str(run_dir))]
+    if "aggregate" in m:
+        for key in ("accuracy", "top2_accuracy", "macro_f1", "majority_baseline"):
+            a = m["aggregate"][key]
+            rows.append((f"test {key.replace('_', ' ')} (mean ± std, {m['aggregate']['folds']} folds)",
+                         f"{a['mean']:.4f} ± {a['std']:.4f}"))
+    for role in ("train", "val", "test"):
+        r = m.get(role)
+        if r and r.get("n"):
+            rows.append((f"{role} images", r["n"]))
+            rows.append((f"{role} accuracy", r["accuracy"]))
+            if role == "test":
+                rows += [("test top-2 accuracy", r["top2_accuracy"]), ("test macro F1", r["macro"]["f1"]),
+                         ("test weighted F1", r["weighted"]["f1"]), ("majority class (test)", r["majority_baseline"])]
+    for member, acc in (m.get("members") or {}).items():
+        rows.append((f"member {Path(member).name} test accuracy", acc))
+    for key in ("epochs_run", "best_epoch", "stopped_early", "train_seconds"):
+        if key in m:
+            rows.append((key.replace("_", " "), m[key]))
+    for why, n in (m.get("excluded") or {}).items():
+        rows.append((f"left out: {why}", n))
+    console.print(summary_table("training run", rows))
+    if folds:
+        console.print(summary_table("folds", [(name, f.get("val", {}).get("accuracy"), f.get("test", {}).get("accuracy"))
+                                              for name, f in folds], ("fold", "val accuracy", "test accuracy")))
+
+
+def eval_command(
+    run: Annotated[str, typer.Argument(help="Run folder (or id under --runs-dir).")],
+    on: Annotated[str | None, typer.Option("--on", help="Evaluate on another manifest (cross-dataset).")] = None,
+    split: Annotated[str, typer.Option("--split", help="With --on: a split's test role, or all-test.")] = "all-test",
+    runs_dir: RunsOpt = None,
+    manifests: ManifestsOpt = None,
+    device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda | mps")] = "auto",
+    as_json: Annotated[bool, typer.Option("--json", help="Print metrics as JSON.")] = False,
+) -> None:
+    """Top-1/top-2, per-class and averaged precision/recall/F1 and confusion matrix of a run."""
+    from ferdata.training import evaluate
+
+    m = evaluate(run, on=on, split=split, runs=runs_dir, manifests=manifests, device=device, progress=RichProgress())
+    if as_json:
+        typer.echo(json.dumps(m, indent=2, default=str))
+        return
+    role = "test" if "test" in m else "val" if "val" in m else "train"
+    r = m[role]
+    classes = m["classes"]
+    t = Table(title=f"{role}: per class", title_justify="left")
+    for c in ("class", "precision", "recall", "F1", "support"):
+        t.add_column(c, justify="right" if c != "class" else "left")
+    for c in classes:
+        pc = r["per_class"][c]
+        t.add_row(c, fmt(pc["precision"]), fmt(pc["recall"]), fmt(pc["f1"]), fmt(pc["support"]))
+    console.print(t)
+    cm = Table(title=f"{role}: confusion (rows true, columns predicted)", title_justify="left")
+    cm.add_column("")
+    for c in classes:
+        cm.add_column(c[:8], justify="right")
+    for c, row in zip(classes, r["confusion"]):
+        cm.add_row(c, *(str(v) for v in row))
+    console.print(cm)
+    rows = [("run", m["run"]), (f"{role} images", r["n"]), ("top-1 accuracy", r["accuracy"]),
+            ("top-2 accuracy", r["top2_accuracy"]), ("macro P / R / F1", _prf(r["macro"])),
+            ("weighted P / R / F1", _prf(r["weighted"])), ("majority class", r["majority_baseline"])]
+    if "aggregate" in m:
+        a = m["aggregate"]["accuracy"]
+        rows.append((f"accuracy over {m['aggregate']['folds']} folds", f"{a['mean']:.4f} ± {a['std']:.4f}"))
+    if on:
+        rows.append(("evaluated on", f"{m['on']} ({m['split']})"))
+        rows += [(f"left out: {k}", v) for k, v in m["excluded"].items()]
+        rows.append(("written to", m["out_dir"]))
+    console.print(summary_table("evaluation", rows))
+
+
+def _prf(d: dict) -> str:
+    return f"{d['precision']:.3f} / {d['recall']:.3f} / {d['f1']:.3f}"
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train", no_args_is_help=False,
+                context_settings={"allow_extra_args": True, "ignore_unknown_options": False})(train_command)
+    app.command("eval")(eval_command)

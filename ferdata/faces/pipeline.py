@@ -1,0 +1,389 @@
+"""``preprocess``: every image of a manifest through decode → detect → pick → CLAHE →
+align → resize → grey → PNG crop, recorded in ``faces.parquet``.
+
+The work runs on the executor; each worker process builds its detector once (in the
+initializer) and detects a chunk of images per call, batched where the detector can.
+A config (detector and its options, pick, CLAHE, alignment, size, grey, fallback) is
+hashed; rows and crops are keyed by that hash, so configs live side by side and a re-run
+of one config only does the images it has not finished.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+from collections import Counter
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow.compute as pc
+
+from ferdata.engines import Executor, create_executor, default_chunksize
+from ferdata.errors import FerdataError
+from ferdata.faces import create_detector, detector_options, get_detector_class
+from ferdata.faces import geometry
+from ferdata.faces.base import Detector, Face
+from ferdata.faces.clahe import apply_clahe
+from ferdata.faces.table import CROPS_DIR, Journal, crops_dir, merge_journal, read_faces
+from ferdata.imageio import read_image
+from ferdata.manifest import Manifest
+from ferdata.progress import NullProgress, ProgressSink
+
+PIPELINE_VERSION = 1
+STAGE_COLUMNS = ("decode_ms", "detect_ms", "clahe_ms", "align_ms", "write_ms", "total_ms")
+ALIGNS = ("none", "rotate", "spatial")
+PICKS = ("largest", "score")
+FALLBACKS = ("whole", "skip")
+
+
+@dataclass(frozen=True)
+class FaceConfig:
+    """Everything that changes a crop; its hash names the crop folder and the table rows."""
+
+    detector: str = "mtcnn"
+    detector_options: dict[str, Any] = field(default_factory=dict)
+    pick: str = "largest"
+    clahe: bool = False
+    clip_limit: float = 2.0
+    tile_grid: int = 8
+    align: str = "none"
+    size: int = 224
+    gray: bool = False
+    fallback: str = "whole"
+    detect_max_side: int = 1280
+    """Larger images are detected on a downscaled copy; geometry is mapped back."""
+    flat_std: float = 2.0
+    """A frame whose grey standard deviation is below this is flagged flat and not searched."""
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        if not self.clahe:
+            d.pop("clip_limit"), d.pop("tile_grid")
+        d["version"] = PIPELINE_VERSION
+        return d
+
+    @property
+    def hash(self) -> str:
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
+
+
+def make_config(detector: str = "mtcnn", *, detector_opts: Mapping[str, Any] | None = None, pick: str = "largest",
+                clahe: bool = False, clip_limit: float = 2.0, tile_grid: int = 8, align: str = "none",
+                size: int = 224, gray: bool = False, fallback: str = "whole", detect_max_side: int = 1280,
+                flat_std: float = 2.0) -> FaceConfig:
+    """A validated config with the detector's options resolved (MediaPipe gets its face mesh
+    when alignment needs eye centres, unless ``mesh`` is given)."""
+    for value, allowed, what in ((align, ALIGNS, "--align"), (pick, PICKS, "--pick"), (fallback, FALLBACKS, "--fallback")):
+        if value not in allowed:
+            raise FerdataError(f"{what} {value!r} is not one of: {', '.join(allowed)}")
+    if size < 8:
+        raise FerdataError(f"--size {size} is too small; give at least 8 pixels")
+    if clahe and (clip_limit <= 0 or tile_grid < 1):
+        raise FerdataError(f"CLAHE needs --clip-limit > 0 and --tile-grid >= 1 (got {clip_limit}, {tile_grid})")
+    opts = dict(detector_opts or {})
+    get_detector_class(detector)  # unknown names fail here with the list of choices
+    if detector == "mediapipe" and "mesh" not in opts:
+        opts["mesh"] = align != "none"
+    return FaceConfig(detector, detector_options(detector, opts), pick, bool(clahe), float(clip_limit), int(tile_grid),
+                      align, int(size), bool(gray), fallback, int(detect_max_side), float(flat_std))
+
+
+# ---- worker side --------------------------------------------------------------------------
+
+_STATE: dict[str, Any] = {}
+
+
+def init_worker(config: dict[str, Any], image_root: str, manifest_dir: str, threads: int | None = None) -> None:
+    """Build this process's detector once; the executor calls it in every worker.
+    ``threads`` caps torch's thread pool when several workers share the cores (OpenCV's
+    pool must not be touched in a forked child: reconfiguring it there can deadlock)."""
+    import sys
+
+    cfg = FaceConfig(**{k: v for k, v in config.items() if k not in ("version", "hash")})
+    _STATE.clear()
+    _STATE.update(config=cfg, hash=config["hash"], image_root=Path(image_root), manifest_dir=Path(manifest_dir),
+                  detector=create_detector(cfg.detector, **cfg.detector_options))
+    if threads:
+        if "torch" in sys.modules:  # only detectors that use torch have imported it
+            sys.modules["torch"].set_num_threads(threads)
+
+
+def process_chunk(tasks: list[tuple[str, str, dict[str, Any] | None]]) -> list[dict[str, Any]]:
+    """``(image_id, relative path, detector row)`` → one ``faces.parquet`` row each."""
+    cfg: FaceConfig = _STATE["config"]
+    return process_images(_STATE["detector"], cfg, _STATE["hash"], tasks, _STATE["image_root"], _STATE["manifest_dir"])
+
+
+def _ms(t0: float) -> float:
+    return (time.perf_counter() - t0) * 1000.0
+
+
+def is_flat(image: np.ndarray, threshold: float) -> bool:
+    """All-black, all-white or near-constant: nothing a detector could find."""
+    sample = image[:: max(1, image.shape[0] // 128), :: max(1, image.shape[1] // 128)]
+    return float(sample.std()) < threshold
+
+
+def process_images(detector: Detector, cfg: FaceConfig, config_hash: str, tasks: list, image_root: Path,
+                   manifest_dir: Path) -> list[dict[str, Any]]:
+    """The per-image pipeline on a chunk: decode all, detect in one batch, then crop each."""
+    rows: list[dict[str, Any]] = []
+    decoded: list[tuple[int, np.ndarray, float]] = []  # (row index, image, scale used for detection)
+    for image_id, rel, det_row in tasks:
+        row = _empty_row(image_id, config_hash, cfg.detector)
+        t0 = time.perf_counter()
+        try:
+            image = read_image(image_root / rel)
+        except Exception as exc:  # noqa: BLE001 - a file that fails to decode becomes the row's error
+            row["error"] = f"decode: {type(exc).__name__}: {exc}".splitlines()[0]
+            row["decode_ms"] = row["total_ms"] = _ms(t0)
+            rows.append(row)
+            continue
+        row["decode_ms"] = _ms(t0)
+        row["flat"] = is_flat(image, cfg.flat_std)
+        rows.append(row)
+        decoded.append((len(rows) - 1, image, det_row))
+
+    to_detect = [(i, im, r) for i, im, r in decoded if not rows[i]["flat"]]
+    found: dict[int, list[Face]] = {i: [] for i, _, _ in decoded}
+    if to_detect:
+        inputs, scales = [], []
+        for _, im, _ in to_detect:
+            scale = min(1.0, cfg.detect_max_side / max(im.shape[:2])) if detector.reads_pixels else 1.0
+            inputs.append(_downscale(im, scale) if scale < 1.0 else im)
+            scales.append(scale)
+        det_rows = [r for _, _, r in to_detect]
+        if detector.batch_size > 1:
+            t0 = time.perf_counter()
+            results = detector.detect_batch(inputs, det_rows)
+            per = _ms(t0) / len(inputs)
+            times = [per] * len(inputs)
+        else:
+            results, times = [], []
+            for im, r in zip(inputs, det_rows):
+                t0 = time.perf_counter()
+                results.append(detector.detect(im, r))
+                times.append(_ms(t0))
+        for (i, _, _), faces, scale, ms in zip(to_detect, results, scales, times):
+            back = geometry.scaling(1.0 / scale) if scale < 1.0 else None
+            found[i] = [geometry.map_face(f, back) if back is not None else f for f in faces]
+            rows[i]["detect_ms"] = ms
+
+    for i, image, _ in decoded:
+        _finish_row(rows[i], image, found[i], cfg, config_hash, manifest_dir)
+    for row in rows:
+        row["total_ms"] = sum(row[s] or 0.0 for s in ("decode_ms", "detect_ms", "clahe_ms", "align_ms", "write_ms"))
+    return rows
+
+
+def _downscale(image: np.ndarray, scale: float) -> np.ndarray:
+    import cv2
+
+    h, w = image.shape[:2]
+    return cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+
+
+def pick_face(faces: list[Face], how: str) -> Face | None:
+    if not faces:
+        return None
+    if how == "score":
+        return max(faces, key=lambda f: (f.score if f.score is not None else -math.inf, f.area))
+    return max(faces, key=lambda f: (f.area, f.score if f.score is not None else -math.inf))
+
+
+def _finish_row(row: dict[str, Any], image: np.ndarray, faces: list[Face], cfg: FaceConfig, config_hash: str,
+                manifest_dir: Path) -> None:
+    import cv2
+
+    face = pick_face(faces, cfg.pick)
+    row["n_faces"] = len(faces)
+    row["face_found"] = face is not None
+    row["all_boxes"] = [float(v) for f in faces for v in f.box]
+    if face is not None:
+        row["box"] = list(face.box)
+        row["score"] = face.score
+        row["eye_left"] = list(face.eye_left) if face.eye_left is not None else None
+        row["eye_right"] = list(face.eye_right) if face.eye_right is not None else None
+        row["landmarks"] = [float(v) for p in face.landmarks for v in p]
+    else:
+        row["fallback"] = cfg.fallback
+        if cfg.fallback == "skip":
+            return
+    al = geometry.align(cfg.align, face, image.shape, cfg.size)
+    matrix = al.matrix
+    if cfg.clahe:
+        # Equalise the region the crop is cut from (tiles relative to the face, not the frame).
+        t0 = time.perf_counter()
+        x0, y0, x1, y1 = geometry.source_region(al.matrix, cfg.size, image.shape)
+        image = apply_clahe(np.ascontiguousarray(image[y0:y1, x0:x1]), cfg.clip_limit, cfg.tile_grid)
+        matrix = al.matrix @ geometry.translation(x0, y0)
+        row["clahe_ms"] = _ms(t0)
+    t0 = time.perf_counter()
+    crop = geometry.warp(image, matrix, cfg.size)
+    if cfg.gray:
+        crop = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
+    row["align_ms"] = _ms(t0)
+    row["align"] = al.mode
+    row["rotation_deg"] = al.rotation_deg
+    row["transform"] = [float(v) for v in al.matrix[:2].ravel()]
+    t0 = time.perf_counter()
+    rel = f"{CROPS_DIR}/{config_hash}/{row['image_id']}.png"
+    ok, buf = cv2.imencode(".png", crop if crop.ndim == 2 else cv2.cvtColor(crop, cv2.COLOR_RGB2BGR))
+    if not ok:
+        row["error"] = "PNG encoding failed"
+        return
+    _write_crop(manifest_dir / rel, buf.tobytes())
+    row["crop_path"] = rel
+    row["write_ms"] = _ms(t0)
+
+
+def _write_crop(path: Path, data: bytes) -> None:
+    """Temp file + rename: a killed worker never leaves a half-written crop under the real name."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, path)
+
+
+def _empty_row(image_id: str, config_hash: str, detector: str) -> dict[str, Any]:
+    return {"image_id": image_id, "config_hash": config_hash, "detector": detector, "n_faces": 0,
+            "face_found": False, "fallback": None, "flat": None, "box": None, "score": None, "eye_left": None,
+            "eye_right": None, "landmarks": None, "all_boxes": None, "align": None, "rotation_deg": None,
+            "transform": None, "crop_path": None, "error": None, "decode_ms": None, "detect_ms": None,
+            "clahe_ms": None, "align_ms": None, "write_ms": None, "total_ms": None}
+
+
+# ---- driver ---------------------------------------------------------------------------------
+
+
+@dataclass
+class PreprocessResult:
+    manifest: Manifest
+    config_hash: str
+    config: dict[str, Any]
+    n_images: int
+    n_done_before: int
+    n_processed: int
+    counts: Counter
+    """Over all of this config's rows: face_found, fallback_whole, fallback_skip, flat, error."""
+    faces_per_image: float
+    stage_ms: dict[str, float]
+    """Mean milliseconds per image of each stage, over the images processed in this run."""
+    seconds: float
+    crops_dir: Path
+    preview: Path | None = None
+
+    @property
+    def detection_rate(self) -> float:
+        n = self.n_images - self.counts["error"]
+        return self.counts["face_found"] / n if n else 0.0
+
+
+def preprocess(
+    manifest: Manifest | str,
+    *,
+    manifests: str | os.PathLike | None = None,
+    config: FaceConfig | None = None,
+    workers: int | None = None,
+    executor: Executor | None = None,
+    progress: ProgressSink | None = None,
+    chunksize: int | None = None,
+    preview: int = 0,
+    image_ids: Collection[str] | None = None,
+    **config_options: Any,
+) -> PreprocessResult:
+    """Run the face pipeline over a manifest for one config (``config`` or the keyword
+    options of :func:`make_config`); resumes where an earlier run of the config stopped.
+    ``image_ids`` limits the run to those images (benchmarks, quick looks)."""
+    started = time.perf_counter()
+    progress = progress or NullProgress()
+    if not isinstance(manifest, Manifest):
+        manifest = Manifest.open(manifest, manifests)
+    config = config or make_config(**config_options)
+    cfg_hash = config.hash
+    cfg_dict = config.to_dict()
+
+    det_cls = get_detector_class(config.detector)
+    images = manifest.images()
+    missing = [c for c in det_cls.row_columns if c not in images.column_names]
+    if missing:
+        raise FerdataError(f"manifest {manifest.name} has no {', '.join(missing)} column(s); detector "
+                           f"{config.detector!r} needs the dataset's own faces (AffectNet) — pick haar, mtcnn or mediapipe")
+
+    merge_journal(manifest)  # rows a killed run left in the journal count as done
+    done_table = read_faces(manifest, cfg_hash)
+    readable = dict(zip(images.column("image_id").to_pylist(), images.column("readable").to_pylist()))
+    finished = {i for i, err in zip(done_table.column("image_id").to_pylist(), done_table.column("error").to_pylist())
+                if err is None or not readable.get(i, False)}
+
+    cols = ["image_id", "path", "readable", "error", *det_cls.row_columns]
+    todo, unreadable_rows = [], []
+    wanted = set(image_ids) if image_ids is not None else None
+    for r in images.select(cols).to_pylist():
+        if r["image_id"] in finished or (wanted is not None and r["image_id"] not in wanted):
+            continue
+        if not r["readable"]:
+            row = _empty_row(r["image_id"], cfg_hash, config.detector)
+            row["error"] = f"unreadable: {r['error'] or 'marked unreadable at ingest'}"
+            unreadable_rows.append(row)
+            continue
+        det_row = {c: r[c] for c in det_cls.row_columns} or None
+        todo.append((r["image_id"], r["path"], det_row))
+
+    crops_dir(manifest, cfg_hash).mkdir(parents=True, exist_ok=True)
+    journal = Journal(manifest, cfg_hash, cfg_dict)
+    journal.append(unreadable_rows)
+    executor = executor or create_executor("local", workers=workers)
+    n_workers = getattr(executor, "workers", 1)
+    size = chunksize or max(default_chunksize(len(todo), n_workers), min(det_cls.batch_size, 64))
+    size = min(size, 64)
+    buffer: list[dict[str, Any]] = []
+    stage_sums: Counter = Counter()
+
+    def flush(n: int) -> None:
+        journal.append(buffer)
+        buffer.clear()
+        progress.advance(n)
+
+    init_config = {**cfg_dict, "hash": cfg_hash}
+    threads = 1 if n_workers > 1 else None
+    progress.start(f"{config.detector}: {manifest.name}", len(todo))
+    try:
+        for row in [] if not todo else executor.map_chunks(process_chunk, todo, chunksize=size, initializer=init_worker,
+                                       initargs=(init_config, str(manifest.image_root), str(manifest.dir), threads),
+                                       progress=flush):
+            buffer.append(row)
+            for s in ("decode_ms", "detect_ms", "clahe_ms", "align_ms", "write_ms", "total_ms"):
+                stage_sums[s] += row[s] or 0.0
+    finally:
+        progress.finish()
+        journal.append(buffer)
+        merge_journal(manifest, latest=cfg_hash, config=cfg_dict)
+
+    rows = read_faces(manifest, cfg_hash)
+    counts = Counter(
+        face_found=sum(rows.column("face_found").to_pylist()),
+        fallback_whole=pc.sum(pc.equal(rows.column("fallback"), "whole")).as_py() or 0,
+        fallback_skip=pc.sum(pc.equal(rows.column("fallback"), "skip")).as_py() or 0,
+        flat=sum(1 for f in rows.column("flat").to_pylist() if f),
+        error=rows.num_rows - rows.column("error").null_count,
+    )
+    n_faces = [n for n, e in zip(rows.column("n_faces").to_pylist(), rows.column("error").to_pylist()) if e is None]
+    result = PreprocessResult(
+        manifest=manifest, config_hash=cfg_hash, config=cfg_dict, n_images=rows.num_rows,
+        n_done_before=len(finished), n_processed=len(todo),
+        counts=counts, faces_per_image=float(np.mean(n_faces)) if n_faces else 0.0,
+        stage_ms={s: stage_sums[s] / len(todo) for s in stage_sums} if todo else {},
+        seconds=time.perf_counter() - started, crops_dir=crops_dir(manifest, cfg_hash),
+    )
+    if preview:
+        from ferdata.faces.preview import contact_sheet
+
+        result.preview = contact_sheet(manifest, cfg_hash, preview)
+    return result

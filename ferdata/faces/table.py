@@ -1,0 +1,153 @@
+"""``faces.parquet``: its schema, and how a run's rows reach it without ever risking it.
+
+A run never rewrites the table per image. Each finished chunk of rows goes into its own
+small Parquet part under ``<manifest>/.faces-journal/`` (written atomically, so a part is
+either whole or absent). The journal is merged into ``faces.parquet`` at the end of a
+run and at the start of the next one, under a file lock, with one atomic ``write_table``.
+A killed run therefore loses only the chunks in flight, and concurrent runs of different
+configs on one manifest never overwrite each other's rows.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ferdata.manifest import Manifest, read_metadata, read_table, write_table
+from ferdata.manifest.crops import FACES_TABLE
+
+JOURNAL_DIR = ".faces-journal"
+LOCK_FILE = ".faces.lock"
+CROPS_DIR = "crops"
+SCHEMA_VERSION = 1
+
+_points = pa.list_(pa.float64())
+STAGES = ("decode_ms", "detect_ms", "clahe_ms", "align_ms", "write_ms", "total_ms")
+FACES_SCHEMA = pa.schema([
+    pa.field("image_id", pa.string(), nullable=False),
+    pa.field("config_hash", pa.string(), nullable=False),
+    pa.field("detector", pa.string(), nullable=False),
+    pa.field("n_faces", pa.int32()),
+    pa.field("face_found", pa.bool_(), nullable=False),
+    pa.field("fallback", pa.string()),       # null (a face was found), "whole" or "skip"
+    pa.field("flat", pa.bool_()),            # all-black / near-constant frame
+    pa.field("box", _points),                # x0, y0, x1, y1 of the primary face, original pixels
+    pa.field("score", pa.float64()),
+    pa.field("eye_left", _points),           # x, y (the eye on the image's left)
+    pa.field("eye_right", _points),
+    pa.field("landmarks", _points),          # x0, y0, x1, y1, ... the detector's other points
+    pa.field("all_boxes", _points),          # every face found: 4 values per face
+    pa.field("align", pa.string()),          # applied: none | rotate | spatial | whole
+    pa.field("rotation_deg", pa.float64()),
+    pa.field("transform", _points),          # 2x3 affine, original pixels -> crop pixels, row-major
+    pa.field("crop_path", pa.string()),      # relative to the manifest dir; null when skipped
+    pa.field("error", pa.string()),
+    *(pa.field(s, pa.float64()) for s in STAGES),
+])
+
+
+def faces_path(manifest: Manifest) -> Path:
+    return manifest.table_path(FACES_TABLE)
+
+
+def crops_dir(manifest: Manifest, config_hash: str) -> Path:
+    return manifest.dir / CROPS_DIR / config_hash
+
+
+def rows_to_table(rows: list[dict[str, Any]]) -> pa.Table:
+    return pa.Table.from_pylist(rows, schema=FACES_SCHEMA)
+
+
+@contextmanager
+def locked(manifest: Manifest) -> Iterator[None]:
+    """An exclusive lock on the manifest's faces table (released when the process dies)."""
+    manifest.dir.mkdir(parents=True, exist_ok=True)
+    with open(manifest.dir / LOCK_FILE, "a+") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+class Journal:
+    """The parts one run appends; names carry the config hash and the process id."""
+
+    def __init__(self, manifest: Manifest, config_hash: str, config: dict[str, Any]) -> None:
+        self.dir = manifest.dir / JOURNAL_DIR
+        self.config_hash = config_hash
+        self.config = config
+        self._seq = 0
+
+    def append(self, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        self._seq += 1
+        name = f"{self.config_hash}-{os.getpid()}-{self._seq:06d}.parquet"
+        write_table(self.dir / name, rows_to_table(rows),
+                    {"table": "faces-journal", "config_hash": self.config_hash, "config": self.config})
+
+
+def read_faces(manifest: Manifest, config_hash: str | None = None) -> pa.Table:
+    """The merged table (empty when there is none), optionally one config's rows."""
+    path = faces_path(manifest)
+    if not path.exists():
+        return FACES_SCHEMA.empty_table()
+    table = read_table(path)
+    if config_hash is not None:
+        table = table.filter(pc.equal(table.column("config_hash"), config_hash))
+    return table
+
+
+def merge_journal(manifest: Manifest, latest: str | None = None, config: dict[str, Any] | None = None) -> int:
+    """Fold every journal part into ``faces.parquet`` (one atomic write); the newest row per
+    (image, config) wins. ``latest``/``config`` name the run that is finishing. Returns the
+    number of parts merged."""
+    with locked(manifest):
+        journal = manifest.dir / JOURNAL_DIR
+        parts = sorted(journal.glob("*.parquet"), key=lambda p: (p.stat().st_mtime_ns, p.name)) \
+            if journal.is_dir() else []
+        path = faces_path(manifest)
+        if not parts and (path.exists() or latest is None):
+            if latest is not None and path.exists():
+                meta = read_metadata(path)
+                if meta.get("latest_config") != latest:
+                    meta["latest_config"] = latest
+                    meta.setdefault("configs", {})[latest] = config
+                    write_table(path, read_table(path), meta)
+            return 0
+        meta = read_metadata(path) if path.exists() else {}
+        configs: dict[str, Any] = dict(meta.get("configs", {}))
+        tables = [read_table(path).select(FACES_SCHEMA.names).cast(FACES_SCHEMA)] if path.exists() else []
+        for part in parts:
+            part_meta = read_metadata(part)
+            configs[part_meta["config_hash"]] = part_meta["config"]
+            tables.append(read_table(part).cast(FACES_SCHEMA))
+        if latest is not None:
+            configs[latest] = config
+        table = _newest_per_key(pa.concat_tables(tables) if tables else FACES_SCHEMA.empty_table())
+        latest_config = latest or meta.get("latest_config") or (
+            read_metadata(parts[-1])["config_hash"] if parts else None)
+        write_table(path, table, {**meta, "table": "faces", "schema_version": SCHEMA_VERSION,
+                                  "latest_config": latest_config, "configs": configs,
+                                  "n_rows": table.num_rows})
+        for part in parts:
+            part.unlink(missing_ok=True)
+        return len(parts)
+
+
+def _newest_per_key(table: pa.Table) -> pa.Table:
+    """Keep the last row of each (image_id, config_hash), sorted by config then image."""
+    if table.num_rows == 0:
+        return table
+    keys = list(zip(table.column("config_hash").to_pylist(), table.column("image_id").to_pylist()))
+    last = {k: i for i, k in enumerate(keys)}
+    order = sorted(last, key=lambda k: k)
+    return table.take(pa.array([last[k] for k in order], pa.int64()))
