@@ -162,6 +162,32 @@ def read_run_predictions(runs: Sequence[str | Path]) -> OutOfFold:
                      {"kind": "runs", "runs": [str(p.parent) for p in files], "n_files": len(files)})
 
 
+def oof_from_model(manifest: Manifest, model: str, split: str, *, allow_image_level: bool = False,
+                   runs: str | Path | None = None, hparams: dict[str, Any] | None = None, device: str | None = "auto",
+                   seed: int = 0, classes: str | None = None, workers: int = 0,
+                   progress: ProgressSink | None = None) -> OutOfFold:
+    """Train ``model`` once per fold of ``split`` (the engine's ``train(..., fold="all")``) and
+    keep each fold's held-out predictions, so no image is scored by a model that saw it.
+
+    The split must keep subjects apart (a grouped protocol such as spi or loso), so no model
+    saw the image's subject either; ``allow_image_level`` accepts an ungrouped split.
+    """
+    from ferdata.splits import split_metadata
+    from ferdata.training import train
+
+    meta = split_metadata(manifest, split)
+    if not meta.get("group_column") and not allow_image_level:
+        raise FerdataError(f"split {split!r} of {manifest.name} ({meta.get('protocol')}) does not keep subjects apart, "
+                           "so a model may have seen the person it scores; use a grouped split "
+                           f"('ferdata split {manifest.name} --protocol spi') or pass --image-level")
+    result = train(model, manifest, split, fold="all", runs=runs, hparams=hparams, device=device, seed=seed,
+                   classes=classes, workers=workers, progress=progress)
+    oof = read_run_predictions([result.run_dir])
+    oof.source = {"kind": "model", "model": model, "split": split, "protocol": meta.get("protocol"),
+                  "run": str(result.run_dir), "seed": seed}
+    return oof
+
+
 # ---- confident learning -------------------------------------------------------------------
 
 

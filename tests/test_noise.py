@@ -309,3 +309,27 @@ def test_an_image_relabelled_since_training_is_no_model_suspect(tmp_path):
     ids = read_table(again.path).column("image_id").to_pylist()
     assert first["image_id"] not in ids and set(ids) == disputed - {first["image_id"]}
     assert again.n_flagged == len(disputed) - 1
+
+
+def test_flag_with_model_trains_one_model_per_fold(tmp_path, monkeypatch):
+    from ferdata.splits import make_split
+
+    manifest = fake_manifest(tmp_path, "trained")
+    monkeypatch.setenv("FERDATA_MANIFESTS", str(manifest.dir.parent))
+    grouped = make_split(manifest, "spi", folds=2, name="spi-2").metadata
+    make_split(manifest, "ppi", folds=2, name="ppi-2")
+    runs = tmp_path / "runs"
+    result = runner.invoke(app, ["flag", "trained", "--model", "small-cnn", "--split", "spi-2", "--epochs", "1",
+                                 "--device", "cpu", "--runs", str(runs)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    meta = read_metadata(manifest.table_path("suspects.parquet"))
+    assert meta["source"]["kind"] == "model" and meta["source"]["model"] == "small-cnn"
+    assert meta["n_scored"] == grouped["n_images"] == 36  # every image, each by the fold that held it out
+    parent = Path(meta["source"]["run"])
+    assert parent.parent == runs and sorted(p.name for p in parent.glob("fold-*")) == ["fold-0", "fold-1"]
+
+    for args, message in ((["--model", "small-cnn", "--split", "ppi-2"], "does not keep subjects apart"),
+                          (["--model", "small-cnn"], "--model needs --split"),
+                          (["--model", "small-cnn", "--split", "spi-2", "--from-runs", str(parent)], "one source")):
+        out = runner.invoke(app, ["flag", "trained", *args], env={"COLUMNS": "200"})
+        assert out.exit_code == 2 and message in out.output and "Traceback" not in out.output
