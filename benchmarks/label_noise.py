@@ -5,10 +5,12 @@ uniformly drawn other class), compute out-of-fold probabilities once per seed, t
 ferdata's confident learning (``ferdata.noise.find_label_issues``) and cleanlab's
 ``find_label_issues`` against the injected flips (precision, recall, F1).
 
-Probabilities: the training engine is not used here; a quick scikit-learn model (HOG
-features on 48×48 grey faces, standardised, logistic regression) is fitted per fold of a
-subject-grouped 5-fold split trained on the *noisy* labels, so no image is scored by a
-model that saw it or its subject.
+Probabilities, by default: a quick scikit-learn model (HOG features on 48×48 grey faces,
+standardised, logistic regression) fitted per fold of a subject-grouped 5-fold split,
+trained on the *noisy* labels, so no image is scored by a model that saw it or its
+subject. ``--model NAME`` trains a model plugin per fold through the training engine
+instead (``ferdata flag --model``'s path: the noise becomes relabel decisions in a
+temporary manifest and an spi split is made on them).
 
 cleanlab is AGPL-licensed and no dependency of ferdata: this script installs
 ``cleanlab==2.9.0`` into ``.cache/cleanlab`` (pip --target) on first use and runs it in a
@@ -16,6 +18,7 @@ separate process that only sees the saved labels and probabilities.
 
     .venv/bin/python benchmarks/label_noise.py                  # ../shared/data, seeds 0 1 2
     .venv/bin/python benchmarks/label_noise.py --data DIR --noise 0.1 --seeds 0
+    .venv/bin/python benchmarks/label_noise.py --model small-cnn --epochs 30 --seeds 0   # through the engine
 """
 
 from __future__ import annotations
@@ -106,6 +109,29 @@ def out_of_fold(X: np.ndarray, y: np.ndarray, groups: list[str], k: int, seed: i
     return probs
 
 
+def engine_out_of_fold(manifest, rows: list[dict], noisy: np.ndarray, classes: list[str], seed: int, folds: int,
+                       model: str, epochs: int | None, device: str, runs: Path) -> np.ndarray:
+    """The same through the training engine: the noisy labels become relabel decisions in
+    the (temporary) manifest, a subject-grouped split is made on them, and one ``model`` is
+    trained per fold (``ferdata flag --model``'s path)."""
+    from ferdata.manifest.effective import LABELS_TABLE
+    from ferdata.noise import oof_from_model
+    from ferdata.review.pull import append_decisions
+    from ferdata.splits import make_split
+
+    manifest.table_path(LABELS_TABLE).unlink(missing_ok=True)
+    append_decisions(manifest, [{"image_id": r["image_id"], "old_label": r["label"], "new_label": classes[n],
+                                 "annotator": "benchmark", "time": "", "project": "label-noise", "task_id": None,
+                                 "source": f"injected noise, seed {seed}"}
+                                for r, n in zip(rows, noisy) if classes[n] != r["label"]])
+    split = make_split(manifest, "spi", folds=folds, seed=seed, name=f"noise-{seed}", workers=1).name
+    oof = oof_from_model(manifest, model, split, runs=runs, seed=seed, device=device,
+                         hparams={"epochs": epochs} if epochs else None)
+    index = {i: k for k, i in enumerate(oof.image_ids)}
+    order = [oof.classes.index(c) for c in classes]
+    return oof.probs[[index[r["image_id"]] for r in rows]][:, order]
+
+
 def prf(mask: np.ndarray, truth: np.ndarray) -> tuple[float, float, float, int]:
     tp = int((mask & truth).sum())
     p = tp / mask.sum() if mask.sum() else 0.0
@@ -119,14 +145,20 @@ def main() -> None:
     ap.add_argument("--noise", type=float, default=0.1)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--model", help="train this model plugin per fold through the engine instead of the quick "
+                                    "scikit-learn fit (e.g. small-cnn)")
+    ap.add_argument("--epochs", type=int, help="with --model")
+    ap.add_argument("--device", default="auto", help="with --model")
     args = ap.parse_args()
     ensure_cleanlab()
     threadpool_limits(1)  # small fits: BLAS threads only fight each other (25x slower on 2 busy cores)
 
     methods = ("ferdata", "ferdata --filter-by both", "cleanlab")
     totals: dict[tuple[str, str], list] = {}
+    source = (f"{args.model} through the training engine, spi split" if args.model
+              else "HOG 48x48 + logistic regression")
     print(f"label noise {args.noise:.0%} symmetric, seeds {args.seeds}, {args.folds}-fold subject-grouped "
-          "out-of-fold probabilities (HOG 48x48 + logistic regression, trained on the noisy labels)\n")
+          f"out-of-fold probabilities ({source}, trained on the noisy labels)\n")
     print(f"{'dataset':8} {'seed':>4} {'n':>5} {'flips':>5} {'acc(noisy)':>10} {'acc(true)':>9}   "
           + "   ".join(f"{m:>26}" for m in methods))
     print(f"{'':48}" + "   ".join(f"{'P     R     F1    #':>26}" for _ in methods))
@@ -141,7 +173,11 @@ def main() -> None:
             for seed in args.seeds:
                 noisy, flipped = inject(y, len(classes), args.noise, seed)
                 start = time.perf_counter()
-                probs = out_of_fold(X, noisy, groups, len(classes), seed, args.folds)
+                if args.model:
+                    probs = engine_out_of_fold(manifest, rows, noisy, classes, seed, args.folds, args.model,
+                                               args.epochs, args.device, Path(tmp) / "runs")
+                else:
+                    probs = out_of_fold(X, noisy, groups, len(classes), seed, args.folds)
                 fit_s = time.perf_counter() - start
                 masks = {
                     "ferdata": find_label_issues(noisy, probs).is_issue,
