@@ -13,7 +13,8 @@ from ferdata.manifest.effective import images_with_effective_labels, n_relabelle
 #: ``info_sections(manifest, **options) -> list[dict]`` where a section is
 #: ``{"title": str, "rows": [[key, value], ...], "columns": [...]}`` (JSON-friendly).
 #: ``options`` carries the info command's options (``split``, ``suspects``, ...).
-SECTION_PROVIDERS: list[str] = ["ferdata.faces.info", "ferdata.splits.info", "ferdata.noise"]
+SECTION_PROVIDERS: list[str] = ["ferdata.faces.info", "ferdata.splits.info", "ferdata.features.info",
+                                "ferdata.noise"]
 
 
 def extra_sections(manifest: Manifest, **options: Any) -> list[dict[str, Any]]:

@@ -21,19 +21,19 @@ def features_command(
     phog_bins: Annotated[int, typer.Option("--phog-bins", help="PHOG orientation bins.")] = 8,
     phog_angle: Annotated[int, typer.Option("--phog-angle", help="PHOG orientation range: 180 (unsigned) or 360.")] = 360,
     phog_levels: Annotated[int, typer.Option("--phog-levels", help="PHOG pyramid levels above the whole face.")] = 3,
-    phog_roi: Annotated[str | None, typer.Option("--phog-roi", help="PHOG region TOP,BOTTOM,LEFT,RIGHT in pixels (0-based, end exclusive) [default: whole face].")] = None,
+    phog_roi: Annotated[str | None, typer.Option("--phog-roi", help="PHOG region TOP,BOTTOM,LEFT,RIGHT in pixels (0-based, end exclusive) (default: the whole face).")] = None,
     phog_edges: Annotated[str, typer.Option("--phog-edges", help="PHOG edge detector: canny (OpenCV, Octave's thresholds) or canny_skimage.")] = "canny",
     matlab_compatible: Annotated[bool, typer.Option("--matlab-compatible", help="Reproduce the original MATLAB code's quirks (see the README).")] = False,
-    reduce: Annotated[str | None, typer.Option("--reduce", help="pca:K or none [default: pca:5 when --fit-on is given, else none].")] = None,
+    reduce: Annotated[str | None, typer.Option("--reduce", help="pca:K or none (default: pca:5 when --fit-on is given, else none).")] = None,
     fit_on: Annotated[str | None, typer.Option("--fit-on", help="Fit the reduction on SPLIT[:ROLE[:FOLD]] (role train, fold 0 by default), or on all images with 'all' (paper 000's choice: leaks test images into the transform).")] = None,
     reduce_from: Annotated[str | None, typer.Option("--reduce-from", help="Apply the reduction stored in another features.parquet (file, manifest folder or name).")] = None,
     crops: Annotated[bool, typer.Option("--crops/--no-crops", help="Describe the face crops of 'ferdata preprocess' when there are any.")] = True,
-    crops_config: Annotated[str | None, typer.Option("--crops-config", help="Preprocessing config hash [default: the latest].")] = None,
+    crops_config: Annotated[str | None, typer.Option("--crops-config", help="Preprocessing config hash (default: the latest).")] = None,
     manifests: ManifestsOpt = None,
     workers: WorkersOpt = None,
     list_: Annotated[bool, typer.Option("--list", help="List the descriptors and edge detectors, and exit.")] = False,
 ) -> None:
-    """Describe every face with LPQ / PHOG and write [bold]<manifest>/features.parquet[/]."""
+    """Describe every face with LPQ / PHOG and write <manifest>/features.parquet."""
     from ferdata.errors import FerdataError
     from ferdata.features import compute_features, create_descriptor, list_descriptors
     from ferdata.features.edges import list_edge_detectors

@@ -31,7 +31,7 @@ def ingest_command(
     csv: Annotated[list[str] | None, typer.Option("--csv", help="affectnet / folder: annotation CSV (repeatable).")] = None,
     subject_pattern: Annotated[str | None, typer.Option("--subject-pattern", help="folder: regex with (?P<subject>...).")] = None,
 ) -> None:
-    """Ingest a dataset folder into [bold]<manifests>/<name>/images.parquet[/]."""
+    """Ingest a dataset folder into <manifests>/<name>/images.parquet."""
     from ferdata.datasets import get_dataset_class, list_datasets
     from ferdata.errors import FerdataError
     from ferdata.ingest import ingest

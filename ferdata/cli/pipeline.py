@@ -9,7 +9,7 @@ import typer
 
 ORDER = 90
 
-from ferdata.cli.common import ManifestsOpt, RichProgress, WorkersOpt, console, summary_table
+from ferdata.cli.common import ManifestsOpt, RichProgress, WorkersOpt, console, err_console, summary_table
 
 
 def pipeline_command(
@@ -17,19 +17,43 @@ def pipeline_command(
     dataset: Annotated[str | None, typer.Option("--dataset", help="Adapter [default: detected from the layout].")] = None,
     name: Annotated[str | None, typer.Option("--name", help="Manifest name [default: the dataset's].")] = None,
     manifests: ManifestsOpt = None,
+    runs: Annotated[Path | None, typer.Option("--runs", envvar="FERDATA_RUNS", help="Runs folder [default: ./runs].")] = None,
     workers: WorkersOpt = None,
+    detector: Annotated[str, typer.Option("--detector", help="Face detector for preprocessing.")] = "mediapipe",
+    model: Annotated[str, typer.Option("--model", help="Model trained at the end.")] = "small-cnn",
+    epochs: Annotated[int, typer.Option("--epochs", min=1, help="Training epochs.")] = 30,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the split and the training run.")] = 0,
+    no_train: Annotated[bool, typer.Option("--no-train", help="Stop after the features.")] = False,
 ) -> None:
-    """Ingest SOURCE and report on it, with every option at its default."""
+    """Ingest SOURCE, split it, crop the faces, describe them, train and evaluate a model."""
     from ferdata.cli.ingest import render_summary
-    from ferdata.datasets import detect_dataset
     from ferdata.info import summarize
-    from ferdata.ingest import ingest
+    from ferdata.pipeline import run_pipeline
 
-    dataset = dataset or detect_dataset(source)
-    result = ingest(dataset, source, name=name, manifests=manifests, workers=workers, progress=RichProgress())
-    render_summary(summarize(result.manifest))
-    console.print(summary_table("pipeline", [("dataset", dataset), ("manifest", str(result.manifest.dir)),
-                                             ("images", result.n_rows), ("unreadable", result.n_unreadable)]))
+    result = run_pipeline(
+        source, dataset=dataset, name=name, manifests=manifests, runs=runs, workers=workers, detector=detector,
+        model=model, epochs=epochs, seed=seed, train=not no_train, progress=RichProgress(),
+        on_step=lambda s: err_console.print(f"[bold cyan]▶ {s}[/]"),
+    )
+    m = result.manifest
+    render_summary(summarize(m))
+    split, pre, feats = result.steps["split"], result.steps["preprocess"], result.steps["features"]
+    n = max(pre.n_images, 1)
+    rows = [
+        ("dataset", result.dataset), ("manifest", str(m.dir)), ("images", result.ingest.n_rows),
+        ("unreadable", result.ingest.n_unreadable),
+        ("split", f"{split.name} ({split.n_folds} folds)"),
+        ("faces found", f"{pre.counts.get('face_found', 0)}/{pre.n_images} ({100 * pre.counts.get('face_found', 0) / n:.1f}%)"),
+        ("features", f"{', '.join(feats.descriptors)} + pca:5 for {feats.n_described} images"),
+    ]
+    run = result.steps.get("train")
+    if run is not None:
+        test = run.metrics.get("test", {})
+        rows += [("model", model), ("run", str(run.run_dir)),
+                 ("test accuracy (fold 0)", test.get("accuracy")),
+                 ("majority-class accuracy", test.get("majority_baseline")),
+                 ("test macro F1", test.get("macro", {}).get("f1"))]
+    console.print(summary_table("pipeline", rows))
 
 
 def register(app: typer.Typer) -> None:

@@ -45,7 +45,7 @@ def preprocess_command(
     workers: WorkersOpt = None,
     list_: Annotated[bool, typer.Option("--list", help="List the detectors and exit.")] = False,
 ) -> None:
-    """Detect faces, align and crop them into [bold]<manifests>/<name>/crops/<config>/[/] and [bold]faces.parquet[/]."""
+    """Detect faces, align and crop them into <manifests>/<name>/crops/<config>/ and faces.parquet."""
     from ferdata.errors import FerdataError
     from ferdata.faces import get_detector_class, list_detectors
     from ferdata.faces.pipeline import preprocess

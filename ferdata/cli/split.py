@@ -30,7 +30,7 @@ def split_command(
     list_: Annotated[bool, typer.Option("--list", help="List the protocols and exit.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the split's metadata as JSON.")] = False,
 ) -> None:
-    """Split a manifest into train/val/test roles per fold: [bold]<manifests>/<name>/splits/<split>.parquet[/]."""
+    """Split a manifest into train/val/test roles per fold: <manifests>/<name>/splits/<split>.parquet."""
     from ferdata.errors import FerdataError
     from ferdata.manifest import Manifest
     from ferdata.splits import get_protocol_class, list_protocols, make_split

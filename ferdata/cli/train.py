@@ -104,7 +104,7 @@ def train_command(
     seed: Annotated[int, typer.Option("--seed", help="Random seed (CPU runs repeat exactly).")] = 0,
     workers: Annotated[int, typer.Option("--workers", "-j", min=0, help="Data-loading worker processes.")] = 0,
 ) -> None:
-    """Train a model on a manifest split into [bold]runs/<run-id>/[/] (or combine runs: [bold]ensemble --runs a b[/])."""
+    """Train a model on a manifest split into runs/<run-id>/ (or combine runs: ensemble --runs a b)."""
     from ferdata.errors import FerdataError
     from ferdata.training import train
     from ferdata.training.hparams import parse_hp

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -42,6 +43,19 @@ class InlineExecutor:
                 progress(len(chunk))
 
 
+#: Libraries with native thread pools (OpenMP, their own pthreads pools) that do not survive
+#: ``fork``: a child forked after the parent ran one of their parallel ops can hang in its
+#: first call. With any of them loaded, workers come from a clean fork server instead.
+_FORK_UNSAFE = ("torch", "cv2")
+
+
+def safe_start_method() -> str | None:
+    """``fork`` (the fast default) unless a fork-unsafe library is already loaded here."""
+    if any(name in sys.modules for name in _FORK_UNSAFE) and "forkserver" in mp.get_all_start_methods():
+        return "forkserver"
+    return None
+
+
 class ProcessPoolExecutor:
     """A ``multiprocessing`` pool; results come back in input order, chunk by chunk."""
 
@@ -66,7 +80,7 @@ class ProcessPoolExecutor:
                 fn, items, chunksize=size, initializer=initializer, initargs=initargs, progress=progress
             )
             return
-        ctx = mp.get_context(self.start_method)
+        ctx = mp.get_context(self.start_method or safe_start_method())
         pool = ctx.Pool(min(self.workers, len(chunks)), initializer=initializer, initargs=initargs)
         try:
             for chunk, result in zip(chunks, pool.imap(fn, chunks)):

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from ferdata.errors import FerdataError
 from ferdata.features import register_descriptor
@@ -29,9 +28,7 @@ class LPQDescriptor(Descriptor):
         self.matlab_compatible = bool(matlab_compatible)
 
     def compute(self, images: np.ndarray) -> np.ndarray:
-        # The decorrelation is one small matrix product; BLAS threads only add overhead.
-        with threadpool_limits(1, user_api="blas"):
-            return lpq(images, self.window, self.decorr, matlab_compatible=self.matlab_compatible)
+        return lpq(images, self.window, self.decorr, matlab_compatible=self.matlab_compatible)
 
     def length(self, height: int, width: int) -> int:
         return 256

@@ -49,6 +49,8 @@ class FeaturesResult:
 
 
 def _init_worker(specs: list[tuple[str, dict[str, Any]]]) -> None:
+    # No thread limits here: threadpoolctl and cv2.setNumThreads can hang in a forked
+    # child whose parent already ran OpenMP / OpenCV threads.
     from ferdata.features import create_descriptor
 
     _WORKER_DESCRIPTORS[:] = [create_descriptor(name, **options) for name, options in specs]

@@ -31,6 +31,7 @@ Both modes agree with the original at every bit that rounding does not decide.
 
 from __future__ import annotations
 
+import threading
 from functools import lru_cache
 
 import numpy as np
@@ -41,9 +42,8 @@ RHO = 0.90
 _TIE_BREAK = np.array([1.000007, 1.000006, 1.000005, 1.000004, 1.000003, 1.000002, 1.000001, 1.0])
 #: Responses smaller than this times the window's grey-level sum are rounding noise.
 ZERO_TOLERANCE = 1e-12
-WINDOWS = (3, 5, 7)
 #: Input pixels per vectorised block (keeps the working set near the CPU caches).
-BLOCK_PIXELS = 32768
+BLOCK_PIXELS = 16384
 
 
 def _check(images: np.ndarray, window: int) -> np.ndarray:
@@ -94,61 +94,131 @@ def decorrelation_matrix(window: int) -> np.ndarray:
     return v
 
 
-def _shifted(x: np.ndarray, axis: int, start: int, n: int) -> np.ndarray:
-    return x[:, start:start + n] if axis == 1 else x[:, :, start:start + n]
+class _Workspace:
+    """Preallocated planes for one block shape and window.
+
+    Every step writes into these with ``out=``: allocating ~60 fresh arrays of a few
+    hundred kB per block makes glibc hand memory back and forth to the kernel, and the
+    page faults then cost more than the arithmetic (about 3× on a 224×224 face).
+    """
+
+    def __init__(self, shape: tuple[int, int, int], window: int) -> None:
+        n, height, width = shape
+        r = (window - 1) // 2
+        rows, cols = height - window + 1, width - window + 1
+        # First pass along rows (horizontal, into v*), then down columns (vertical, into h*):
+        # the second pass on three planes then works on whole contiguous rows.
+        vshape, hshape = (n, height, cols), (n, rows, cols)
+        self.window, self.r = window, r
+        t = np.arange(1, r + 1, dtype=np.float64)
+        self.cos = np.cos(2 * np.pi * t / window)
+        self.sin = np.sin(2 * np.pi * t / window)
+        self.x = np.empty(shape)
+        self.v_pairs, self.v_diffs = np.empty((r, *vshape)), np.empty((r, *vshape))
+        self.v = np.empty((3, *vshape))  # box, cos, sin (vertical)
+        self.v_tmp = np.empty(vshape)
+        self.h_pairs, self.h_diffs = np.empty((r, *hshape)), np.empty((r, *hshape))
+        # The nine horizontal sums: the window sum, and eight in the order of _MIX's columns.
+        self.window_sum = np.empty(hshape)
+        self.h = np.empty((8, *hshape))
+        self.h_tmp = np.empty(hshape)
+        self.planes = np.empty((8, *hshape))
+        self.threshold = np.empty(hshape)
+        self.bits = np.empty((8, *hshape), dtype=bool)
+        self.shift = np.empty(hshape, dtype=np.uint8)
 
 
-def _window_sums(x: np.ndarray, axis: int, window: int, want: tuple[str, ...]) -> dict[str, np.ndarray]:
+_WORKSPACES = threading.local()
+
+
+def _workspace(shape: tuple[int, int, int], window: int) -> _Workspace:
+    """This thread's workspace for a block shape (the last few shapes are kept)."""
+    cache: dict = getattr(_WORKSPACES, "cache", None) or {}
+    _WORKSPACES.cache = cache
+    key = (shape, window)
+    if key not in cache:
+        while len(cache) >= 3:
+            cache.pop(next(iter(cache)))
+        cache[key] = _Workspace(shape, window)
+    return cache[key]
+
+
+def _window_sums(ws: _Workspace, x: np.ndarray, axis: int, pairs: np.ndarray, diffs: np.ndarray,
+                 out: np.ndarray, tmp: np.ndarray) -> None:
     """'Valid' sums along ``axis`` of x weighted by 1, cos(2πt/window) and sin(2πt/window),
-    t = −r..r (correlation, batched).
+    t = −r..r (correlation, batched), into out[0], out[1], out[2].
 
     The weights are symmetric (1, cos) or antisymmetric (sin) in t, so each pair of taps
-    ±t is added (or subtracted) once and shared by all three sums.
+    ±t is added (or subtracted) once and shared by the three sums.
     """
-    r = (window - 1) // 2
-    n = x.shape[axis] - window + 1
-    centre = _shifted(x, axis, r, n)
-    pairs, diffs = [], []
+    r = ws.r
+    n = x.shape[axis] - ws.window + 1
+
+    def shifted(start: int) -> np.ndarray:
+        return x[:, start:start + n] if axis == 1 else x[:, :, start:start + n]
+
+    centre = shifted(r)
     for t in range(1, r + 1):
-        minus, plus = _shifted(x, axis, r - t, n), _shifted(x, axis, r + t, n)
-        pairs.append(minus + plus)
-        if "sin" in want:
-            diffs.append(plus - minus)
-    out: dict[str, np.ndarray] = {}
-    if "box" in want:
-        acc = centre.copy()
-        for p in pairs:
-            acc += p
-        out["box"] = acc
-    if "cos" in want:
-        acc = centre.copy()
-        for t, p in enumerate(pairs, start=1):
-            acc += np.cos(2 * np.pi * t / window) * p
-        out["cos"] = acc
-    if "sin" in want:
-        acc = np.sin(2 * np.pi / window) * diffs[0]
-        for t, d in enumerate(diffs[1:], start=2):
-            acc += np.sin(2 * np.pi * t / window) * d
-        out["sin"] = acc
-    return out
+        np.add(shifted(r - t), shifted(r + t), out=pairs[t - 1])
+        np.subtract(shifted(r + t), shifted(r - t), out=diffs[t - 1])
+    box, cos, sin = out
+    np.add(centre, pairs[0], out=box)
+    np.multiply(pairs[0], ws.cos[0], out=cos)
+    cos += centre
+    np.multiply(diffs[0], ws.sin[0], out=sin)
+    for t in range(1, r):
+        box += pairs[t]
+        np.multiply(pairs[t], ws.cos[t], out=tmp)
+        cos += tmp
+        np.multiply(diffs[t], ws.sin[t], out=tmp)
+        sin += tmp
 
 
-def _responses_vectorised(images: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
-    """The eight raw planes (8, N, h, w) and each window's grey-level sum (N, h, w)."""
-    x = images.astype(np.float64)
-    # Correlation form: F1 = Σ I(c+(s,t))·e^{+2πiαt}, and so on (conv2 flips the kernel).
-    vert = _window_sums(x, 1, window, ("box", "cos", "sin"))
-    h0 = _window_sums(vert["box"], 2, window, ("box", "cos", "sin"))
-    hc = _window_sums(vert["cos"], 2, window, ("box", "cos", "sin"))
-    hs = _window_sums(vert["sin"], 2, window, ("box", "cos", "sin"))
-    planes = np.empty((8,) + h0["box"].shape)
-    planes[0], planes[1] = h0["cos"], h0["sin"]         # F1: horizontal e^{+iαt}
-    planes[2], planes[3] = hc["box"], hs["box"]         # F2: vertical e^{+iαs}
-    np.subtract(hc["cos"], hs["sin"], out=planes[4])    # F3: e^{+iα(s+t)}
-    np.add(hc["sin"], hs["cos"], out=planes[5])
-    np.add(hc["cos"], hs["sin"], out=planes[6])         # F4: e^{+iα(s−t)}
-    np.subtract(hs["cos"], hc["sin"], out=planes[7])
-    return planes, h0["box"]
+#: The eight planes from the horizontal sums h = [box·cos, box·sin, cos·box, sin·box,
+#: cos·cos, sin·sin, cos·sin, sin·cos] (vertical·horizontal weights): Re/Im of F1..F4 in
+#: the correlation form F1 = Σ I(c+(s,t))·e^{+2πiαt}, F2 = Σ I·e^{+2πiαs},
+#: F3 = Σ I·e^{+2πiα(s+t)}, F4 = Σ I·e^{+2πiα(s−t)} (conv2 flips the kernel, hence +).
+_MIX = np.array([
+    [1, 0, 0, 0, 0, 0, 0, 0],   # Re F1 = box·cos
+    [0, 1, 0, 0, 0, 0, 0, 0],   # Im F1 = box·sin
+    [0, 0, 1, 0, 0, 0, 0, 0],   # Re F2 = cos·box
+    [0, 0, 0, 1, 0, 0, 0, 0],   # Im F2 = sin·box
+    [0, 0, 0, 0, 1, -1, 0, 0],  # Re F3 = cos·cos − sin·sin
+    [0, 0, 0, 0, 0, 0, 1, 1],   # Im F3 = cos·sin + sin·cos
+    [0, 0, 0, 0, 1, 1, 0, 0],   # Re F4 = cos·cos + sin·sin
+    [0, 0, 0, 0, 0, 0, -1, 1],  # Im F4 = sin·cos − cos·sin
+], dtype=np.float64)
+
+
+@lru_cache(maxsize=None)
+def _plane_matrix(window: int, decorr: bool) -> np.ndarray:
+    """Horizontal sums → (decorrelated) planes in one 8×8 product: Vᵀ·_MIX or _MIX."""
+    return decorrelation_matrix(window).T @ _MIX if decorr else _MIX
+
+
+#: Columns per 8×8 product: 8·8·1024 multiply-adds stay under OpenBLAS's threshold for
+#: threading, so every call runs on one thread. Threads for so small a product only wait
+#: on each other; on a busy machine they made LPQ ten times slower.
+_MIX_COLUMNS = 1024
+
+
+def _mix(matrix: np.ndarray, h: np.ndarray, out: np.ndarray) -> None:
+    """out = matrix @ h for (8, M) arrays, in single-threaded column slices."""
+    for start in range(0, h.shape[1], _MIX_COLUMNS):
+        np.matmul(matrix, h[:, start:start + _MIX_COLUMNS], out=out[:, start:start + _MIX_COLUMNS])
+
+
+def _horizontal_sums(images: np.ndarray, window: int) -> _Workspace:
+    """The separable sums of a block into this thread's workspace (``h``, ``window_sum``)."""
+    ws = _workspace(images.shape, window)
+    ws.x[...] = images
+    _window_sums(ws, ws.x, 2, ws.v_pairs, ws.v_diffs, ws.v, ws.v_tmp)
+    h = ws.h
+    # h[j] for horizontal weight k and vertical weight box / cos / sin (see _MIX).
+    targets = ((ws.window_sum, h[2], h[3]), (h[0], h[4], h[7]), (h[1], h[6], h[5]))
+    for k in range(3):  # horizontal box, cos, sin → vertical box, cos, sin
+        _window_sums(ws, ws.v[k], 1, ws.h_pairs, ws.h_diffs, targets[k], ws.h_tmp)
+    return ws
 
 
 def _responses_conv2(images: np.ndarray, window: int) -> np.ndarray:
@@ -179,13 +249,15 @@ def lpq_responses(images: np.ndarray, window: int = 7, decorr: bool = True, *,
     images = _check(images, window)
     if matlab_compatible:
         planes = _responses_conv2(images, window)
-    else:
-        planes, window_sum = _responses_vectorised(images, window)
-    if decorr:
-        v = decorrelation_matrix(window)
-        planes = (v.T @ planes.reshape(8, -1)).reshape(planes.shape)
-    if not matlab_compatible:
-        planes[np.abs(planes) <= ZERO_TOLERANCE * window_sum] = 0.0
+        if decorr:
+            rotated = np.empty_like(planes)
+            _mix(np.ascontiguousarray(decorrelation_matrix(window).T), planes.reshape(8, -1), rotated.reshape(8, -1))
+            planes = rotated
+        return planes
+    ws = _horizontal_sums(images, window)
+    planes = np.empty_like(ws.h)
+    _mix(_plane_matrix(window, decorr), ws.h.reshape(8, -1), planes.reshape(8, -1))
+    planes[np.abs(planes) <= ZERO_TOLERANCE * ws.window_sum] = 0.0
     return planes
 
 
@@ -204,30 +276,34 @@ def lpq_codes(images: np.ndarray, window: int = 7, decorr: bool = True, *,
     if per_image <= BLOCK_PIXELS:
         step = max(1, BLOCK_PIXELS // per_image)
         for start in range(0, n, step):
-            out[start:start + step] = _codes_block(images[start:start + step], window, decorr)
+            _codes_block(images[start:start + step], window, decorr, out[start:start + step])
     else:
         rows = max(1, BLOCK_PIXELS // width - window + 1)
         for i in range(n):
             for top in range(0, out.shape[1], rows):
-                out[i, top:top + rows] = _codes_block(images[i:i + 1, top:top + rows + window - 1], window, decorr)[0]
+                _codes_block(images[i:i + 1, top:top + rows + window - 1], window, decorr, out[i:i + 1, top:top + rows])
     return out
 
 
-def _codes_block(images: np.ndarray, window: int, decorr: bool) -> np.ndarray:
-    planes, window_sum = _responses_vectorised(images, window)
-    if decorr:
-        v = decorrelation_matrix(window)
-        planes = (v.T @ planes.reshape(8, -1)).reshape(planes.shape)
+def _codes_block(images: np.ndarray, window: int, decorr: bool, out: np.ndarray) -> None:
+    ws = _horizontal_sums(images, window)
+    _mix(_plane_matrix(window, decorr), ws.h.reshape(8, -1), ws.planes.reshape(8, -1))
     # f > tolerance·(window sum) is "f > 0 after snapping rounding noise to 0".
-    return _pack(planes > ZERO_TOLERANCE * window_sum)
+    np.multiply(ws.window_sum, ZERO_TOLERANCE, out=ws.threshold)
+    np.greater(ws.planes, ws.threshold, out=ws.bits)
+    _pack(ws.bits, out, ws.shift)
 
 
-def _pack(bits: np.ndarray) -> np.ndarray:
+def _pack(bits: np.ndarray, out: np.ndarray | None = None, tmp: np.ndarray | None = None) -> np.ndarray:
     """Eight boolean planes to one uint8 code image; plane i is bit i."""
     planes = bits.view(np.uint8)
-    codes = planes[0].copy()
+    codes = planes[0].copy() if out is None else out
+    if out is not None:
+        codes[...] = planes[0]
+    tmp = np.empty_like(codes) if tmp is None else tmp
     for i in range(1, 8):
-        codes |= planes[i] << np.uint8(i)
+        np.left_shift(planes[i], np.uint8(i), out=tmp)
+        codes |= tmp
     return codes
 
 

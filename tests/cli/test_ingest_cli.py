@@ -63,8 +63,15 @@ def test_user_errors_are_one_line_without_traceback(tmp_path, manifests_dir):
         assert len([ln for ln in res.output.splitlines() if ln.strip()]) <= 2, res.output
 
 
-def test_pipeline_detects_and_reports(tmp_path, manifests_dir):
+def test_pipeline_runs_every_step(tmp_path, manifests_dir):
     exp = write_fake("ckplus", tmp_path / "CK+48")
-    res = runner.invoke(app, ["pipeline", str(exp.source)])
+    runs = tmp_path / "runs"
+    res = runner.invoke(app, ["pipeline", str(exp.source), "--runs", str(runs), "--epochs", "2", "-j", "1"])
     assert res.exit_code == 0, res.output
-    assert "ckplus" in res.output and (manifests_dir / "ckplus" / "images.parquet").exists()
+    m = manifests_dir / "ckplus"
+    assert (m / "images.parquet").exists() and (m / "splits" / "spi-3.parquet").exists()
+    assert (m / "faces.parquet").exists() and (m / "features.parquet").exists()
+    (run,) = runs.iterdir()
+    assert (run / "metrics.json").exists() and (run / "predictions.parquet").exists()
+    text = " ".join(res.output.split())
+    assert "spi-3 (3 folds)" in text and "test accuracy (fold 0)" in text

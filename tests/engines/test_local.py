@@ -30,3 +30,19 @@ def test_registry_and_chunksize():
     assert set(list_engines()) >= {"local", "inline"}
     assert create_executor("local", workers=3).workers == 3
     assert default_chunksize(0, 2) == 1 and default_chunksize(35887, 2) == 512 and default_chunksize(10, 2) == 1
+
+
+def _torch_sum(chunk):
+    import torch
+
+    return [float(torch.ones(64, 64).matmul(torch.ones(64, 64)).sum()) for _ in chunk]
+
+
+def test_pool_after_torch_ops_in_the_parent_does_not_hang():
+    torch = pytest.importorskip("torch")
+    torch.ones(256, 256).matmul(torch.ones(256, 256))  # start torch's thread pool here
+    from ferdata.engines.local import safe_start_method
+
+    assert safe_start_method() == "forkserver"
+    out = list(ProcessPoolExecutor(2).map_chunks(_torch_sum, list(range(4)), chunksize=1))
+    assert out == [64.0 ** 3] * 4

@@ -93,3 +93,29 @@ def test_edge_detectors(batches, detector):
     assert edges.shape == batch.shape and edges.dtype == bool
     assert 0 < edges.mean() < 0.5
     assert not detect_edges(np.full((1, 32, 32), 90, np.uint8), detector).any()
+
+
+@pytest.mark.parametrize(("direction", "faithful_bin", "matlab_bin"), [(-1, 2, 3), (1, 6, 6)])
+def test_phog_pure_vertical_gradients(direction, faithful_bin, matlab_bin):
+    """gx == 0: the original's 1e-5 substitution moves an upward gradient (gy < 0, 90°)
+    from bin 2 to bin 3 of 8 over 360°; downward (270°) stays in bin 6."""
+    from ferdata.features.phog import bin_maps
+
+    rows = np.arange(16, dtype=np.int64)[:, None] * 8 * direction + (60 if direction > 0 else 200)
+    img = np.repeat(rows, 16, axis=1).astype(np.uint8)[None]
+    edges = np.ones_like(img, dtype=bool)
+    assert set(np.unique(bin_maps(img, edges, 8, 360)[0])) == {faithful_bin}
+    assert set(np.unique(bin_maps(img, edges, 8, 360, matlab_compatible=True)[0])) == {matlab_bin}
+    # Over 180° both directions are one orientation in the faithful mode (the last bin).
+    assert set(np.unique(bin_maps(img, edges, 8, 180)[0])) == {8}
+
+
+def test_lpq_responses_give_the_codes():
+    from ferdata.features.lpq import lpq_codes, lpq_responses
+
+    img = face_like(np.random.default_rng(5), 40, 33)[None]
+    for decorr in (False, True):
+        planes = lpq_responses(img, 5, decorr)
+        assert planes.shape == (8, 1, 36, 29)
+        codes = sum((planes[i] > 0).astype(np.int64) << i for i in range(8))
+        np.testing.assert_array_equal(codes, lpq_codes(img, 5, decorr))

@@ -152,3 +152,19 @@ def test_cli_user_errors_are_one_line(manifest, args, message):
 def test_cli_list():
     res = runner.invoke(app, ["features", "--list"])
     assert res.exit_code == 0 and "lpq" in res.output and "canny_skimage" in res.output
+
+
+def test_info_shows_the_features_section(manifest):
+    import json
+
+    def sections():
+        res = runner.invoke(app, ["info", "fake", "--json"])
+        assert res.exit_code == 0, res.output
+        return {s["title"]: dict(map(tuple, s["rows"])) for s in json.loads(res.output)["sections"]}
+
+    write_split(manifest)
+    assert "features" not in sections()
+    compute_features(manifest, reduce="pca:2", fit_on="spi:train", executor=InlineExecutor())
+    features = sections()["features"]
+    assert features["reduction pca:2"].startswith("split spi, role train, fold 0")
+    assert "window=7" in features["lpq (256 values)"] and features["described"] == 12

@@ -37,12 +37,13 @@ def _worker(rank: int, world: int, port: int, out_dir: str) -> None:
 
 @pytest.mark.slow
 def test_ranks_agree_after_pretraining_and_pruning(tmp_path):
-    # fork: the children inherit the imported modules instead of importing torch again
+    # spawn, not fork: this process may already have run torch ops, and a child forked after
+    # that can hang in its first convolution (OpenMP's thread pool does not survive fork)
     with socket.socket() as sock:  # a free port for the rendezvous
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     mp.start_processes(_worker, args=(2, port, str(tmp_path)), nprocs=2, join=True,
-                       start_method="fork")
+                       start_method="spawn")
     a = torch.load(tmp_path / "rank0.pt", weights_only=True)
     b = torch.load(tmp_path / "rank1.pt", weights_only=True)
     assert a["state"].keys() == b["state"].keys()

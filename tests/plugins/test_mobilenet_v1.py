@@ -74,7 +74,8 @@ def test_weight_decay_spares_batch_norm_and_biases():
 
 
 def test_the_engines_center_loss_takes_the_pooled_features():
-    losses = pytest.importorskip("ferdata.training.losses")
+    from ferdata.training import losses
+
     plugin = get_model("mobilenet-v1")
     model = create_model("mobilenet-v1", 7, width_mult=0.25)
     loss_fn = losses.center_loss(7, model.feature_dim, **plugin.defaults)
