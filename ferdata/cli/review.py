@@ -11,11 +11,11 @@ ORDER = 70
 
 from ferdata.cli.common import ManifestsOpt, RichProgress, console, summary_table
 
-UrlOpt = Annotated[str | None, typer.Option("--url", help="Label Studio URL (default: $LABEL_STUDIO_URL).")]
+UrlOpt = Annotated[str | None, typer.Option("--url", help="Label Studio URL [default: $LABEL_STUDIO_URL].")]
 TokenOpt = Annotated[str | None, typer.Option(
-    "--token", help="API token (default: $LABEL_STUDIO_API_KEY; prefer the variable, it stays out of the shell history).",
+    "--token", help="API token [default: $LABEL_STUDIO_API_KEY; prefer the variable, it stays out of the shell history].",
     show_default=False)]
-ProjectOpt = Annotated[str | None, typer.Option("--project", help="Project title (default: 'ferdata NAME').")]
+ProjectOpt = Annotated[str | None, typer.Option("--project", help="Project title [default: 'ferdata NAME'].")]
 
 
 def flag_command(
@@ -29,17 +29,17 @@ def flag_command(
         = None,
     image_level: Annotated[bool, typer.Option(
         "--image-level", help="With --model: accept a split that does not keep subjects apart.")] = False,
-    epochs: Annotated[int | None, typer.Option("--epochs", min=1, help="With --model (default: the model's).")] = None,
+    epochs: Annotated[int | None, typer.Option("--epochs", min=1, help="With --model [default: the model's].")] = None,
     device: Annotated[str, typer.Option("--device", help="With --model: auto | cpu | cuda | cuda:N | mps")] = "auto",
     seed: Annotated[int, typer.Option("--seed", help="With --model: random seed.")] = 0,
-    runs: Annotated[Path | None, typer.Option("--runs", help="With --model: runs folder (default: $FERDATA_RUNS or ./runs).")] = None,
+    runs: Annotated[Path | None, typer.Option("--runs", help="With --model: runs folder [default: $FERDATA_RUNS or ./runs].")] = None,
     rank_by: Annotated[str, typer.Option("--rank-by", help="both | self_confidence | normalized_margin.")] = "both",
     filter_by: Annotated[str, typer.Option(
         "--filter-by", help="prune_by_noise_rate | both (also require an off-diagonal confident class).")]
         = "prune_by_noise_rate",
     manifests: ManifestsOpt = None,
 ) -> None:
-    """Find likely mislabeled images with confident learning; writes [bold]suspects.parquet[/]."""
+    """Find likely mislabeled images with confident learning; writes suspects.parquet."""
     from ferdata.errors import FerdataError
     from ferdata.manifest import Manifest
     from ferdata.noise import flag, oof_from_model, read_run_predictions
@@ -82,7 +82,7 @@ def push_command(
         "--images", help="auto | local (local-files storage rooted at the dataset) | embed (PNG in the task).")]
         = "auto",
     document_root: Annotated[Path | None, typer.Option(
-        "--document-root", help="The server's LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT (default: that variable).")]
+        "--document-root", help="The server's LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT [default: that variable].")]
         = None,
     url: UrlOpt = None,
     token: TokenOpt = None,
@@ -114,7 +114,7 @@ def pull_command(
     project: ProjectOpt = None,
     manifests: ManifestsOpt = None,
 ) -> None:
-    """Append finished annotations to [bold]labels.parquet[/] (idempotent)."""
+    """Append finished annotations to labels.parquet (idempotent)."""
     from ferdata.manifest import Manifest
     from ferdata.review import connect, pull
 
