@@ -7,12 +7,14 @@ from collections import Counter, defaultdict
 from typing import Any
 
 from ferdata.manifest import Manifest, validate_images
+from ferdata.manifest.effective import images_with_effective_labels, n_relabelled
 
 #: Modules that add sections to ``ferdata info``: each defines
 #: ``info_sections(manifest, **options) -> list[dict]`` where a section is
 #: ``{"title": str, "rows": [[key, value], ...], "columns": [...]}`` (JSON-friendly).
 #: ``options`` carries the info command's options (``split``, ``suspects``, ...).
-SECTION_PROVIDERS: list[str] = ["ferdata.faces.info", "ferdata.splits.info", "ferdata.features.info"]
+SECTION_PROVIDERS: list[str] = ["ferdata.faces.info", "ferdata.splits.info", "ferdata.features.info",
+                                "ferdata.noise"]
 
 
 def extra_sections(manifest: Manifest, **options: Any) -> list[dict[str, Any]]:
@@ -25,8 +27,9 @@ def extra_sections(manifest: Manifest, **options: Any) -> list[dict[str, Any]]:
 
 
 def summarize(manifest: Manifest, *, max_listed: int = 50, **options: Any) -> dict[str, Any]:
-    """Counts per label × source split, subjects, unreadable files, duplicates and conflicts."""
-    table = manifest.images()
+    """Counts per label × source split, subjects, unreadable files, duplicates and conflicts,
+    all on effective labels (relabel decisions from ``labels.parquet`` applied)."""
+    table = images_with_effective_labels(manifest)
     meta = manifest.metadata()
     rows = table.select(["path", "label", "subject_id", "source_split", "content_hash", "readable", "error"]).to_pylist()
 
@@ -75,6 +78,7 @@ def summarize(manifest: Manifest, *, max_listed: int = 50, **options: Any) -> di
         },
         "conflicts": conflicts[:max_listed],
         "n_conflicts": len(conflicts),
+        "n_relabelled": n_relabelled(manifest),
         "skipped": meta.get("skipped", {}),
         "warnings": meta.get("warnings", {}),
         "report": meta.get("report", {}),

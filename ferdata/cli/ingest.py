@@ -72,12 +72,14 @@ def info_command(
     manifests: ManifestsOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
     split: Annotated[str | None, typer.Option("--split", help="Also report this split: class counts per fold and role, leakage audit.")] = None,
+    suspects: Annotated[int | None, typer.Option(
+        "--suspects", min=1, help="Also list the top N suspected label errors (from 'ferdata flag').")] = None,
 ) -> None:
     """Counts, subjects, unreadable files, duplicates and label conflicts of a manifest."""
     from ferdata.info import summarize
     from ferdata.manifest import Manifest
 
-    summary = summarize(Manifest.open(name, manifests), split=split)
+    summary = summarize(Manifest.open(name, manifests), split=split, suspects=suspects)
     if as_json:
         typer.echo(json.dumps(summary, indent=2, default=str))
         return
@@ -93,6 +95,8 @@ def render_summary(s: dict) -> None:
         head.append(("images per subject (min/median/max)", f"{ips['min']} / {ips['median']:g} / {ips['max']}"))
     head += [("duplicate groups (same content)", s["duplicates"]["groups"]),
              ("label conflicts (same content, two labels)", s["n_conflicts"])]
+    if s.get("n_relabelled"):
+        head.append(("relabelled (labels.parquet)", s["n_relabelled"]))
     head += [(f"skipped: {k}", v) for k, v in s["skipped"].items()]
     head += [(f"warning: {k}", v) for k, v in s["warnings"].items()]
     console.print(summary_table(f"manifest {s['name']}", head))

@@ -1,0 +1,93 @@
+"""Talking to a Label Studio server: where it is, the token, and errors as one line.
+
+The token comes from ``--token`` or ``$LABEL_STUDIO_API_KEY`` and only ever travels in
+the client's Authorization header: it is never part of a message, a log line or a file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from ferdata.errors import FerdataError
+
+ENV_URL = "LABEL_STUDIO_URL"
+ENV_TOKEN = "LABEL_STUDIO_API_KEY"
+TIMEOUT_S = 30.0
+
+
+class ServerError(FerdataError):
+    """Label Studio could not be reached, refused the token, or failed."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class Connection:
+    """An authenticated client and the URL it talks to (for messages)."""
+
+    url: str
+    client: Any = field(repr=False)
+
+    @contextlib.contextmanager
+    def calling(self, what: str) -> Iterator[None]:
+        """Translate what can go wrong in an API call into one actionable line."""
+        from label_studio_sdk.core.api_error import ApiError
+
+        try:
+            yield
+        except ApiError as exc:
+            raise translate_status(self.url, exc.status_code, what, exc.body) from None
+        except httpx.TimeoutException:
+            raise ServerError(f"Label Studio at {self.url} did not answer in time while {what}; "
+                              "check that the server is healthy and try again") from None
+        except httpx.TransportError as exc:
+            raise ServerError(f"cannot reach Label Studio at {self.url} while {what} ({type(exc).__name__}); "
+                              f"start the server or fix --url / ${ENV_URL}") from None
+
+
+def translate_status(url: str, status: int | None, what: str, body: Any = None) -> ServerError:
+    if status in (401, 403):
+        return ServerError(f"Label Studio at {url} refused the API token (HTTP {status}) while {what}; "
+                           f"check --token / ${ENV_TOKEN} (a legacy token needs the server's "
+                           "--enable-legacy-api-token)", status)
+    if status is not None and status >= 500:
+        return ServerError(f"Label Studio at {url} failed (HTTP {status}) while {what}; "
+                           "check the server's log and try again", status)
+    detail = _short(body)
+    return ServerError(f"Label Studio at {url} rejected {what} (HTTP {status}{': ' + detail if detail else ''})",
+                       status)
+
+
+def _short(body: Any, limit: int = 200) -> str:
+    if body is None:
+        return ""
+    if isinstance(body, dict):
+        body = body.get("detail") or body.get("validation_errors") or body
+    text = " ".join(str(body).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def connect(url: str | None = None, token: str | None = None, *, httpx_client: httpx.Client | None = None) -> Connection:
+    """A client for the server at ``url`` (or ``$LABEL_STUDIO_URL``) with ``token`` (or
+    ``$LABEL_STUDIO_API_KEY``); nothing is sent until the first call."""
+    from label_studio_sdk import LabelStudio
+
+    url = (url or os.environ.get(ENV_URL) or "").strip().rstrip("/")
+    token = token or os.environ.get(ENV_TOKEN)
+    if not url:
+        raise FerdataError(f"no Label Studio URL; pass --url or set ${ENV_URL} (e.g. http://localhost:8080)")
+    if not url.startswith(("http://", "https://")):
+        raise FerdataError(f"--url {url!r} is not an http(s) URL; e.g. http://localhost:8080")
+    if not token:
+        raise FerdataError(f"no Label Studio API token; set ${ENV_TOKEN} (Account & Settings → Access Token)")
+    client = LabelStudio(base_url=url, api_key=token, timeout=None if httpx_client else TIMEOUT_S,
+                         httpx_client=httpx_client)
+    return Connection(url, client)
