@@ -88,7 +88,7 @@ def describe_chunk(chunk: list[tuple[str, str]]) -> list[tuple[str, Any, Any]]:
 
 
 def _work_items(manifest: Manifest, use_crops: bool, crops_config: str | None) -> tuple[list, str, Counter]:
-    from ferdata.manifest.crops import crop_paths
+    from ferdata.manifest.crops import crop_paths, latest_crop_config
 
     table = manifest.images(columns=["image_id", "path", "readable"])
     skipped: Counter = Counter()
@@ -106,7 +106,7 @@ def _work_items(manifest: Manifest, use_crops: bool, crops_config: str | None) -
         else:
             items.append((image_id, str(manifest.resolve(path))))
     if crops is not None:
-        config = crops_config or manifest.metadata("faces.parquet").get("latest_config")
+        config = crops_config or latest_crop_config(manifest)
         return items, f"crops:{config}", skipped
     return items, "images", skipped
 

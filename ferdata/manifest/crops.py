@@ -19,6 +19,12 @@ from ferdata.manifest.store import Manifest, read_metadata, read_table
 FACES_TABLE = "faces.parquet"
 
 
+def latest_crop_config(manifest: Manifest) -> str | None:
+    """The config hash of the most recent ``ferdata preprocess`` run, or ``None``."""
+    path = manifest.table_path(FACES_TABLE)
+    return read_metadata(path).get("latest_config") if path.exists() else None
+
+
 def crop_paths(manifest: Manifest, config: str | None = None) -> dict[str, Path] | None:
     """``{image_id: crop file}`` for one preprocessing config (default: the latest), or
     ``None`` when the manifest has no crops yet."""
@@ -27,7 +33,7 @@ def crop_paths(manifest: Manifest, config: str | None = None) -> dict[str, Path]
         if config:
             raise FerdataError(f"{manifest.name} has no crops; run 'ferdata preprocess {manifest.name}' first")
         return None
-    config = config or read_metadata(path).get("latest_config")
+    config = config or latest_crop_config(manifest)
     table = read_table(path, columns=["image_id", "config_hash", "crop_path"])
     known = sorted(set(table.column("config_hash").to_pylist()))
     if config not in known:

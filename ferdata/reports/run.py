@@ -180,15 +180,9 @@ def pm(mean: float, std: float | None) -> str:
 
 
 def _crop_config(config: dict[str, Any]) -> str | None:
-    for key in ("crops", "preprocess_config", "faces_config", "crop_config", "config_hash"):
-        value = config.get(key)
-        if isinstance(value, str) and value:
-            return value
-    pre = config.get("preprocess")
-    if isinstance(pre, dict):
-        value = pre.get("config_hash") or pre.get("config")
-        return value if isinstance(value, str) else None
-    return pre if isinstance(pre, str) else None
+    """The crops config the run trained on (``train()`` pins it in config.json)."""
+    value = config.get("crops")
+    return value if isinstance(value, str) and value else None
 
 
 def run_manifest(config: dict[str, Any], manifests: str | os.PathLike | None = None) -> Manifest:

@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from ferdata.errors import FerdataError
 from ferdata.manifest import Manifest
+from ferdata.manifest.crops import latest_crop_config
 from ferdata.models import ModelPlugin, get_model
 from ferdata.progress import NullProgress, ProgressSink
 from ferdata.training import runs as R
@@ -90,6 +91,9 @@ def train(
         raise FerdataError(f"give --manifest and --split, e.g. 'ferdata train {model} --manifest ck48 --split spi-10'")
     m = manifest if isinstance(manifest, Manifest) else Manifest.open(manifest, manifests)
     sp = read_split(m, split, classes)
+    # Pin the crops a run reads: a later 'ferdata preprocess' must not change what this run
+    # (its report, its predict) believes it was trained on.
+    crops = crops or latest_crop_config(m)
     from ferdata.training.engine import init_distributed, pick_device
 
     dist = init_distributed(device) if plugin.kind == "torch" else None
