@@ -24,6 +24,7 @@ separate process that only sees the saved labels and probabilities.
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -141,7 +142,8 @@ def prf(mask: np.ndarray, truth: np.ndarray) -> tuple[float, float, float, int]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    ap.add_argument("--data", type=Path, default=Path(os.environ.get("FERDATA_TEST_DATA") or ROOT.parent / "shared" / "data"),
+                    help="folder holding ckplus48/ and jaffe/ [default: $FERDATA_TEST_DATA or ../shared/data]")
     ap.add_argument("--noise", type=float, default=0.1)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--folds", type=int, default=5)
@@ -150,6 +152,9 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, help="with --model")
     ap.add_argument("--device", default="auto", help="with --model")
     args = ap.parse_args()
+    missing = [folder for _, folder in DATASETS.values() if not (args.data / folder).is_dir()]
+    if missing:
+        ap.error(f"{args.data} has no {', '.join(missing)}; pass --data DIR")
     ensure_cleanlab()
     threadpool_limits(1)  # small fits: BLAS threads only fight each other (25x slower on 2 busy cores)
 
