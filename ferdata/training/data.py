@@ -22,12 +22,11 @@ import pyarrow.compute as pc
 
 from ferdata.errors import FerdataError
 from ferdata.labels import ClassSet, class_set
-from ferdata.manifest import Manifest, read_metadata, read_table
+from ferdata.manifest import Manifest, read_table
 from ferdata.manifest.crops import crop_paths
 from ferdata.manifest.effective import LABELS_TABLE, images_with_effective_labels
 from ferdata.progress import NullProgress, ProgressSink
 
-SPLITS_DIR = "splits"
 FEATURES_TABLE = "features.parquet"
 #: The pseudo-split of cross-dataset evaluation: every labelled, readable image is a test image.
 ALL_TEST = "all-test"
@@ -74,12 +73,10 @@ class Split:
         return list(zip(t.column("image_id").to_pylist(), t.column("role").to_pylist()))
 
 
-def split_path(manifest: Manifest, split: str) -> Path:
-    return manifest.dir / SPLITS_DIR / f"{split}.parquet"
-
-
 def read_split(manifest: Manifest, split: str, classes: str | None = None) -> Split:
     """Read ``splits/<split>.parquet``; ``all-test`` is every labelled image as test, fold 0."""
+    from ferdata.splits import load_split, split_metadata, split_path
+
     if split == ALL_TEST and not split_path(manifest, split).exists():
         table = images_with_effective_labels(manifest, columns=["readable"])
         present = {lab for lab, ok in zip(table.column("label").to_pylist(), table.column("readable").to_pylist())
@@ -90,15 +87,9 @@ def read_split(manifest: Manifest, split: str, classes: str | None = None) -> Sp
         rows = pa.table({"image_id": pa.array(ids, pa.string()), "fold": pa.array([0] * len(ids), pa.int32()),
                          "role": pa.array(["test"] * len(ids), pa.string())})
         return Split(ALL_TEST, rows, cs, ALL_TEST, manifest_hash(manifest), None)
+    table = load_split(manifest, split).select(["image_id", "fold", "role"])
+    meta = split_metadata(manifest, split)
     path = split_path(manifest, split)
-    if not path.exists():
-        have = sorted(p.stem for p in path.parent.glob("*.parquet")) if path.parent.exists() else []
-        raise FerdataError(
-            f"{manifest.name} has no split {split!r} ({path} is missing; have: {', '.join(have) or 'none'}); "
-            f"create it with 'ferdata split {manifest.name} --protocol ...'"
-        )
-    meta = read_metadata(path)
-    table = read_table(path, columns=["image_id", "fold", "role"])
     if meta.get("class_set"):
         cs = ClassSet.from_dict(meta["class_set"])
     else:
