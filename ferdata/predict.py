@@ -90,8 +90,9 @@ class FacePreprocessor:
 
         from ferdata.faces import geometry
 
-        sample = image[:: max(1, image.shape[0] // 128), :: max(1, image.shape[1] // 128)]
-        if float(sample.std()) < float(self.config.get("flat_std", 2.0)):
+        from ferdata.faces.pipeline import is_flat
+
+        if is_flat(image, float(self.config.get("flat_std", 2.0))):
             return []  # a flat frame (black, white, constant): nothing to find
         limit = int(self.config.get("detect_max_side") or 0)
         scale = min(1.0, limit / max(image.shape[:2])) if limit and self.detector.reads_pixels else 1.0
@@ -104,24 +105,10 @@ class FacePreprocessor:
 
     def crop(self, image: np.ndarray, face: Any | None, size: int) -> np.ndarray:
         """The face (or the whole frame when ``face`` is None) as training saw it."""
-        import cv2
+        from ferdata.faces.pipeline import FaceConfig, crop_face
 
-        from ferdata.faces import geometry
-        from ferdata.faces.clahe import apply_clahe
-
-        cfg = self.config
-        size = int(cfg.get("size") or 0) or size
-        al = geometry.align(cfg.get("align", "none"), face, image.shape, size)
-        matrix, src = al.matrix, image
-        if cfg.get("clahe"):
-            x0, y0, x1, y1 = geometry.source_region(al.matrix, size, image.shape)
-            src = apply_clahe(np.ascontiguousarray(image[y0:y1, x0:x1]), cfg.get("clip_limit", 2.0),
-                              cfg.get("tile_grid", 8))
-            matrix = al.matrix @ geometry.translation(x0, y0)
-        crop = geometry.warp(src, matrix, size)
-        if cfg.get("gray") and crop.ndim == 3:
-            crop = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
-        return crop
+        cfg = FaceConfig.from_dict({**self.config, "size": int(self.config.get("size") or 0) or size})
+        return crop_face(image, face, cfg).image
 
 
 # --- frames in, rows out --------------------------------------------------------------------

@@ -68,6 +68,11 @@ class FaceConfig:
         d["version"] = PIPELINE_VERSION
         return d
 
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> FaceConfig:
+        """The config a ``to_dict()`` recorded (extra keys such as ``version`` ignored)."""
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+
     @property
     def hash(self) -> str:
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
@@ -122,6 +127,36 @@ def process_chunk(tasks: list[tuple[str, str, dict[str, Any] | None]]) -> list[d
 
 def _ms(t0: float) -> float:
     return (time.perf_counter() - t0) * 1000.0
+
+
+@dataclass
+class FaceCrop:
+    image: np.ndarray
+    alignment: geometry.Alignment
+    clahe_ms: float | None
+    align_ms: float
+
+
+def crop_face(image: np.ndarray, face: Face | None, cfg: FaceConfig) -> FaceCrop:
+    """One face (or the whole image when ``face`` is None) cropped exactly as ``preprocess``
+    crops it: alignment, CLAHE on the region the crop is cut from, warp, optional grey.
+    ``ferdata predict`` calls this too, so live faces match the training crops."""
+    import cv2
+
+    al = geometry.align(cfg.align, face, image.shape, cfg.size)
+    matrix, clahe_ms = al.matrix, None
+    if cfg.clahe:
+        # Equalise the region the crop is cut from (tiles relative to the face, not the frame).
+        t0 = time.perf_counter()
+        x0, y0, x1, y1 = geometry.source_region(al.matrix, cfg.size, image.shape)
+        image = apply_clahe(np.ascontiguousarray(image[y0:y1, x0:x1]), cfg.clip_limit, cfg.tile_grid)
+        matrix = al.matrix @ geometry.translation(x0, y0)
+        clahe_ms = _ms(t0)
+    t0 = time.perf_counter()
+    crop = geometry.warp(image, matrix, cfg.size)
+    if cfg.gray and crop.ndim == 3:
+        crop = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
+    return FaceCrop(crop, al, clahe_ms, _ms(t0))
 
 
 def is_flat(image: np.ndarray, threshold: float) -> bool:
@@ -236,20 +271,11 @@ def _finish_row(row: dict[str, Any], image: np.ndarray, faces: list[Face], cfg: 
         row["fallback"] = cfg.fallback
         if cfg.fallback == "skip":
             return
-    al = geometry.align(cfg.align, face, image.shape, cfg.size)
-    matrix = al.matrix
-    if cfg.clahe:
-        # Equalise the region the crop is cut from (tiles relative to the face, not the frame).
-        t0 = time.perf_counter()
-        x0, y0, x1, y1 = geometry.source_region(al.matrix, cfg.size, image.shape)
-        image = apply_clahe(np.ascontiguousarray(image[y0:y1, x0:x1]), cfg.clip_limit, cfg.tile_grid)
-        matrix = al.matrix @ geometry.translation(x0, y0)
-        row["clahe_ms"] = _ms(t0)
-    t0 = time.perf_counter()
-    crop = geometry.warp(image, matrix, cfg.size)
-    if cfg.gray:
-        crop = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
-    row["align_ms"] = _ms(t0)
+    fc = crop_face(image, face, cfg)
+    crop, al = fc.image, fc.alignment
+    if fc.clahe_ms is not None:
+        row["clahe_ms"] = fc.clahe_ms
+    row["align_ms"] = fc.align_ms
     row["align"] = al.mode
     row["rotation_deg"] = al.rotation_deg
     row["transform"] = [float(v) for v in al.matrix[:2].ravel()]
