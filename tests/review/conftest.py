@@ -23,16 +23,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.conftest import data_root
+
 ROOT = Path(__file__).resolve().parents[2]
 
-
-def data_root() -> Path | None:
-    """The real datasets, found as ``tests/conftest.py`` finds them."""
-    env = os.environ.get("FERDATA_TEST_DATA")
-    for candidate in (Path(env) if env else None, ROOT.parent / "shared" / "data"):
-        if candidate is not None and candidate.is_dir():
-            return candidate
-    return None
 
 VERSION = "1.23.2"
 VENV = ROOT / ".cache" / "label-studio-venv"
