@@ -8,6 +8,7 @@ the executor, so every adapter gets the same speed and the same bad-file handlin
 from __future__ import annotations
 
 import os
+from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -53,7 +54,7 @@ class Scan:
     materialize: Callable[[Any], bytes] | None = None
 
 
-class DatasetAdapter:
+class DatasetAdapter(ABC):
     """Base class: subclasses set the class attributes and implement :meth:`scan`."""
 
     name: ClassVar[str]
@@ -81,8 +82,9 @@ class DatasetAdapter:
         """Does ``source`` look like this dataset? (used by ``ferdata pipeline``)"""
         return False
 
+    @abstractmethod
     def scan(self, source: Path, manifest_dir: Path) -> Scan:
-        raise NotImplementedError(f"{type(self).__name__} must implement scan()")
+        """List the dataset's images (no file is read here; ingest does that once for all)."""
 
     # -- shared helpers ----------------------------------------------------------------
     def adapter_options(self) -> dict[str, Any]:
