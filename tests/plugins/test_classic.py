@@ -9,7 +9,7 @@ import pytest
 from ferdata.errors import FerdataError
 from ferdata.models import create_model, get_model
 from ferdata_plugins import classic
-from plugin_checks import names_from
+from tests.plugins.plugin_checks import names_from
 
 NAMES = names_from(classic)
 

@@ -6,7 +6,7 @@ import torch
 from ferdata.errors import FerdataError
 from ferdata.models import create_model, get_model
 from ferdata_plugins import mobilenet_v1
-from plugin_checks import check_defaults, check_forward_backward, inputs, names_from
+from tests.plugins.plugin_checks import check_defaults, check_forward_backward, inputs, names_from
 
 NAMES = names_from(mobilenet_v1)
 
