@@ -2,7 +2,8 @@
 
 Real data comes from ``$FERDATA_TEST_DATA`` or ``../shared/data``; tests that need it skip
 cleanly without it. ``real_manifest(name)`` ingests a real dataset once per test session
-(into a temporary folder) and hands back the :class:`~ferdata.manifest.Manifest`.
+(into a temporary folder) and hands back the :class:`~ferdata.manifest.Manifest`: treat it
+as read-only. A test that writes crops, splits or relabels uses ``fresh_real_manifest``.
 """
 
 from __future__ import annotations
@@ -60,6 +61,24 @@ def real_manifest(real_data: Path, tmp_path_factory: pytest.TempPathFactory) -> 
             cache[name] = ingest(adapter, source, name=name, manifests=root, executor=InlineExecutor(),
                                  **options).manifest
         return cache[name]
+
+    return get
+
+
+@pytest.fixture
+def fresh_real_manifest(real_data: Path, tmp_path: Path) -> Callable[[str], Manifest]:
+    """Like ``real_manifest`` but ingested anew into this test's folder: for tests that add
+    crops, splits or relabels, so they never change what other tests see."""
+    from ferdata.engines import InlineExecutor
+    from ferdata.ingest import ingest
+
+    def get(name: str) -> Manifest:
+        adapter, folder, options = REAL_DATASETS[name]
+        source = real_data / folder
+        if not source.exists():
+            pytest.skip(f"{source} not found")
+        return ingest(adapter, source, name=name, manifests=tmp_path / "real-manifests",
+                      executor=InlineExecutor(), **options).manifest
 
     return get
 

@@ -138,8 +138,8 @@ def _paths_and_rows(m, config_hash):
     return [i["path"] for i in ids], [by_id[i["image_id"]] for i in ids]
 
 
-def test_ck48_goes_through_haar_in_full(real_manifest):
-    m = real_manifest("ck48")
+def test_ck48_goes_through_haar_in_full(fresh_real_manifest):
+    m = fresh_real_manifest("ck48")
     r = preprocess(m, detector="haar", align="spatial", size=48, gray=True, executor=InlineExecutor())
     assert r.n_images == 981 and r.counts["error"] == 0
     paths = crop_paths(m, r.config_hash)
@@ -149,8 +149,8 @@ def test_ck48_goes_through_haar_in_full(real_manifest):
 
 
 @pytest.mark.parametrize("name", ["mtcnn", "mediapipe"])
-def test_ck48_subset_through_the_other_detectors(name, real_manifest):
-    m = real_manifest("ck48")
+def test_ck48_subset_through_the_other_detectors(name, fresh_real_manifest):
+    m = fresh_real_manifest("ck48")
     ids = m.images(columns=["image_id"]).column("image_id").to_pylist()[::40]
     r = preprocess(m, detector=name, align="spatial", size=48, gray=True, image_ids=ids, executor=InlineExecutor())
     assert r.n_images == len(ids) and r.counts["error"] == 0

@@ -103,7 +103,7 @@ def test_balanced_class_weights_paper_004() -> None:
 
 
 def test_class_weights_change_training(tiny_manifest, runs_dir: Path) -> None:
-    from conftest import write_split
+    from tests.training.conftest import write_split
 
     from ferdata.labels import class_set
 
@@ -205,7 +205,7 @@ def test_feature_lookup_order(tiny_manifest) -> None:
 
 
 def test_init_from_replaces_the_classifier(tiny_manifest, runs_dir: Path) -> None:
-    from conftest import write_split
+    from tests.training.conftest import write_split
 
     from ferdata.labels import class_set
 

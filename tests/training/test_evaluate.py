@@ -48,7 +48,7 @@ def test_ensemble_is_exactly_the_mean_of_its_members(tiny_manifest, runs_dir: Pa
 
 
 def test_ensemble_refuses_different_class_sets(tiny_manifest, runs_dir: Path) -> None:
-    from conftest import write_split
+    from tests.training.conftest import write_split
 
     from ferdata.errors import FerdataError
     from ferdata.labels import class_set

@@ -37,7 +37,7 @@ def one_step_manifest(tmp_path_factory: pytest.TempPathFactory) -> Manifest:
     import sys
 
     sys.path.insert(0, str(Path(__file__).parent))
-    from conftest import CLASSES, kfold_rows, make_images, write_split
+    from tests.training.conftest import CLASSES, kfold_rows, make_images, write_split
 
     from ferdata.engines import InlineExecutor
     from ferdata.ingest import ingest

@@ -26,10 +26,10 @@ def spi_split(m: Manifest, k: int = 10, val_size: float | None = 0.1) -> str:
 
 @pytest.mark.real_data
 @pytest.mark.slow
-def test_small_cnn_on_ck48_spi_beats_the_majority_class(real_manifest, tmp_path: Path) -> None:
+def test_small_cnn_on_ck48_spi_beats_the_majority_class(fresh_real_manifest, tmp_path: Path) -> None:
     from ferdata.training import train
 
-    m = real_manifest("ck48")
+    m = fresh_real_manifest("ck48")
     split = spi_split(m)
     r = train("small-cnn", m, split, fold=0, runs=tmp_path, device="cpu", seed=0,
               hparams={"epochs": 10, "lr": 2e-3, "batch_size": 32, "patience": 5})
