@@ -86,22 +86,11 @@ class FacePreprocessor:
 
     def detect(self, image: np.ndarray) -> list[Any]:
         """Faces in original pixels (large frames are searched downscaled, as in preprocess)."""
-        import cv2
-
-        from ferdata.faces import geometry
-
-        from ferdata.faces.pipeline import is_flat
+        from ferdata.faces.pipeline import detect_faces, is_flat
 
         if is_flat(image, float(self.config.get("flat_std", 2.0))):
             return []  # a flat frame (black, white, constant): nothing to find
-        limit = int(self.config.get("detect_max_side") or 0)
-        scale = min(1.0, limit / max(image.shape[:2])) if limit and self.detector.reads_pixels else 1.0
-        if scale < 1.0:
-            h, w = image.shape[:2]
-            small = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
-            back = geometry.scaling(1.0 / scale)
-            return [geometry.map_face(f, back) for f in self.detector.detect(small)]
-        return self.detector.detect(image)
+        return detect_faces(self.detector, image, int(self.config.get("detect_max_side") or 0))
 
     def crop(self, image: np.ndarray, face: Any | None, size: int) -> np.ndarray:
         """The face (or the whole frame when ``face`` is None) as training saw it."""

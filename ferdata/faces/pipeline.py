@@ -216,8 +216,8 @@ def _detect(detector: Detector, cfg: FaceConfig, items: list[tuple[int, np.ndarr
         return {}
     inputs, scales = [], []
     for _, im, _ in items:
-        scale = min(1.0, cfg.detect_max_side / max(im.shape[:2])) if detector.reads_pixels else 1.0
-        inputs.append(_downscale(im, scale) if scale < 1.0 else im)
+        scale = detection_scale(detector, im.shape, cfg.detect_max_side)
+        inputs.append(downscale(im, scale) if scale < 1.0 else im)
         scales.append(scale)
     det_rows = [r for _, _, r in items]
     if detector.batch_size > 1:
@@ -238,11 +238,26 @@ def _detect(detector: Detector, cfg: FaceConfig, items: list[tuple[int, np.ndarr
     return found
 
 
-def _downscale(image: np.ndarray, scale: float) -> np.ndarray:
+def detection_scale(detector: Detector, shape: tuple[int, ...], max_side: int) -> float:
+    """Images larger than ``max_side`` are searched on a downscaled copy (detectors that read
+    pixels only); the faces found are mapped back to original pixels."""
+    return min(1.0, max_side / max(shape[:2])) if max_side and detector.reads_pixels else 1.0
+
+
+def downscale(image: np.ndarray, scale: float) -> np.ndarray:
     import cv2
 
     h, w = image.shape[:2]
     return cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+
+
+def detect_faces(detector: Detector, image: np.ndarray, max_side: int) -> list[Face]:
+    """Every face of one image in original pixels, searched as ``preprocess`` searches it."""
+    scale = detection_scale(detector, image.shape, max_side)
+    if scale >= 1.0:
+        return detector.detect(image)
+    back = geometry.scaling(1.0 / scale)
+    return [geometry.map_face(f, back) for f in detector.detect(downscale(image, scale))]
 
 
 def pick_face(faces: list[Face], how: str) -> Face | None:
