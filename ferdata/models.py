@@ -61,6 +61,7 @@ Conventions between plugins and the engine
 
 from __future__ import annotations
 
+import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -144,8 +145,8 @@ def _load_entry_points() -> None:
         except Exception as exc:  # noqa: BLE001 - a broken third-party plugin must not hide the others
             _BROKEN[ep.name] = f"{type(exc).__name__}: {exc}"
             continue
-        if callable(obj) and not isinstance(obj, type(__import__("sys"))):
-            obj()
+        if callable(obj) and not isinstance(obj, types.ModuleType):
+            obj()  # a module registered its plugins on import; a callable registers them now
 
 
 _BROKEN: dict[str, str] = {}

@@ -95,6 +95,7 @@ class Manifest:
     def __init__(self, directory: str | os.PathLike) -> None:
         self.dir = Path(directory)
         self.name = self.dir.name
+        self._meta_cache: dict[str, tuple[tuple[int, int], dict[str, Any]]] = {}
 
     @classmethod
     def open(cls, name: str, root: str | os.PathLike | None = None) -> Manifest:
@@ -119,7 +120,19 @@ class Manifest:
         return self.dir / name
 
     def metadata(self, table: str = "images.parquet") -> dict[str, Any]:
-        return read_metadata(self.dir / table)
+        """The table's ferdata metadata, cached until the file changes (``resolve`` asks for
+        it once per image)."""
+        path = self.dir / table
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            raise ManifestError(f"{path} does not exist") from None
+        key = (st.st_mtime_ns, st.st_size)
+        cached = self._meta_cache.get(table)
+        if cached is None or cached[0] != key:
+            cached = (key, read_metadata(path))
+            self._meta_cache[table] = cached
+        return cached[1]
 
     def images(self, columns: list[str] | None = None) -> pa.Table:
         return read_table(self.images_path, columns=columns)

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -55,3 +56,12 @@ def test_corrupt_table_is_a_manifest_error(tmp_path):
     bad.write_bytes(b"garbage")
     with pytest.raises(ManifestError, match="not a readable Parquet file"):
         Manifest(tmp_path / "jf").images()
+
+
+def test_metadata_cache_follows_a_rewritten_table(tmp_path):
+    path = tmp_path / "jf" / "images.parquet"
+    write_table(path, tiny_images(), {"dataset": "x", "source_root": "/data/one"})
+    m = Manifest(tmp_path / "jf")
+    assert m.image_root == Path("/data/one") and m.metadata() is m.metadata()
+    write_table(path, tiny_images(3), {"dataset": "x", "source_root": "/data/two"})
+    assert m.image_root == Path("/data/two")
