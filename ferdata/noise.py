@@ -34,7 +34,7 @@ import pyarrow.compute as pc
 from ferdata import __version__
 from ferdata.errors import FerdataError
 from ferdata.labels import VOCABULARY
-from ferdata.manifest import Manifest, read_metadata, read_table, write_table
+from ferdata.manifest import Manifest, read_metadata, read_table, table_from_rows, write_table
 from ferdata.manifest.effective import images_with_effective_labels
 from ferdata.progress import NullProgress, ProgressSink
 
@@ -439,7 +439,7 @@ def build_suspects(manifest: Manifest, oof: OutOfFold, *, rank_by: str = "both",
     records.sort(key=lambda r: (r["score"] is None, -(r["score"] or 0.0), r["image_id"]))
     for rank, r in enumerate(records, 1):
         r["rank"] = rank
-    return pa.Table.from_pylist(records, schema=SUSPECTS_SCHEMA), result
+    return table_from_rows(records, SUSPECTS_SCHEMA), result
 
 
 def flag(manifest: Manifest, oof: OutOfFold, *, rank_by: str = "both", filter_by: str = "prune_by_noise_rate",

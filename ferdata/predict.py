@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 
 from ferdata.errors import FerdataError
-from ferdata.imageio import IMAGE_SUFFIXES, read_image
+from ferdata.imageio import IMAGE_SUFFIXES, read_pixels
 from ferdata.inference import RunModel, load_run_model
 from ferdata.manifest import atomic_write_bytes, read_metadata, write_table
 from ferdata.progress import NullProgress, ProgressSink
@@ -220,11 +220,12 @@ def kind_of(path: Path) -> str:
 
 
 def frames(input: Path) -> Iterator[tuple[str, int, np.ndarray]]:
-    """``(source, frame number, RGB frame)`` of an image, a video or a folder of both."""
+    """``(source, frame number, frame)`` of an image, a video or a folder of both: RGB, or
+    grey for a grey picture (decoded as ``preprocess`` decodes it, so crops match training)."""
     kind = kind_of(input)
     if kind == "image":
         try:
-            yield str(input), 0, read_image(input)
+            yield str(input), 0, read_pixels(input)
         except (OSError, ValueError) as exc:
             raise FerdataError(f"{input}: cannot decode the image ({type(exc).__name__}: {exc})") from None
     elif kind == "video":
@@ -237,7 +238,7 @@ def frames(input: Path) -> Iterator[tuple[str, int, np.ndarray]]:
                 yield from ((str(f), k, im) for k, im in enumerate(_frames_of_video(f)))
             else:
                 try:
-                    yield str(f), 0, read_image(f)
+                    yield str(f), 0, read_pixels(f)
                 except (OSError, ValueError):
                     continue  # an unreadable file in a folder is skipped, not fatal
 

@@ -64,7 +64,7 @@ class Detector:
     """False when faces come from the row in original coordinates: never downscale for it."""
 
     def detect(self, image: np.ndarray, row: Mapping[str, Any] | None = None) -> list[Face]:
-        """Every face in an RGB uint8 image."""
+        """Every face in a uint8 image, grey (H×W) or RGB (H×W×3)."""
         raise TypeError(f"{type(self).__name__} must implement detect()")
 
     def detect_batch(

@@ -56,6 +56,7 @@ class MTCNNDetector(Detector):
         self, images: Sequence[np.ndarray], rows: Sequence[Mapping[str, Any] | None] | None = None
     ) -> list[list[Face]]:
         out: list[list[Face] | None] = [None] * len(images)
+        images = [im if im.ndim == 3 else np.repeat(im[:, :, None], 3, axis=2) for im in images]
         by_shape: dict[tuple[int, ...], list[int]] = {}
         for i, im in enumerate(images):
             by_shape.setdefault(tuple(im.shape), []).append(i)

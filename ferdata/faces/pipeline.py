@@ -1,6 +1,10 @@
 """``preprocess``: every image of a manifest through decode → detect → pick → CLAHE →
 align → resize → grey → PNG crop, recorded in ``faces.parquet``.
 
+A grey picture stays one channel all the way (detectors take grey, CLAHE equalises it
+directly, the crop is a grey PNG); readers such as training convert to the channels a
+model wants.
+
 The work runs on the executor; each worker process builds its detector once (in the
 initializer) and detects a chunk of images per call, batched where the detector can.
 A config (detector and its options, pick, CLAHE, alignment, size, grey, fallback) is
@@ -23,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from ferdata.engines import Executor, create_executor, default_chunksize
 from ferdata.errors import FerdataError
@@ -31,15 +36,20 @@ from ferdata.faces import geometry
 from ferdata.faces.base import Detector, Face
 from ferdata.faces.clahe import apply_clahe
 from ferdata.faces.table import CROPS_DIR, STAGES, Journal, crops_dir, merge_journal, read_faces
-from ferdata.imageio import read_image
+from ferdata.imageio import read_pixels
 from ferdata.manifest import Manifest
 from ferdata.progress import NullProgress, ProgressSink
 
-PIPELINE_VERSION = 1
+PIPELINE_VERSION = 2
+"""2: grey pictures give grey crops (1 channel, not three copies)."""
 STAGE_COLUMNS = STAGES
 ALIGNS = ("none", "rotate", "spatial")
 PICKS = ("largest", "score")
 FALLBACKS = ("whole", "skip")
+MIN_CHUNK = 16
+"""Each chunk ends by waiting for its last crops to be written and starts by waiting for its
+first decode, and writes one journal part; below about 16 images that costs more than a
+finer progress bar is worth."""
 
 
 @dataclass(frozen=True)
@@ -170,8 +180,11 @@ def process_images(detector: Detector, cfg: FaceConfig, config_hash: str, tasks:
     """The per-image pipeline on a chunk.
 
     Detection runs in this thread, one detector batch at a time; decoding the images ahead
-    of it and cropping/writing the ones behind it run on two helper threads (Pillow, OpenCV
-    and file writes release the GIL), so I/O overlaps the detector instead of adding to it.
+    of it and cropping/writing the ones behind it run on helper threads (OpenCV, Pillow and
+    file writes release the GIL), so that work overlaps the detector instead of adding to it.
+    A batched detector waits for a whole batch of decodes, so it gets two helpers; a
+    per-image one needs a single image of look-ahead, and a second helper would only take
+    CPU from it (MediaPipe measured 10-25 % slower per image with two).
     Every crop is on disk before the chunk's rows are returned.
     """
     from concurrent.futures import ThreadPoolExecutor
@@ -181,7 +194,7 @@ def process_images(detector: Detector, cfg: FaceConfig, config_hash: str, tasks:
     def decode(k: int) -> np.ndarray | None:
         t0 = time.perf_counter()
         try:
-            image = read_image(image_root / tasks[k][1])
+            image = read_pixels(image_root / tasks[k][1])
         except Exception as exc:  # noqa: BLE001 - a file that fails to decode becomes the row's error
             rows[k]["error"] = f"decode: {type(exc).__name__}: {exc}".splitlines()[0]
             rows[k]["decode_ms"] = _ms(t0)
@@ -191,7 +204,7 @@ def process_images(detector: Detector, cfg: FaceConfig, config_hash: str, tasks:
         return image
 
     step = max(1, detector.batch_size)
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    with ThreadPoolExecutor(max_workers=2 if step > 1 else 1) as pool:
         pending = [pool.submit(decode, k) for k in range(len(tasks))]
         finishing = []
         for start in range(0, len(tasks), step):
@@ -372,11 +385,13 @@ def preprocess(
     cfg_dict = config.to_dict()
 
     det_cls = get_detector_class(config.detector)
-    images = manifest.images()
-    missing = [c for c in det_cls.row_columns if c not in images.column_names]
+    available = pq.read_schema(manifest.images_path).names
+    missing = [c for c in det_cls.row_columns if c not in available]
     if missing:
         raise FerdataError(f"manifest {manifest.name} has no {', '.join(missing)} column(s); detector "
                            f"{config.detector!r} needs the dataset's own faces (AffectNet) — pick haar, mtcnn or mediapipe")
+    cols = ["image_id", "path", "readable", "error", *det_cls.row_columns]
+    images = manifest.images(columns=cols)
 
     merge_journal(manifest)  # rows a killed run left in the journal count as done
     done_table = read_faces(manifest, cfg_hash)
@@ -384,10 +399,9 @@ def preprocess(
     finished = {i for i, err in zip(done_table.column("image_id").to_pylist(), done_table.column("error").to_pylist())
                 if err is None or not readable.get(i, False)}
 
-    cols = ["image_id", "path", "readable", "error", *det_cls.row_columns]
     todo, unreadable_rows = [], []
     wanted = set(image_ids) if image_ids is not None else None
-    for r in images.select(cols).to_pylist():
+    for r in images.to_pylist():
         if r["image_id"] in finished or (wanted is not None and r["image_id"] not in wanted):
             continue
         if not r["readable"]:
@@ -403,8 +417,8 @@ def preprocess(
     journal.append(unreadable_rows)
     executor = executor or create_executor("local", workers=workers)
     n_workers = getattr(executor, "workers", 1)
-    size = chunksize or max(default_chunksize(len(todo), n_workers), min(det_cls.batch_size, 64))
-    size = min(size, 64)
+    size = min(64, chunksize or max(default_chunksize(len(todo), n_workers), det_cls.batch_size,
+                                    min(MIN_CHUNK, -(-len(todo) // n_workers))))
     buffer: list[dict[str, Any]] = []
     stage_sums: Counter = Counter()
 

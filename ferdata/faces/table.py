@@ -1,8 +1,9 @@
 """``faces.parquet``: its schema, and how a run's rows reach it without ever risking it.
 
 A run never rewrites the table per image. Each finished chunk of rows goes into its own
-small Parquet part under ``<manifest>/.faces-journal/`` (written atomically, so a part is
-either whole or absent). The journal is merged into ``faces.parquet`` at the end of a
+small Arrow IPC part under ``<manifest>/.faces-journal/`` (written atomically, so a part is
+either whole or absent; Arrow rather than Parquet because a part is written once per chunk
+and read once, and Arrow does both about 5× faster). The journal is merged into ``faces.parquet`` at the end of a
 run and at the start of the next one, under a file lock, with one atomic ``write_table``.
 A killed run therefore loses only the chunks in flight, and concurrent runs of different
 configs on one manifest never overwrite each other's rows.
@@ -11,6 +12,7 @@ configs on one manifest never overwrite each other's rows.
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,11 +21,14 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.ipc as ipc
 
-from ferdata.manifest import Manifest, read_metadata, read_table, write_table
+from ferdata.manifest import Manifest, atomic_write_bytes, read_metadata, read_table, table_from_rows, write_table
+from ferdata.errors import ManifestError
 from ferdata.manifest.crops import FACES_TABLE
 
 JOURNAL_DIR = ".faces-journal"
+PART_SUFFIX = ".arrow"
 LOCK_FILE = ".faces.lock"
 CROPS_DIR = "crops"
 SCHEMA_VERSION = 1
@@ -62,7 +67,7 @@ def crops_dir(manifest: Manifest, config_hash: str) -> Path:
 
 
 def rows_to_table(rows: list[dict[str, Any]]) -> pa.Table:
-    return pa.Table.from_pylist(rows, schema=FACES_SCHEMA)
+    return table_from_rows(rows, FACES_SCHEMA)
 
 
 @contextmanager
@@ -90,9 +95,28 @@ class Journal:
         if not rows:
             return
         self._seq += 1
-        name = f"{self.config_hash}-{os.getpid()}-{self._seq:06d}.parquet"
-        write_table(self.dir / name, rows_to_table(rows),
-                    {"table": "faces-journal", "config_hash": self.config_hash, "config": self.config})
+        name = f"{self.config_hash}-{os.getpid()}-{self._seq:06d}{PART_SUFFIX}"
+        table = rows_to_table(rows).replace_schema_metadata(
+            {"config_hash": self.config_hash, "config": json.dumps(self.config, sort_keys=True)})
+        sink = pa.BufferOutputStream()
+        with ipc.new_file(sink, table.schema) as writer:
+            writer.write_table(table)
+        atomic_write_bytes(self.dir / name, sink.getvalue().to_pybytes())
+
+
+def _read_part(part: Path) -> tuple[str, dict[str, Any], pa.Table]:
+    """``(config hash, config, rows)`` of one journal part (Parquet parts are an earlier format)."""
+    if part.suffix == ".parquet":
+        meta = read_metadata(part)
+        return meta["config_hash"], meta["config"], read_table(part)
+    try:
+        with pa.memory_map(str(part)) as source:
+            table = ipc.open_file(source).read_all()
+        meta = table.schema.metadata
+        return meta[b"config_hash"].decode(), json.loads(meta[b"config"]), table.replace_schema_metadata(None)
+    except (pa.ArrowException, KeyError, TypeError, ValueError) as exc:
+        raise ManifestError(f"{part} is not a readable journal part ({type(exc).__name__}); delete it and "
+                            "re-run: its images are simply done again") from None
 
 
 def read_faces(manifest: Manifest, config_hash: str | None = None) -> pa.Table:
@@ -112,8 +136,8 @@ def merge_journal(manifest: Manifest, latest: str | None = None, config: dict[st
     number of parts merged."""
     with locked(manifest):
         journal = manifest.dir / JOURNAL_DIR
-        parts = sorted(journal.glob("*.parquet"), key=lambda p: (p.stat().st_mtime_ns, p.name)) \
-            if journal.is_dir() else []
+        parts = sorted((p for p in journal.iterdir() if p.suffix in (PART_SUFFIX, ".parquet")),
+                       key=lambda p: (p.stat().st_mtime_ns, p.name)) if journal.is_dir() else []
         path = faces_path(manifest)
         if not parts and (path.exists() or latest is None):
             if latest is not None and path.exists():
@@ -126,15 +150,14 @@ def merge_journal(manifest: Manifest, latest: str | None = None, config: dict[st
         meta = read_metadata(path) if path.exists() else {}
         configs: dict[str, Any] = dict(meta.get("configs", {}))
         tables = [read_table(path).select(FACES_SCHEMA.names).cast(FACES_SCHEMA)] if path.exists() else []
+        last_hash = None
         for part in parts:
-            part_meta = read_metadata(part)
-            configs[part_meta["config_hash"]] = part_meta["config"]
-            tables.append(read_table(part).cast(FACES_SCHEMA))
+            last_hash, configs[last_hash], rows = _read_part(part)
+            tables.append(rows.select(FACES_SCHEMA.names).cast(FACES_SCHEMA))
         if latest is not None:
             configs[latest] = config
         table = _newest_per_key(pa.concat_tables(tables) if tables else FACES_SCHEMA.empty_table())
-        latest_config = latest or meta.get("latest_config") or (
-            read_metadata(parts[-1])["config_hash"] if parts else None)
+        latest_config = latest or meta.get("latest_config") or last_hash
         write_table(path, table, {**meta, "table": "faces", "schema_version": SCHEMA_VERSION,
                                   "latest_config": latest_config, "configs": configs,
                                   "n_rows": table.num_rows})

@@ -1,6 +1,6 @@
 """Manifest tables: schemas, the store, validation."""
 
-from ferdata.manifest.schema import IMAGE_COLUMNS, SCHEMA_VERSION, images_schema, validate_images
+from ferdata.manifest.schema import IMAGE_COLUMNS, SCHEMA_VERSION, images_schema, table_from_rows, validate_images
 from ferdata.manifest.store import (
     Manifest,
     atomic_write_bytes,
@@ -19,6 +19,7 @@ __all__ = [
     "manifests_root",
     "read_metadata",
     "read_table",
+    "table_from_rows",
     "validate_images",
     "write_table",
 ]

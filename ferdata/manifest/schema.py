@@ -31,6 +31,13 @@ IMAGE_FIELDS: tuple[pa.Field, ...] = (
 IMAGE_COLUMNS = tuple(f.name for f in IMAGE_FIELDS)
 
 
+def table_from_rows(rows: list[dict], schema: pa.Schema) -> pa.Table:
+    """Rows (dicts; a missing key is null) as a table of ``schema``, built column by column:
+    ``pa.Table.from_pylist`` with a schema is about 15× slower on list columns, which the
+    face pipeline pays once per chunk."""
+    return pa.Table.from_arrays([pa.array([r.get(f.name) for r in rows], f.type) for f in schema], schema=schema)
+
+
 def images_schema(extra: tuple[pa.Field, ...] = ()) -> pa.Schema:
     return pa.schema(IMAGE_FIELDS + tuple(extra))
 

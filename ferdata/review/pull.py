@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from ferdata.datasets.base import inside
 from ferdata.errors import FerdataError
-from ferdata.manifest import Manifest, read_metadata, write_table
+from ferdata.manifest import Manifest, read_metadata, table_from_rows, write_table
 from ferdata.manifest.effective import LABELS_SCHEMA, LABELS_TABLE, images_with_effective_labels, label_decisions
 from ferdata.noise import read_suspects
 from ferdata.review.connection import Connection
@@ -181,5 +181,5 @@ def append_decisions(manifest: Manifest, rows: list[dict[str, Any]]) -> None:
     path = manifest.table_path(LABELS_TABLE)
     old = label_decisions(manifest).cast(LABELS_SCHEMA)
     meta = read_metadata(path) if path.exists() else {"kind": "labels", "manifest": manifest.name}
-    table = pa.concat_tables([old, pa.Table.from_pylist(rows, schema=LABELS_SCHEMA)])
+    table = pa.concat_tables([old, table_from_rows(rows, LABELS_SCHEMA)])
     write_table(path, table, meta)

@@ -15,8 +15,8 @@ from ferdata.engines import InlineExecutor, create_executor
 from ferdata.errors import FerdataError
 from ferdata.faces import geometry, pipeline
 from ferdata.faces.pipeline import make_config, preprocess
-from ferdata.faces.table import JOURNAL_DIR, Journal, read_faces
-from ferdata.manifest import read_metadata
+from ferdata.faces.table import JOURNAL_DIR, Journal, read_faces, rows_to_table
+from ferdata.manifest import read_metadata, write_table
 from ferdata.manifest.crops import crop_paths
 
 from .conftest import ids_by_path
@@ -31,6 +31,12 @@ def run(manifest, **kw):
     kw.setdefault("executor", InlineExecutor())
     kw.setdefault("detector", "given")
     return preprocess(manifest, **kw)
+
+
+def journal_parts(manifest):
+    """Journal parts left behind (temp files start with a dot)."""
+    journal = manifest.dir / JOURNAL_DIR
+    return [p for p in journal.iterdir() if not p.name.startswith(".")] if journal.is_dir() else []
 
 
 def rows_by_path(fake, config_hash):
@@ -60,7 +66,7 @@ def test_table_contract_and_crop_paths(fake_faces):
         with Image.open(path) as im:
             assert im.size == (64, 64) and im.mode == "RGB"
     assert r.counts["face_found"] == 8 and r.counts["fallback_whole"] == 2 and r.counts["error"] == 1
-    assert not list((m.dir / JOURNAL_DIR).glob("*.parquet"))
+    assert not journal_parts(m)
 
 
 def test_spatial_crops_put_the_real_eyes_on_one_pixel(fake_faces):
@@ -178,7 +184,22 @@ def test_a_killed_run_leaves_a_journal_the_next_run_merges(fake_faces):
     r = run(m, config=cfg)
     assert r.n_done_before == 3 and r.n_processed == 11 - 1 - 3  # minus the unreadable one
     assert read_faces(m).num_rows == 11
-    assert not list((m.dir / JOURNAL_DIR).glob("*.parquet"))
+    assert not journal_parts(m)
+
+
+def test_a_journal_part_in_the_earlier_parquet_format_is_merged(fake_faces):
+    """Parts of a run killed under an older ferdata (Parquet, not Arrow) still count as done."""
+    m = fake_faces.manifest
+    cfg = make_config("given", size=32)
+    ids = ids_by_path(m)
+    some = [(ids[p], p, None) for p in sorted(fake_faces.eyes)[:2]]
+    (m.dir / "crops" / cfg.hash).mkdir(parents=True)
+    rows = pipeline.process_images(pipeline.create_detector("given"), cfg, cfg.hash, some, m.image_root, m.dir)
+    write_table(m.dir / JOURNAL_DIR / f"{cfg.hash}-1-000001.parquet", rows_to_table(rows),
+                {"table": "faces-journal", "config_hash": cfg.hash, "config": cfg.to_dict()})
+    r = run(m, config=cfg)
+    assert r.n_done_before == 2 and read_faces(m).num_rows == 11
+    assert not journal_parts(m)
 
 
 def test_process_pool_matches_inline(fake_faces):
@@ -226,3 +247,12 @@ def test_config_hash_is_stable_and_sensitive():
     # CLAHE parameters only matter when CLAHE is on
     assert make_config(clip_limit=9.0).hash == make_config().hash
 
+
+
+def test_a_damaged_journal_part_is_named_in_one_line(fake_faces):
+    m = fake_faces.manifest
+    (m.dir / JOURNAL_DIR).mkdir(parents=True)
+    part = m.dir / JOURNAL_DIR / "abc-1-000001.arrow"
+    part.write_bytes(b"ARROW1\x00\x00 not really")
+    with pytest.raises(FerdataError, match=r"abc-1-000001\.arrow is not a readable journal part.*delete it"):
+        run(m, size=32)

@@ -57,6 +57,15 @@ def test_jaffe_detection_rate_is_at_least_99_percent(run, request):
     assert len(crop_paths(r.manifest, r.config_hash)) == 213
 
 
+@pytest.mark.parametrize("run", ["jaffe_mtcnn_rotate", "jaffe_mediapipe_spatial"])
+def test_jaffe_grey_pictures_give_grey_crops(run, request):
+    """JAFFE's TIFFs are grey palettes: the crops are one-channel PNGs, not three copies."""
+    r, rows = request.getfixturevalue(run)
+    for row in rows[::50]:
+        with Image.open(r.manifest.dir / row["crop_path"]) as im:
+            assert im.mode == "L"
+
+
 def test_jaffe_rotate_levels_every_eye_line(jaffe_mtcnn_rotate):
     r, rows = jaffe_mtcnn_rotate
     with_eyes = [row for row in rows if row["eye_left"] and row["eye_right"]]
@@ -102,6 +111,8 @@ def test_sfew_detection_rate(name, floor, real_manifest, record_property):
     assert r.n_images == 35 and r.counts["error"] == 0
     assert r.detection_rate >= floor, f"{name} found faces in {r.detection_rate:.1%} of SFEW frames"
     assert r.counts["fallback_whole"] == 35 - r.counts["face_found"]
+    with Image.open(m.dir / read_faces(m, r.config_hash).column("crop_path")[0].as_py()) as im:
+        assert im.mode == "RGB"  # colour frames keep their colour
 
 
 @pytest.fixture(scope="module")
