@@ -29,7 +29,7 @@ import numpy as np
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ferdata.engines import Executor, create_executor, default_chunksize
+from ferdata.engines import Executor, create_executor
 from ferdata.errors import FerdataError
 from ferdata.faces import create_detector, detector_options, get_detector_class
 from ferdata.faces import geometry
@@ -46,10 +46,10 @@ STAGE_COLUMNS = STAGES
 ALIGNS = ("none", "rotate", "spatial")
 PICKS = ("largest", "score")
 FALLBACKS = ("whole", "skip")
-MIN_CHUNK = 16
-"""Each chunk ends by waiting for its last crops to be written and starts by waiting for its
-first decode, and writes one journal part; below about 16 images that costs more than a
-finer progress bar is worth."""
+CHUNK = 64
+"""Images per chunk (fewer when that spreads the images over the workers better). Each chunk
+starts by waiting for its first decodes, ends by waiting for its last crops and writes one
+journal part; at 64 that costs 1-7 % of the detector's time, at 16 up to 14 %."""
 
 
 @dataclass(frozen=True)
@@ -417,8 +417,7 @@ def preprocess(
     journal.append(unreadable_rows)
     executor = executor or create_executor("local", workers=workers)
     n_workers = getattr(executor, "workers", 1)
-    size = min(64, chunksize or max(default_chunksize(len(todo), n_workers), det_cls.batch_size,
-                                    min(MIN_CHUNK, -(-len(todo) // n_workers))))
+    size = chunksize or max(det_cls.batch_size, min(CHUNK, -(-len(todo) // n_workers)))
     buffer: list[dict[str, Any]] = []
     stage_sums: Counter = Counter()
 
