@@ -8,23 +8,16 @@ and go into the config hash.
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import numpy as np
-
-
-@lru_cache(maxsize=8)
-def _clahe(clip_limit: float, tile_grid: int):
-    import cv2
-
-    return cv2.createCLAHE(clipLimit=clip_limit, tileGridSize=(tile_grid, tile_grid))
 
 
 def apply_clahe(image: np.ndarray, clip_limit: float = 2.0, tile_grid: int = 8) -> np.ndarray:
     """CLAHE on a uint8 grey (H×W) or RGB (H×W×3) image; same shape and dtype back."""
     import cv2
 
-    op = _clahe(float(clip_limit), int(tile_grid))
+    # A new operator per call (under a microsecond): a cv2.CLAHE keeps per-call buffers, and
+    # one shared by the pipeline's helper threads failed with OpenCV ROI assertions.
+    op = cv2.createCLAHE(clipLimit=float(clip_limit), tileGridSize=(int(tile_grid), int(tile_grid)))
     if image.ndim == 2:
         return op.apply(image)
     lab = cv2.cvtColor(image, cv2.COLOR_RGB2LAB)
