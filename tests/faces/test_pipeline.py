@@ -169,15 +169,20 @@ def test_a_crashed_run_keeps_finished_chunks_and_resumes(fake_faces, monkeypatch
     assert len(set(table.column("image_id").to_pylist())) == 11
 
 
+def finished_rows(fake, cfg, n: int) -> list[dict]:
+    """Rows (and crops) for the first ``n`` faces, as a run that died before merging left them."""
+    m = fake.manifest
+    ids = ids_by_path(m)
+    some = [(ids[p], p, None) for p in sorted(fake.eyes)[:n]]
+    (m.dir / "crops" / cfg.hash).mkdir(parents=True)
+    return pipeline.process_images(pipeline.create_detector("given"), cfg, cfg.hash, some, m.image_root, m.dir)
+
+
 def test_a_killed_run_leaves_a_journal_the_next_run_merges(fake_faces):
     """SIGKILL skips every ``finally``: what is left is journal parts and maybe a temp file."""
     m = fake_faces.manifest
     cfg = make_config("given", size=32)
-    ids = ids_by_path(m)
-    some = [(ids[p], p, None) for p in sorted(fake_faces.eyes)[:3]]
-    (m.dir / "crops" / cfg.hash).mkdir(parents=True)
-    rows = pipeline.process_images(pipeline.create_detector("given"), cfg, cfg.hash, some, m.image_root, m.dir)
-    Journal(m, cfg.hash, cfg.to_dict()).append(rows)
+    Journal(m, cfg.hash, cfg.to_dict()).append(finished_rows(fake_faces, cfg, 3))
     (m.dir / "crops" / cfg.hash / ".half-written.png.123.tmp").write_bytes(b"\x89PNG")
     assert not (m.dir / "faces.parquet").exists()
 
@@ -191,11 +196,7 @@ def test_a_journal_part_in_the_earlier_parquet_format_is_merged(fake_faces):
     """Parts of a run killed under an older ferdata (Parquet, not Arrow) still count as done."""
     m = fake_faces.manifest
     cfg = make_config("given", size=32)
-    ids = ids_by_path(m)
-    some = [(ids[p], p, None) for p in sorted(fake_faces.eyes)[:2]]
-    (m.dir / "crops" / cfg.hash).mkdir(parents=True)
-    rows = pipeline.process_images(pipeline.create_detector("given"), cfg, cfg.hash, some, m.image_root, m.dir)
-    write_table(m.dir / JOURNAL_DIR / f"{cfg.hash}-1-000001.parquet", rows_to_table(rows),
+    write_table(m.dir / JOURNAL_DIR / f"{cfg.hash}-1-000001.parquet", rows_to_table(finished_rows(fake_faces, cfg, 2)),
                 {"table": "faces-journal", "config_hash": cfg.hash, "config": cfg.to_dict()})
     r = run(m, config=cfg)
     assert r.n_done_before == 2 and read_faces(m).num_rows == 11
