@@ -3,8 +3,9 @@
 A run never rewrites the table per image. Each finished chunk of rows goes into its own
 small Arrow IPC part under ``<manifest>/.faces-journal/`` (written atomically, so a part is
 either whole or absent; Arrow rather than Parquet because a part is written once per chunk
-and read once, and Arrow does both about 5× faster). The journal is merged into ``faces.parquet`` at the end of a
-run and at the start of the next one, under a file lock, with one atomic ``write_table``.
+and read once, and Arrow does both about 5× faster). The journal is merged into
+``faces.parquet`` at the end of a run and at the start of the next one, under a file lock,
+with one atomic ``write_table``.
 A killed run therefore loses only the chunks in flight, and concurrent runs of different
 configs on one manifest never overwrite each other's rows.
 """
@@ -23,8 +24,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 
-from ferdata.manifest import Manifest, atomic_write_bytes, read_metadata, read_table, table_from_rows, write_table
 from ferdata.errors import ManifestError
+from ferdata.manifest import Manifest, atomic_write_bytes, read_metadata, read_table, table_from_rows, write_table
 from ferdata.manifest.crops import FACES_TABLE
 
 JOURNAL_DIR = ".faces-journal"
