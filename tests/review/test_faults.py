@@ -145,10 +145,12 @@ def test_5xx_in_the_middle_of_a_push_then_a_repush_completes(tmp_path, ls_env):
     assert len(list(client.tasks.list(project=project.id))) == 4
 
     result = push(manifest, connect(ls_env.url, ls_env.token), top=9, batch=4)
-    assert (result.n_existing, result.n_imported, result.n_predictions) == (4, 5, 9)
+    assert (result.n_existing, result.n_imported, result.n_predictions) == (4, 5, 18)  # given + suggestion
     tasks = list(client.tasks.list(project=project.id, fields="all"))
     assert len(tasks) == 9 and len({t.data["image_id"] for t in tasks}) == 9
-    assert all(len(t.predictions) == 1 for t in tasks)
+    assert all(len(t.predictions) == 2 and "ferdata-given-label" in {p.model_version for p in t.predictions}
+               for t in tasks)
+    assert push(manifest, connect(ls_env.url, ls_env.token), top=9).n_predictions == 0  # nothing twice
     assert snapshot(manifest) == before
 
 

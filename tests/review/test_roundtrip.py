@@ -52,11 +52,14 @@ def test_flag_push_annotate_pull_jaffe(real_manifest, ls_env, tmp_path, tmp_path
         assert task.data["dataset"] == "jaffe" and task.data["subject"] == s["subject_id"]
         assert task.data["image"].startswith("data:image/png;base64,")  # TIFF: embedded as PNG
         assert task.data["reasons"] and task.data["path"] == s["path"]
-        [prediction] = task.predictions
+        given = {p.model_version: p for p in task.predictions}.pop("ferdata-given-label")
+        assert given.result[0]["value"]["choices"] == [s["given_label"]]  # what the editor pre-selects
+        [prediction] = [p for p in task.predictions if p.model_version != "ferdata-given-label"]
         assert prediction.result[0]["value"]["choices"] == [s["suggested_label"]]
         assert prediction.model_version.startswith("ferdata-")
         assert prediction.score == pytest.approx(s["p_suggested"])
         assert prediction.mislabeling == pytest.approx(s["score"])
+    assert full.model_version == "ferdata-given-label" and full.show_collab_predictions
 
     # an annotator relabels three images (the first to the suggestion, the others elsewhere)
     classes = full.parsed_label_config["label"]["labels"]
@@ -77,7 +80,7 @@ def test_flag_push_annotate_pull_jaffe(real_manifest, ls_env, tmp_path, tmp_path
     for row in log:
         old, new = chosen[row["image_id"]]
         assert (row["old_label"], row["new_label"]) == (old, new)
-        assert row["annotator"] == "reviewer@example.com" and row["project"] == "ferdata jaffe"
+        assert row["annotator"] == ls_env.username and row["project"] == "ferdata jaffe"
         assert row["source"] == "label-studio" and row["task_id"] == by_image[row["image_id"]].id and row["time"]
     effective = {r["image_id"]: r for r in images_with_effective_labels(manifest).to_pylist()}
     for image_id, (old, new) in chosen.items():
