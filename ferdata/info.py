@@ -14,7 +14,7 @@ from ferdata.manifest.effective import images_with_effective_labels, n_relabelle
 #: ``{"title": str, "rows": [[key, value], ...], "columns": [...]}`` (JSON-friendly).
 #: ``options`` carries the info command's options (``split``, ``suspects``, ...).
 SECTION_PROVIDERS: list[str] = ["ferdata.faces.info", "ferdata.splits.info", "ferdata.features.info",
-                                "ferdata.noise"]
+                                "ferdata.noise", "ferdata.review.info"]
 
 
 def extra_sections(manifest: Manifest, **options: Any) -> list[dict[str, Any]]:

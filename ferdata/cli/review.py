@@ -96,15 +96,15 @@ def server_start_command(
                      progress=RichProgress())
     for note in r.notes:
         console.print(f"note: {note}", highlight=False)
-    rows = [("server", f"{r.url} ({'already running, reused' if r.reused else 'started'}, pid {r.pid})"),
+    rows = [("server", f"{r.url} (pid {r.pid}{', already running: reused' if r.reused else ''})"),
             ("log in as", r.username), ("password", f"in {r.credentials} (readable by you only)"),
             ("local files served from", str(r.document_root)), ("log", str(r.log))]
     if r.installed:
         rows.append(("installed", f"label-studio {server.LS_VERSION} into {server.venv_dir()}"))
     rows.append(("seconds", round(r.seconds, 1)))
     console.print(summary_table("review server start", rows))
-    console.print(f"Open {r.url} in a browser; 'ferdata review push NAME' sends suspects there "
-                  "(no URL or token to set).", highlight=False)
+    console.print(f"Open {r.url} and log in as {r.username} with the password in {r.credentials}; "
+                  "'ferdata review push NAME' finds this server by itself.", highlight=False, soft_wrap=True)
 
 
 @server_app.command("stop")
@@ -192,10 +192,10 @@ def pull_command(
     if result.rows:
         console.print(summary_table(
             "decisions" + (" (dry run: not written)" if dry_run else ""),
-            [(r["task_id"], r["image_id"], r["old_label"], r["new_label"],
+            [(r["task_id"], r["path"], r["old_label"], r["new_label"],
               "relabel" if r["new_label"] != r["old_label"] else "keep", r["annotator"], r["note"] or "")
              for r in result.rows],
-            ("task", "image_id", "old", "new", "decision", "reviewer", "note")))
+            ("task", "path", "old", "new", "decision", "reviewer", "note")))
     rows = [("project", f"{result.title} (id {result.project_id})"), ("annotated tasks", result.n_annotated),
             ("new decisions" + (" (not written)" if dry_run else " appended"), result.n_new),
             ("labels changed", result.n_changed), ("labels kept", result.n_kept), ("already pulled", result.n_already),

@@ -181,7 +181,8 @@ def pull(manifest: Manifest, conn: Connection, *, title: str | None = None, dry_
             annotator = users.get(who, f"user {who}")
         accepted.append({"image_id": image_id, "old_label": known[image_id]["label"], "new_label": new_label,
                          "annotator": annotator, "time": str(ann.get("updated_at") or ann.get("created_at") or ""),
-                         "project": title, "task_id": int(task["id"]), "source": SOURCE, "note": note})
+                         "project": title, "task_id": int(task["id"]), "source": SOURCE, "note": note,
+                         "path": known[image_id]["path"]})  # for the report; not a column of the log
     if rejected and not skip_invalid:
         more = f" (and {len(rejected) - 1} more)" if len(rejected) > 1 else ""
         raise FerdataError(f"{rejected[0]}{more}; nothing was written — fix the task(s) in Label Studio, or pass "
