@@ -311,7 +311,10 @@ def probe(url: str, token: str | None = None, timeout: float = 3.0) -> str:
 
 
 def port_in_use(port: int, host: str = HOST) -> bool:
+    """Whether a program listens on the port (connections of a stopped server lingering in
+    TIME_WAIT do not count: the server binds with SO_REUSEADDR too)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError as exc:
