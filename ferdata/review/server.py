@@ -318,8 +318,11 @@ def port_in_use(port: int, host: str = HOST) -> bool:
         try:
             s.bind((host, port))
         except OSError as exc:
-            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+            if exc.errno == errno.EADDRINUSE:
                 return True
+            if exc.errno == errno.EACCES:
+                raise FerdataError(f"port {port} needs privileges you do not have; pick one above 1023 with "
+                                   "--port (the default is 8080)") from None
             raise
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.settimeout(0.5)
