@@ -89,7 +89,8 @@ def fresh_real_manifest(real_data: Path, tmp_path: Path) -> Callable[[str], Mani
 def _isolated_outputs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every test writes manifests and runs into temporary folders unless it asks otherwise,
     so a test that forgets ``--manifests``/``--runs`` can never write into the checkout (nor
-    find the user's own Label Studio server in their data folder); and only ferdata's own plugins load (third-party entry points installed here stay off)."""
+    find the user's own Label Studio server in their data folder); and only ferdata's own
+    plugins load (third-party entry points installed here stay off)."""
     out = tmp_path_factory.mktemp("outputs")
     monkeypatch.setenv("FERDATA_MANIFESTS", str(out / "manifests"))
     monkeypatch.setenv("FERDATA_RUNS", str(out / "runs"))

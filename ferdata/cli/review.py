@@ -36,7 +36,11 @@ def server_start_command(
     timeout: Annotated[float, typer.Option("--timeout", min=1, help="Seconds to wait for a healthy server.")] = 240,
     manifests: ManifestsOpt = None,
 ) -> None:
-    """Install Label Studio (once, into its own venv), start it and wait until it is healthy."""
+    """Start the local Label Studio (install once).
+
+    Installs label-studio into a venv of its own under ferdata's data folder the first time,
+    starts it on 127.0.0.1, waits until it is healthy, and prints the URL and how to log in.
+    A second start reuses the running server."""
     from ferdata.review import server
 
     r = server.start(port=port, document_root=document_root, manifests=manifests, timeout=timeout,
@@ -56,7 +60,9 @@ def server_start_command(
 
 @server_app.command("stop")
 def server_stop_command() -> None:
-    """Stop the server 'ferdata review server start' started (and nothing else)."""
+    """Stop the server that 'start' started.
+
+    Only that process (by its PID file), never another program."""
     from ferdata.review import server
 
     console.print(server.stop().message, highlight=False)
@@ -64,7 +70,9 @@ def server_stop_command() -> None:
 
 @server_app.command("status")
 def server_status_command() -> None:
-    """Whether the managed server runs and answers; exit code 1 when it does not run."""
+    """Is the local server running and healthy?
+
+    Exit code 0 when it answers, 1 when it is not running (never started, stopped, killed)."""
     from ferdata.review import server
 
     s = server.status()
@@ -81,7 +89,7 @@ def server_status_command() -> None:
 def server_logs_command(
     lines: Annotated[int, typer.Option("--lines", "-n", min=1, help="How many of the last lines.")] = 50,
 ) -> None:
-    """The last lines of the managed server's log."""
+    """The last lines of the server's log."""
     from ferdata.review import server
 
     log, text = server.log_lines(lines)
