@@ -177,7 +177,7 @@ def status_command(
         ("server", s.url), ("project", f"{s.title} (id {s.project_id})" if s.project_id else f"{s.title} (not pushed)"),
         ("suspects", s.n_suspects), ("tasks", s.n_tasks), ("annotated tasks", s.n_annotated),
         ("to annotate", s.n_tasks - s.n_annotated), ("decisions pulled", s.n_decisions),
-        ("labels changed", s.n_relabelled)]))
+        ("labels changed", s.n_relabelled), ("labels kept", s.n_decisions - s.n_relabelled)]))
 
 
 def register(app: typer.Typer) -> None:

@@ -259,3 +259,14 @@ def test_review_commands_find_the_managed_server(managed_env, tmp_path, monkeypa
     monkeypatch.setenv("LABEL_STUDIO_URL", managed_env.url.replace("127.0.0.1", "localhost"))
     monkeypatch.delenv("LABEL_STUDIO_API_KEY")
     assert "to annotate" in run(["review", "status", "found"])
+
+
+def test_without_pypi_the_install_fails_in_one_line_and_leaves_no_half_venv(tmp_path, monkeypatch):
+    venv = tmp_path / "ls-venv"
+    monkeypatch.setenv("FERDATA_LABEL_STUDIO_VENV", str(venv))
+    monkeypatch.setenv("PIP_NO_INDEX", "1")  # as without a network: pip finds nothing
+    monkeypatch.setenv("PIP_FIND_LINKS", str(tmp_path / "no-wheels"))
+    out = one_line(["review", "server", "start", "--port", str(free_port())], 2,
+                   f"cannot install label-studio=={server.LS_VERSION} into {venv}: ")
+    assert "check that PyPI is reachable" in out and "install.log" in out
+    assert not venv.exists() and not server.paths()["state"].exists()
