@@ -35,7 +35,7 @@ LEGACY_MARKER = f".installed-{LS_VERSION}"
 TEMPLATE_DB = "ferdata-template.sqlite3"
 DB_NAME = "label_studio.sqlite3"
 INSTALL_TIMEOUT_S = 1800
-MIGRATE_TIMEOUT_S = 900
+MIGRATE_TIMEOUT_S = 1800
 #: Label Studio would otherwise ask PyPI for its latest version and send analytics.
 QUIET_ENV = {"LATEST_VERSION_CHECK": "false", "COLLECT_ANALYTICS": "false", "DEBUG": "false",
              "LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK": "true", "SENTRY_DSN": "", "FRONTEND_SENTRY_DSN": ""}
