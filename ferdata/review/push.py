@@ -105,6 +105,11 @@ def push(manifest: Manifest, conn: Connection, *, top: int = 50, title: str | No
         ensure_local_storage(conn, project.id, image_root)
     existing = project_tasks(conn, project.id)
     new = [r for r in rows if r["image_id"] not in existing]
+    for r in rows:  # tasks an older ferdata pushed lack what today's view shows
+        task = existing.get(r["image_id"])
+        if task is not None and "suggestion" not in (task.data or {}):
+            with conn.calling(f"updating task {task.id} for the current view"):
+                conn.client.tasks.update(str(task.id), data={**task.data, "suggestion": suggestion_text(r)})
 
     progress.start("importing tasks", len(new))
     imported = 0

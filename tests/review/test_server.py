@@ -251,6 +251,10 @@ def test_review_commands_find_the_managed_server(managed_env, tmp_path, monkeypa
     got = httpx.get(managed_env.url + task.data["image"], headers={"Authorization": f"Token {managed_env.token}"})
     assert got.status_code == 200 and got.content == manifest.resolve(task.data["path"]).read_bytes()
     assert "to annotate" in run(["review", "status", "found"])
+    # a task pushed by an older ferdata (no "suggestion" for the view) is brought up to date
+    client.tasks.update(str(task.id), data={k: v for k, v in task.data.items() if k != "suggestion"})
+    run(["review", "push", "found", "--top", "2"])
+    assert client.tasks.get(task.id).data["suggestion"] == task.data["suggestion"]
     # a URL and token in the environment win: here a server that is not there
     monkeypatch.setenv("LABEL_STUDIO_URL", f"http://127.0.0.1:{free_port()}")
     monkeypatch.setenv("LABEL_STUDIO_API_KEY", "someone-elses-token")
