@@ -34,8 +34,9 @@ MARKER = ".ferdata-installed"
 LEGACY_MARKER = f".installed-{LS_VERSION}"
 TEMPLATE_DB = "ferdata-template.sqlite3"
 DB_NAME = "label_studio.sqlite3"
-INSTALL_TIMEOUT_S = 1800
-MIGRATE_TIMEOUT_S = 1800
+#: Generous: on a 2-core machine shared with heavy jobs pip alone has taken over 30 minutes.
+INSTALL_TIMEOUT_S = 7200
+MIGRATE_TIMEOUT_S = 7200
 #: Label Studio would otherwise ask PyPI for its latest version and send analytics.
 QUIET_ENV = {"LATEST_VERSION_CHECK": "false", "COLLECT_ANALYTICS": "false", "DEBUG": "false",
              "LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK": "true", "SENTRY_DSN": "", "FRONTEND_SENTRY_DSN": ""}
