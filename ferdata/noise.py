@@ -47,7 +47,7 @@ RANK_BY = ("both", "self_confidence", "normalized_margin")
 #: meaning, plus ``low_score`` (see :func:`find_label_issues`).
 FILTER_BY = ("prune_by_noise_rate", "prune_by_class", "both", "confident_learning", "predicted_neq_given",
              "low_normalized_margin", "low_self_confidence", "low_score")
-DEFAULT_FILTER_BY = "prune_by_noise_rate"
+DEFAULT_FILTER_BY = "low_score"
 
 
 
