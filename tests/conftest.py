@@ -27,6 +27,7 @@ REAL_DATASETS: dict[str, tuple[str, str, dict]] = {
     "sfew": ("sfew", "sfew_anu", {}),
     "fer2013": ("fer2013", "fer2013_csv/fer2013.csv", {}),
     "fer2013_folders": ("fer2013", "fer2013_folders", {}),
+    "ferplus": ("ferplus", "ferplus_sample", {}),
 }
 
 
