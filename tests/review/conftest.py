@@ -18,6 +18,7 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
 from ferdata.errors import FerdataError
@@ -49,6 +50,19 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def label_studio_answers(url: str) -> bool:
+    """Whether a Label Studio still answers on ``url``.
+
+    A bare TCP connect is not proof: some sandboxes accept every loopback connection and close it
+    (CI did), so ask for the version page and look at what comes back.
+    """
+    try:
+        response = httpx.get(f"{url}/api/version", timeout=5)
+    except httpx.TransportError:
+        return False
+    return response.status_code == 200 and "release" in response.text
 
 
 @pytest.fixture(scope="session")
