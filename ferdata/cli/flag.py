@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ferdata.cli.common import ManifestsOpt, RichProgress, console, summary_table
+from ferdata.cli.common import ManifestsOpt, NoWaitOpt, RichProgress, console, lock_waits, summary_table
 
 ORDER = 65
 
@@ -31,7 +31,11 @@ def flag_command(
     filter_by: Annotated[str, typer.Option(
         "--filter-by", help="prune_by_noise_rate | both (also require an off-diagonal confident class).")]
         = "prune_by_noise_rate",
+    partial: Annotated[bool, typer.Option(
+        "--partial", help="With --from-runs: flag from runs that miss folds of their split (the rest stay unscored).")]
+        = False,
     manifests: ManifestsOpt = None,
+    no_wait: NoWaitOpt = False,
 ) -> None:
     """Find likely mislabeled images with confident learning; writes suspects.parquet."""
     from ferdata.errors import FerdataError
@@ -50,10 +54,16 @@ def flag_command(
                              hparams={"epochs": epochs} if epochs else None, device=device, seed=seed,
                              progress=progress)
     else:
-        oof = read_run_predictions(from_runs)
-    result = flag(manifest, oof, rank_by=rank_by, filter_by=filter_by, progress=progress)
+        oof = read_run_predictions(from_runs, manifest=manifest, partial=partial)
+    with lock_waits(no_wait):
+        result = flag(manifest, oof, rank_by=rank_by, filter_by=filter_by, progress=progress)
     rows = [("suspects", str(result.path)), ("images scored", result.n_scored),
             ("flagged by confident learning", result.n_flagged), ("questioned by the data only", result.n_data_only)]
+    unscored = sum(p["unscored"] for p in (oof.source.get("partial") or {}).values())
+    if unscored:
+        rows.append(("images left unscored (--partial)", unscored))
+    if oof.source.get("resumed"):
+        rows.append(("resumed interrupted run", oof.source["run"]))
     rows += [(f"noise rate {c} (threshold {result.thresholds.get(c, float('nan')):.2f})", round(r, 3))
              for c, r in result.noise_rates.items()]
     rows.append(("seconds", round(result.seconds, 2)))

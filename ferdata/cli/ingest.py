@@ -10,7 +10,8 @@ from rich.table import Table
 
 ORDER = 10
 
-from ferdata.cli.common import ManifestsOpt, RichProgress, WorkersOpt, console, print_broken, summary_table
+from ferdata.cli.common import (ManifestsOpt, NoWaitOpt, RichProgress, WorkersOpt, console, lock_waits, print_broken,
+                                summary_table)
 
 
 def ingest_command(
@@ -29,6 +30,8 @@ def ingest_command(
     xlsx: Annotated[str | None, typer.Option("--xlsx", help="sfew: SFEW.xlsx path, or 'none'.")] = None,
     csv: Annotated[list[str] | None, typer.Option("--csv", help="affectnet / folder: annotation CSV (repeatable).")] = None,
     subject_pattern: Annotated[str | None, typer.Option("--subject-pattern", help="folder: regex with (?P<subject>...).")] = None,
+    follow_links: Annotated[bool, typer.Option("--follow-links", help="Read files and folders that links lead to outside the dataset folder [default: record them as error rows].")] = False,
+    no_wait: NoWaitOpt = False,
 ) -> None:
     """Ingest a dataset folder into <manifests>/<name>/images.parquet."""
     from ferdata.datasets import DATASETS, get_dataset_class, list_datasets
@@ -47,12 +50,13 @@ def ingest_command(
         return
     if dataset is None or source is None:
         raise FerdataError("give a dataset and a source folder, e.g. 'ferdata ingest jaffe ~/data/jaffe' (see --list)")
-    result = ingest(
-        dataset, source, name=name, manifests=manifests, workers=workers, progress=RichProgress(),
-        max_pixels=max_pixels, label_map=label_map, skip_unknown=skip_unknown,
-        ratings=ratings, frames=frames, neutral=neutral, xlsx=xlsx, csv=tuple(csv or ()),
-        subject_pattern=subject_pattern,
-    )
+    with lock_waits(no_wait):
+        result = ingest(
+            dataset, source, name=name, manifests=manifests, workers=workers, progress=RichProgress(),
+            max_pixels=max_pixels, label_map=label_map, skip_unknown=skip_unknown, follow_links=follow_links,
+            ratings=ratings, frames=frames, neutral=neutral, xlsx=xlsx, csv=tuple(csv or ()),
+            subject_pattern=subject_pattern,
+        )
     rows = [("manifest", str(result.manifest.images_path)), ("images", result.n_rows),
             ("unreadable", result.n_unreadable)]
     rows += [(f"label {lab}", n) for lab, n in sorted(result.labels.items(), key=lambda kv: str(kv[0]))]
