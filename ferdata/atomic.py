@@ -36,7 +36,9 @@ _LEGACY_RANDOM_RE = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")
 #: A legacy temporary file without a process id is stale once it is this old.
 LEGACY_STALE_SECONDS = 3600.0
 
-_swept: set[str] = set()
+#: A folder is swept at most this often by one process (a crop folder gets thousands of writes).
+SWEEP_EVERY_SECONDS = 60.0
+_swept: dict[str, float] = {}
 
 
 def temp_name(name: str, *, keep_suffix: bool = False) -> str:
@@ -72,13 +74,14 @@ def _stale(name: str, mtime: float, now: float) -> bool:
 
 
 def sweep_stale(folder: str | os.PathLike, *, force: bool = False) -> list[Path]:
-    """Remove the temporary files dead processes left in ``folder`` (once per process and
-    folder unless ``force``); returns what was removed. Temporary files of live processes,
-    and of other hosts sharing the folder, are left alone."""
+    """Remove the temporary files dead processes left in ``folder`` (at most once a minute
+    per process and folder unless ``force``); returns what was removed. Temporary files of
+    live processes, and of other hosts sharing the folder, are left alone."""
     folder = os.fspath(folder)
-    if not force and folder in _swept:
+    now_mono = time.monotonic()
+    if not force and now_mono - _swept.get(folder, -SWEEP_EVERY_SECONDS) < SWEEP_EVERY_SECONDS:
         return []
-    _swept.add(folder)
+    _swept[folder] = now_mono
     removed: list[Path] = []
     now = time.time()
     try:

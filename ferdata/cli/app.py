@@ -28,8 +28,10 @@ def _interrupted(message: str) -> None:
 
 def _waiting(message: str) -> None:
     from ferdata.cli.common import err_console
+    from ferdata.interrupts import deferred_sigint
 
-    err_console.print(f"{escape(message)} (pass --no-wait to fail instead) ...", highlight=False, soft_wrap=True)
+    with deferred_sigint():  # a Ctrl-C in the middle of the print would leave it in rich's buffer, printed twice
+        err_console.print(f"{escape(message)} (pass --no-wait to fail instead) ...", highlight=False, soft_wrap=True)
 
 
 @contextmanager

@@ -90,13 +90,13 @@ class World:
         return self.manifests / "tiny"
 
 
-def build_world(base: Path, *, train: bool = True) -> World:
+def build_world(base: Path, *, train: bool = True, src: Path | None = None) -> World:
     from ferdata.engines import InlineExecutor
     from ferdata.faces.preprocess import preprocess
     from ferdata.ingest import ingest
     from ferdata.splits import make_split
 
-    src = make_images(base / "src", per_class=4, subjects=3)
+    src = make_images(src or base / "src", per_class=4, subjects=3)
     manifests, runs = base / "manifests", base / "runs"
     m = ingest("folder", src, name="tiny", manifests=manifests, executor=InlineExecutor(),
                subject_pattern=PATTERN).manifest
@@ -141,14 +141,11 @@ def tmpfs(where: Path, size: str) -> Iterator[Path]:
 def fill(folder: Path, leave: int = 0) -> None:
     """Write ``folder/filler`` until the file system is full (less ``leave`` bytes)."""
     free = shutil.disk_usage(folder).free
-    with open(folder / "filler", "wb") as fh:
+    with open(folder / "filler", "wb", buffering=0) as fh:
         try:
             fh.write(b"\0" * max(0, free - leave))
-            fh.flush()
-            if not leave:
-                while True:
-                    fh.write(b"\0" * 4096)
-                    fh.flush()
+            while not leave:
+                fh.write(b"\0" * 4096)
         except OSError:
             pass
 
@@ -158,9 +155,8 @@ def fill(folder: Path, leave: int = 0) -> None:
 
 def test_a_full_disk_is_one_line_and_changes_nothing(tmp_path, umask_022):
     with tmpfs(tmp_path / "fs", "16m") as fs:
-        w = build_world(fs)
-        shutil.move(str(w.src), tmp_path / "src")  # the source need not be on the full disk
-        src = tmp_path / "src"
+        w = build_world(fs, src=tmp_path / "src")  # the source need not be on the full disk
+        src = w.src
         before = snapshot(fs)
         fill(fs)
         m, r = ("--manifests", w.manifests), ("--runs", w.runs)
@@ -184,7 +180,7 @@ def test_a_disk_that_fills_up_during_preprocess_keeps_finished_work(tmp_path, mo
     from ferdata import atomic
 
     with tmpfs(tmp_path / "fs", "16m") as fs:
-        w = build_world(fs, train=False)
+        w = build_world(fs, train=False, src=tmp_path / "src")
         faces_before = (w.mdir / "faces.parquet").read_bytes()
         fill(fs, leave=3 * 4096)  # room for a few crops, not for twelve
         monkeypatch.setattr(atomic, "ensure_writable", lambda *a, **k: None)  # let it start, so it fails mid-way
@@ -227,7 +223,7 @@ def test_no_write_permission_is_one_line_before_any_work(shared_world):
            "FERDATA_RUNS": str(w.runs)}
     if cli("--version", user=NOBODY, env=env).returncode != 0:
         pytest.skip("cannot run ferdata as user nobody here")
-    before = snapshot(w.base)
+    before = {**snapshot(w.manifests), **snapshot(w.runs)}
     readable = cli("info", "tiny", "--split", "spi-3", user=NOBODY, env=env)
     assert readable.returncode == 0, readable.stderr  # tables are 0644 under umask 022: others can read
     for args, where in (
@@ -245,7 +241,7 @@ def test_no_write_permission_is_one_line_before_any_work(shared_world):
     (w.mdir / "images.parquet").chmod(0o600)  # a table another user made private
     proc_error(cli("info", "tiny", user=NOBODY, env=env), f"cannot read {w.mdir / 'images.parquet'}: permission denied")
     (w.mdir / "images.parquet").chmod(0o644)
-    assert snapshot(w.base) == before
+    assert {**snapshot(w.manifests), **snapshot(w.runs)} == before
     assert leftover_temps(w.base) == []
 
 
@@ -321,8 +317,8 @@ def test_temp_files_of_dead_processes_are_swept_by_the_next_write(tmp_path):
                  ("preprocess", "tiny", "--detector", "haar", "--size", "32", "--gray", *m, "-j", "1"),
                  ("ingest", "folder", w.src, "--name", "tiny", "--subject-pattern", PATTERN, *m, "-j", "1"),
                  ("train", "--resume", w.run, "--epochs", "2", "--device", "cpu", *m)):
-        res = invoke(*args)
-        assert res.exit_code == 0, (args, res.output)
+        proc = cli(*args)  # a new process, as a user's next command is
+        assert proc.returncode == 0, (args, proc.stderr)
     assert [p for p in planted if p.exists()] == []
     assert live.exists()  # a live writer's file is never touched
 
@@ -444,12 +440,15 @@ def _holder(directory: Path, command: str = "ferdata ingest folder SRC --name ti
     return hold
 
 
-def _wait_for_line(proc: subprocess.Popen, prefix: str) -> None:
+def _wait_for_line(proc: subprocess.Popen, prefix: str) -> list[str]:
+    """Read ``proc``'s stderr up to the line starting with ``prefix``; the lines read."""
+    lines = []
     while True:
         line = proc.stderr.readline()
-        assert line, f"no line starting {prefix!r}"
+        assert line, f"no line starting {prefix!r} in {lines}"
+        lines.append(line)
         if line.startswith(prefix):
-            return
+            return lines
 
 
 def test_a_second_writer_waits_or_fails_with_no_wait(tmp_path):
@@ -465,7 +464,8 @@ def test_a_second_writer_waits_or_fails_with_no_wait(tmp_path):
     finally:
         hold.kill()
         hold.wait()
-    out, err = waiting.communicate(timeout=600)
+    out, err = waiting.stdout.read(), waiting.stderr.read()
+    waiting.wait(timeout=600)
     assert waiting.returncode == 0 and "wrote " in out, err
 
 
@@ -551,7 +551,8 @@ def test_ctrl_c_while_waiting_for_another_writer(tmp_path):
                                 env={**os.environ, "FERDATA_NO_PLUGINS": "1", "COLUMNS": "250"})
         _wait_for_line(proc, "waiting for")
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=120)
+        err = proc.stderr.read()  # the rest (communicate() would repeat what was read already)
+        proc.wait(timeout=120)
         assert proc.returncode == 130 and "Traceback" not in err, err
         assert err.strip().splitlines() == [f"interrupted; nothing written ({w.mdir / 'images.parquet'} is as it "
                                             "was); run the ingest again"]
@@ -559,3 +560,27 @@ def test_ctrl_c_while_waiting_for_another_writer(tmp_path):
         hold.kill()
         hold.wait()
     assert snapshot(w.mdir) == before
+
+
+def test_an_interrupt_some_library_swallowed_still_exits_130():
+    import typer
+
+    from ferdata.cli.app import _Group
+
+    swallower = typer.Typer(cls=_Group)
+
+    @swallower.command()
+    def swallow() -> None:
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)
+        except KeyboardInterrupt:
+            pass  # what a careless library does
+
+    @swallower.command()
+    def other() -> None:
+        pass
+
+    res = CliRunner().invoke(swallower, ["swallow"])
+    assert res.exit_code == 130
+    assert res.output.strip() == "interrupted; what was written is whole (every write is atomic); run the command again"
