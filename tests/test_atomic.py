@@ -96,3 +96,28 @@ def test_ensure_writable_checks_space_before_the_work(tmp_path):
     assert atomic.ensure_writable(tmp_path / "new" / "folder").is_dir()
     with pytest.raises(DiskFullError, match=r"no space left on .*folder \(needs ~"):
         atomic.ensure_writable(tmp_path / "new" / "folder", needs=1 << 62)
+
+
+def test_every_write_goes_through_the_one_writer():
+    """No second writer survives: files are written with ferdata.atomic (or write_table),
+    never with open(..., "w"), Path.write_*, mkstemp, os.replace, cv2.imwrite or a writer
+    handed a final path."""
+    import re
+
+    root = Path(__file__).resolve().parent.parent
+    forbidden = [
+        r"""\bopen\([^)]*["'](?:w|wb|a|ab|x|xb|w\+|r\+|rb\+)["']""",
+        r"(?<!atomic)\.write_text\(", r"(?<!atomic)(?<!atomic_)\.write_bytes\(", r"\bmkstemp\(", r"\bos\.replace\(",
+        r"\bos\.rename\(", r"\bimwrite\(", r"\.to_parquet\(", r"\bpq\.write_table\((?!table, tmp)",
+        r"\btorch\.save\((?!state, fh\))", r"\.savefig\((?!buf)", r"\bwrite_csv\((?!table, str\(tmp\)\))",
+    ]
+    allowed = {"ferdata/atomic.py"}
+    offenders = []
+    for path in sorted([*root.glob("ferdata/**/*.py"), *root.glob("plugins/**/*.py")]):
+        rel = str(path.relative_to(root))
+        if rel in allowed:
+            continue
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            if any(re.search(p, line) for p in forbidden):
+                offenders.append(f"{rel}:{n}: {line.strip()}")
+    assert offenders == []

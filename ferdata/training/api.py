@@ -148,7 +148,7 @@ def train(
             shutil.rmtree(parent, ignore_errors=True)
         raise
     except KeyboardInterrupt:
-        raise Interrupted(_kept(parent, len(results), folds if fold == "all" else None)) from None
+        raise Interrupted(_kept(parent, folds if fold == "all" else None)) from None
     if fold != "all":
         return results[0]
     return _aggregate(parent, group_config, results, main)
@@ -194,9 +194,10 @@ def unfinished_run(model: str, manifest: Manifest, split: str, *, runs: str | os
     return None
 
 
-def _kept(run_dir: Path, n_done: int, folds: Sequence[int] | None) -> str:
-    """What an interrupted run keeps, and how to go on."""
+def _kept(run_dir: Path, folds: Sequence[int] | None) -> str:
+    """What an interrupted run keeps (as found on disk), and how to go on."""
     if folds is not None:
+        n_done = sum((run_dir / f"fold-{k}" / R.METRICS).is_file() for k in folds)
         return (f"{n_done} of {len(folds)} folds finished and kept in {run_dir}; continue with "
                 f"'ferdata train --resume {run_dir}'")
     epochs = len([h for h in R.read_history(run_dir) if h.get("epoch") is not None]) if run_dir.is_dir() else 0
@@ -291,7 +292,7 @@ def _resume(run: str | os.PathLike, *, runs, manifests, hparams, device, amp, wo
                                         init_from=None, dist=dist, progress=progress, on_epoch=on_epoch,
                                         resume=True))
         except KeyboardInterrupt:
-            raise Interrupted(_kept(run_dir, len(results), config["folds"])) from None
+            raise Interrupted(_kept(run_dir, config["folds"])) from None
         return _aggregate(run_dir, {**config, "hparams": hp}, results, main)
     config = {**config, "hparams": hp}
     try:
@@ -299,4 +300,4 @@ def _resume(run: str | os.PathLike, *, runs, manifests, hparams, device, amp, wo
                         workers=workers, crops=config.get("crops"), init_from=None, dist=dist, progress=progress,
                         on_epoch=on_epoch, resume=True)
     except KeyboardInterrupt:
-        raise Interrupted(_kept(run_dir, 0, None)) from None
+        raise Interrupted(_kept(run_dir, None)) from None

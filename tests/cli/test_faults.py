@@ -374,6 +374,34 @@ def test_a_killed_fold_all_run_resumes_to_the_same_predictions(tmp_path):
     assert invoke("flag", "tiny", "--from-runs", parent, *m).exit_code == 0
 
 
+def test_an_interrupted_flag_model_resumes_its_run(tmp_path):
+    w = build_world(tmp_path, train=False)
+    runs = tmp_path / "runs"
+    args = ["flag", "tiny", "--model", "small-cnn", "--split", "spi-3", "--epochs", "3", "--device", "cpu",
+            "--runs", runs, "--manifests", w.manifests]
+    proc = subprocess.Popen([sys.executable, "-m", "ferdata", *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            env={**os.environ, "FERDATA_NO_PLUGINS": "1", "COLUMNS": "250"})
+    deadline = time.monotonic() + 600
+    while not list(runs.glob("*/fold-0/metrics.json")) and proc.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    if proc.poll() is not None:
+        pytest.skip("flag finished before it could be interrupted")
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=300)
+    (run,) = runs.iterdir()
+    if (run / "metrics.json").exists():
+        pytest.skip("flag finished before the interrupt")
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    assert err.strip().splitlines() == [f"interrupted; 1 of 3 folds finished and kept in {run}; run the same "
+                                        "'ferdata flag' again to continue"]
+    again = invoke(*args)
+    assert again.exit_code == 0, again.output
+    assert "resumed interrupted run" in again.output and [p.name for p in runs.iterdir()] == [run.name]
+    assert (w.mdir / "suspects.parquet").is_file()
+
+
 def test_history_rows_are_written_once_per_epoch(tmp_path):
     from ferdata.training.runs import append_history, read_history
 
