@@ -248,6 +248,16 @@ def free_bytes(folder: str | os.PathLike) -> int | None:
     return st.f_bavail * st.f_frsize
 
 
+def on_disk(folder: str | os.PathLike, nbytes: int) -> int:
+    """What a file of ``nbytes`` takes on the file system of ``folder``: whole blocks (a 2 kB
+    crop takes 4 kB on most file systems)."""
+    try:
+        block = os.statvfs(folder).f_frsize or 4096
+    except OSError:
+        block = 4096
+    return -(-max(nbytes, 1) // block) * block
+
+
 def ensure_writable(folder: str | os.PathLike, *, needs: int = 0) -> Path:
     """Fail now, with the one line, if ``folder`` cannot take ``needs`` more bytes: the
     check a long command makes before hours of work. Creates the folder, and creates and
@@ -269,5 +279,5 @@ def leftover_temps(root: str | os.PathLike) -> list[Path]:
     return sorted(p for p in Path(root).rglob(f"*{TEMP_SUFFIX}*") if p.is_file() and is_temp(p.name))
 
 
-__all__ = ["atomic_path", "ensure_writable", "free_bytes", "is_temp", "leftover_temps",
+__all__ = ["atomic_path", "ensure_writable", "free_bytes", "on_disk", "is_temp", "leftover_temps",
            "make_folder", "os_errors", "sweep_stale", "temp_name", "write_bytes", "write_stream", "write_text", "write_with"]

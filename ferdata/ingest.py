@@ -12,6 +12,7 @@ import hashlib
 import os
 import stat
 import time
+import warnings
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,9 +24,9 @@ import pyarrow as pa
 
 from ferdata import __version__, atomic
 from ferdata.datasets import create_dataset
-from ferdata.datasets.base import Entry, link_policy, outside_error, outside_root
+from ferdata.datasets.base import OUTSIDE, Entry, link_policy, outside_error, outside_root
 from ferdata.engines import Executor, create_executor
-from ferdata.errors import FerdataError, Interrupted
+from ferdata.errors import FerdataError, FerdataWarning, Interrupted
 from ferdata.imageio import max_pixels as pillow_max_pixels
 from ferdata.imageio import probe_bytes, sha256
 from ferdata.manifest import SCHEMA_VERSION, Manifest, images_schema, manifests_root, write_table
@@ -131,6 +132,13 @@ def ingest(
         raise Interrupted(f"nothing written ({mdir / IMAGES_TABLE} is as it was); run the ingest again") from None
     n_unreadable = table.num_rows - sum(table.column("readable").to_pylist())
     errors = Counter(e.split(":")[0] for e in table.column("error").drop_null().to_pylist())
+    outside = [(p, e) for p, e in zip(table.column("path").to_pylist(), table.column("error").to_pylist())
+               if e and e.startswith(OUTSIDE)]
+    if outside:
+        first, why = outside[0]
+        warnings.warn(f"{len(outside)} file(s) or folder(s) of {source_path} link outside it (e.g. {first} "
+                      f"{why[len(OUTSIDE):].split(';')[0].strip()}); recorded as unreadable rows, not read: pass "
+                      "--follow-links to read them", FerdataWarning, stacklevel=2)
     return IngestResult(
         manifest=manifest,
         n_rows=table.num_rows,
@@ -150,7 +158,14 @@ def _ingest_locked(adapter: Any, dataset: str, source_path: Path, name: str, mdi
     """Scan, read every file and write ``images.parquet`` (under the manifest's lock)."""
     progress.start(f"scanning {source_path.name}", 0)
     with link_policy(source_path, follow_links) as links:
-        scan = adapter.scan(source_path, mdir)
+        try:
+            scan = adapter.scan(source_path, mdir)
+        except FerdataError as exc:
+            if not links.refused:
+                raise
+            raise FerdataError(f"{exc} ({len(links.refused)} folder(s) link outside {source_path}, e.g. "
+                            f"{links.refused[0]} -> {os.path.realpath(links.refused[0])}, and were not read: "
+                            "pass --follow-links to read them)") from None
     progress.finish()
     if not scan.entries and not links.refused:
         raise FerdataError(f"{source_path}: no images found; {dataset} expects {adapter.layout}")

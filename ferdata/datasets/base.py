@@ -170,8 +170,12 @@ def outside_root(full: str, boundary: str) -> str | None:
     return None if within(real, boundary) else real
 
 
+OUTSIDE = "outside the dataset root:"
+"""How the error of a row that links out of the dataset root starts."""
+
+
 def outside_error(real: str) -> str:
-    return f"outside the dataset root: links to {real}; not read (pass --follow-links to read it)"
+    return f"{OUTSIDE} links to {real}; not read (pass --follow-links to read it)"
 
 
 def walk_files(root: Path, skipped: Counter | None = None) -> Iterator[tuple[str, bool]]:

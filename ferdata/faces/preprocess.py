@@ -455,8 +455,9 @@ def preprocess(
         det_row = {c: r[c] for c in det_cls.row_columns} or None
         todo.append((r["image_id"], r["path"], det_row))
 
-    out_dir = crops_dir(manifest, cfg_hash)
-    atomic.ensure_writable(out_dir, needs=len(todo) * crop_bytes(config))  # before hours of detection
+    out_dir = atomic.make_folder(crops_dir(manifest, cfg_hash))
+    per_crop = atomic.on_disk(out_dir, crop_bytes(config))
+    atomic.ensure_writable(out_dir, needs=len(todo) * per_crop)  # before hours of detection
     journal = Journal(manifest, cfg_hash, cfg_dict)
     journal.append(unreadable_rows)
     executor = executor or create_executor("local", workers=workers)
@@ -488,13 +489,13 @@ def preprocess(
         progress.finish()
         if hasattr(results, "close"):
             results.close()  # stop the workers before cleaning up after them
-        with contextlib.suppress(Exception):  # keep what finished; never mask the first error
+        with contextlib.suppress(Exception):  # keep what finished (not yet as the latest config); never mask the error
             journal.append(buffer)
-            merge_journal(manifest, latest=cfg_hash, config=cfg_dict)
+            merge_journal(manifest)
         for folder in (out_dir, manifest.dir / JOURNAL_DIR):
             atomic.sweep_stale(folder, force=True)  # temporary files of the workers just stopped
         if isinstance(exc, DiskFullError):
-            raise DiskFullError(str(out_dir), (len(todo) - n_done) * crop_bytes(config), exc.free) from None
+            raise DiskFullError(str(out_dir), (len(todo) - n_done) * per_crop, exc.free) from None
         if isinstance(exc, KeyboardInterrupt):
             raise Interrupted(f"{n_done} of {len(todo)} images done and kept in {manifest.dir}; run the same "
                               "'ferdata preprocess' again to continue") from None

@@ -529,6 +529,12 @@ def test_links_out_of_the_dataset_root_are_refused_unless_followed(tmp_path, man
         assert not rows[path]["readable"] and rows[path]["error"].startswith("outside the dataset root: links to ")
     assert not any(p.startswith("happy/more/") for p in rows)
 
+    only_links = tmp_path / "only-links"
+    only_links.mkdir()
+    (only_links / "happy").symlink_to(outside, target_is_directory=True)
+    res = invoke("ingest", "folder", only_links, "--name", "ol", "-j", "1")
+    one_line_error(res.exit_code, res.output, "no image", "1 folder(s) link outside", "pass --follow-links")
+
     res = invoke("ingest", "folder", folder_src, "--name", "fo", "--follow-links", "-j", "1")
     assert res.exit_code == 0, res.output
     rows = {r["path"]: r for r in pq.read_table(manifests_dir / "fo" / "images.parquet").to_pylist()}
