@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import stat
 import time
 import warnings
 from collections import Counter
@@ -24,7 +23,7 @@ import pyarrow as pa
 
 from ferdata import __version__, atomic
 from ferdata.datasets import create_dataset
-from ferdata.datasets.base import OUTSIDE, Entry, link_policy, outside_error, outside_root
+from ferdata.datasets.base import OUTSIDE, Entry, link_policy, outside_error, refuse_file
 from ferdata.engines import Executor, create_executor
 from ferdata.errors import FerdataError, FerdataWarning, Interrupted
 from ferdata.imageio import max_pixels as pillow_max_pixels
@@ -70,12 +69,9 @@ def _probe_one(root: str, rel: str, payload: Any, materialize: Callable[[Any], b
             data = materialize(payload)
             atomic.write_bytes(full, data, fsync=False)
         else:
-            if boundary is not None:
-                real = outside_root(full, boundary)
-                if real is not None:
-                    return None, None, None, None, None, False, outside_error(real)
-            if not stat.S_ISREG(os.stat(full).st_mode):  # a pipe or a device would block or never end
-                return None, None, None, None, None, False, "not a regular file (a pipe, device or socket); not read"
+            refused = refuse_file(full, boundary)
+            if refused is not None:
+                return None, None, None, None, None, False, refused
             with open(full, "rb") as fh:
                 data = fh.read()
     except (OSError, ValueError) as exc:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import os
+import stat
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
@@ -162,12 +163,31 @@ def _real_dir(directory: str) -> str:
 
 def outside_root(full: str, boundary: str) -> str | None:
     """The real path of the file ``full`` when it lies outside the real folder ``boundary``
-    (through a link in the file or any folder above it), else ``None``. One ``lstat`` per
-    file; folders are resolved once."""
+    (through a link in the file or any folder above it), else ``None``. Folders are
+    resolved once; see :func:`refuse_file` for the check ingest makes per file."""
     real = os.path.join(_real_dir(os.path.dirname(full)), os.path.basename(full))
     if os.path.islink(real):
         real = os.path.realpath(real)
     return None if within(real, boundary) else real
+
+
+NOT_REGULAR = "not a regular file (a pipe, device or socket); not read"
+
+
+def refuse_file(full: str, boundary: str | None) -> str | None:
+    """Why ingest must not read ``full`` (a link out of ``boundary``, the dataset root's real
+    path, unless ``None``; a pipe or device, which would block or never end), else
+    ``None``. One ``lstat`` for a plain file; raises ``OSError`` when it cannot be stat'ed."""
+    st = os.lstat(full)
+    if stat.S_ISLNK(st.st_mode):
+        if boundary is not None:
+            real = os.path.realpath(full)
+            if not within(real, boundary):
+                return outside_error(real)
+        st = os.stat(full)
+    if boundary is not None and not within(_real_dir(os.path.dirname(full)), boundary):
+        return outside_error(os.path.join(_real_dir(os.path.dirname(full)), os.path.basename(full)))
+    return None if stat.S_ISREG(st.st_mode) else NOT_REGULAR
 
 
 OUTSIDE = "outside the dataset root:"
