@@ -513,6 +513,7 @@ def test_links_out_of_the_dataset_root_are_refused_unless_followed(tmp_path, man
     image(folder_src / "happy" / "AB.1.png", seed=1)
     (folder_src / "happy" / "more").symlink_to(outside, target_is_directory=True)
     (folder_src / "happy" / "AB.2.png").symlink_to(outside / "KL.HA1.7.tiff")
+    os.mkfifo(folder_src / "happy" / "AB.3.png")  # reading a pipe would block ingest forever
 
     res = invoke("ingest", "jaffe", exp.source, "--name", "jf", "-j", "1")
     assert res.exit_code == 0, res.output
@@ -528,6 +529,7 @@ def test_links_out_of_the_dataset_root_are_refused_unless_followed(tmp_path, man
     for path in ("happy/AB.2.png", "happy/more"):  # a file link and a folder link, one error row each
         assert not rows[path]["readable"] and rows[path]["error"].startswith("outside the dataset root: links to ")
     assert not any(p.startswith("happy/more/") for p in rows)
+    assert rows["happy/AB.3.png"]["error"] == "not a regular file (a pipe, device or socket); not read"
 
     only_links = tmp_path / "only-links"
     only_links.mkdir()
