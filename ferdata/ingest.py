@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+import warnings
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,15 +21,17 @@ from typing import Any
 
 import pyarrow as pa
 
-from ferdata import __version__
+from ferdata import __version__, atomic
 from ferdata.datasets import create_dataset
-from ferdata.datasets.base import Entry
+from ferdata.datasets.base import OUTSIDE, Entry, link_policy, outside_error, refuse_file
 from ferdata.engines import Executor, create_executor
-from ferdata.errors import FerdataError
+from ferdata.errors import FerdataError, FerdataWarning, Interrupted
 from ferdata.imageio import max_pixels as pillow_max_pixels
 from ferdata.imageio import probe_bytes, sha256
 from ferdata.manifest import SCHEMA_VERSION, Manifest, images_schema, manifests_root, write_table
+from ferdata.manifest.lock import manifest_lock
 from ferdata.manifest.store import IN_MANIFEST
+from ferdata.manifest.tables import IMAGES_TABLE
 from ferdata.progress import NullProgress, ProgressSink
 
 
@@ -52,22 +55,23 @@ def image_id(dataset: str, path: str) -> str:
 
 # ---- worker side (module level so it pickles) --------------------------------------------
 
-_Task = tuple[str, str, Any, Callable[[Any], bytes] | None, int]
+_Task = tuple[str, str, Any, Callable[[Any], bytes] | None, int, str | None]
 _Result = tuple[int | None, int | None, str | None, int | None, str | None, bool, str | None]
 
 
 def _probe_one(root: str, rel: str, payload: Any, materialize: Callable[[Any], bytes] | None,
-               limit: int) -> _Result:
+               limit: int, boundary: str | None = None) -> _Result:
+    """Read (or, for FER-2013 pixels, write) one file and probe it. With a ``boundary`` (the
+    dataset root's real path), a file whose real path lies outside it is not read."""
     full = os.path.join(root, rel)
     try:
         if materialize is not None:
             data = materialize(payload)
-            os.makedirs(os.path.dirname(full), exist_ok=True)
-            tmp = f"{full}.{os.getpid()}.tmp"
-            with open(tmp, "wb") as fh:
-                fh.write(data)
-            os.replace(tmp, full)
+            atomic.write_bytes(full, data, fsync=False)
         else:
+            refused = refuse_file(full, boundary)
+            if refused is not None:
+                return None, None, None, None, None, False, refused
             with open(full, "rb") as fh:
                 data = fh.read()
     except (OSError, ValueError) as exc:
@@ -96,9 +100,14 @@ def ingest(
     max_pixels: int | None = None,
     label_map: str | dict | None = None,
     skip_unknown: bool = False,
+    follow_links: bool = False,
     **options: Any,
 ) -> IngestResult:
-    """Ingest ``source`` with the ``dataset`` adapter into ``<manifests>/<name>``."""
+    """Ingest ``source`` with the ``dataset`` adapter into ``<manifests>/<name>``.
+
+    Files and folders whose real path lies outside ``source`` (through a link) become error
+    rows and are never read, unless ``follow_links``. The manifest's write lock is held
+    throughout; Ctrl-C leaves the previous ``images.parquet`` as it was."""
     started = time.perf_counter()
     progress = progress or NullProgress()
     adapter = create_dataset(dataset, label_map=label_map, skip_unknown=skip_unknown, **options)
@@ -109,56 +118,23 @@ def ingest(
     name = name or dataset
     if not name or "/" in name or name.startswith("."):
         raise FerdataError(f"manifest name {name!r} is not a plain folder name; choose one with --name")
-    mdir = manifests_root(manifests) / name
-    mdir.mkdir(parents=True, exist_ok=True)
-
-    progress.start(f"scanning {source_path.name}", 0)
-    scan = adapter.scan(source_path, mdir)
-    progress.finish()
-    if not scan.entries:
-        raise FerdataError(f"{source_path}: no images found; {dataset} expects {adapter.layout}")
-
-    root = scan.image_root
-    root_dir = str(mdir / root[len(IN_MANIFEST):]) if root.startswith(IN_MANIFEST) else root
-    limit = pillow_max_pixels() if max_pixels is None else max_pixels
-    entries = sorted(scan.entries, key=lambda e: e.path)
-    seen_paths: set[str] = set()
-    for e in entries:
-        if e.path in seen_paths:
-            raise FerdataError(f"{dataset}: {e.path} is listed twice by the source; remove the duplicate entry")
-        seen_paths.add(e.path)
-
-    todo = [i for i, e in enumerate(entries) if e.error is None]
-    tasks: list[_Task] = [(root_dir, entries[i].path, entries[i].payload, scan.materialize, limit) for i in todo]
-    results: list[_Result | None] = [None] * len(entries)
-    executor = executor or create_executor("local", workers=workers)
-    progress.start("reading images", len(tasks))
-    for i, res in zip(todo, executor.map_chunks(_probe_chunk, tasks, progress=progress.advance)):
-        results[i] = res
-    progress.finish()
-
-    table = _build_table(adapter.name, entries, results, scan.extra_fields)
+    mdir = atomic.make_folder(manifests_root(manifests) / name)
+    try:
+        with manifest_lock(mdir):
+            manifest, table, scan = _ingest_locked(adapter, dataset, source_path, name, mdir, limit=(
+                pillow_max_pixels() if max_pixels is None else max_pixels), follow_links=follow_links,
+                executor=executor, workers=workers, progress=progress)
+    except KeyboardInterrupt:
+        raise Interrupted(f"nothing written ({mdir / IMAGES_TABLE} is as it was); run the ingest again") from None
     n_unreadable = table.num_rows - sum(table.column("readable").to_pylist())
-    meta = {
-        "table": "images",
-        "schema_version": SCHEMA_VERSION,
-        "dataset": adapter.name,
-        "name": name,
-        "source_root": str(source_path),
-        "image_root": root,
-        "adapter_options": adapter.adapter_options(),
-        "ferdata_version": __version__,
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "max_pixels": limit,
-        "skipped": dict(scan.skipped),
-        "warnings": dict(scan.warnings),
-        "report": scan.report,
-        "n_rows": table.num_rows,
-        "n_unreadable": n_unreadable,
-    }
-    manifest = Manifest(mdir)
-    write_table(manifest.images_path, table, meta)
     errors = Counter(e.split(":")[0] for e in table.column("error").drop_null().to_pylist())
+    outside = [(p, e) for p, e in zip(table.column("path").to_pylist(), table.column("error").to_pylist())
+               if e and e.startswith(OUTSIDE)]
+    if outside:
+        first, why = outside[0]
+        warnings.warn(f"{len(outside)} file(s) or folder(s) of {source_path} link outside it (e.g. {first} "
+                      f"{why[len(OUTSIDE):].split(';')[0].strip()}); recorded as unreadable rows, not read: pass "
+                      "--follow-links to read them", FerdataWarning, stacklevel=2)
     return IngestResult(
         manifest=manifest,
         n_rows=table.num_rows,
@@ -170,6 +146,83 @@ def ingest(
         seconds=time.perf_counter() - started,
         errors=errors,
     )
+
+
+def _ingest_locked(adapter: Any, dataset: str, source_path: Path, name: str, mdir: Path, *, limit: int,
+                   follow_links: bool, executor: Executor | None, workers: int | None,
+                   progress: ProgressSink) -> tuple[Manifest, pa.Table, Any]:
+    """Scan, read every file and write ``images.parquet`` (under the manifest's lock)."""
+    progress.start(f"scanning {source_path.name}", 0)
+    with link_policy(source_path, follow_links) as links:
+        try:
+            scan = adapter.scan(source_path, mdir)
+        except FerdataError as exc:
+            if not links.refused:
+                raise
+            raise FerdataError(f"{exc} ({len(links.refused)} folder(s) link outside {source_path}, e.g. "
+                            f"{links.refused[0]} -> {os.path.realpath(links.refused[0])}, and were not read: "
+                            "pass --follow-links to read them)") from None
+    progress.finish()
+    if not scan.entries and not links.refused:
+        raise FerdataError(f"{source_path}: no images found; {dataset} expects {adapter.layout}")
+
+    root = scan.image_root
+    root_dir = str(mdir / root[len(IN_MANIFEST):]) if root.startswith(IN_MANIFEST) else root
+    entries = list(scan.entries) + _refused_entries(links.refused, root_dir)
+    entries.sort(key=lambda e: e.path)
+    seen_paths: set[str] = set()
+    for e in entries:
+        if e.path in seen_paths:
+            raise FerdataError(f"{dataset}: {e.path} is listed twice by the source; remove the duplicate entry")
+        seen_paths.add(e.path)
+
+    boundary = None if follow_links or scan.materialize is not None else os.path.realpath(source_path)
+    todo = [i for i, e in enumerate(entries) if e.error is None]
+    tasks: list[_Task] = [(root_dir, entries[i].path, entries[i].payload, scan.materialize, limit, boundary)
+                          for i in todo]
+    results: list[_Result | None] = [None] * len(entries)
+    executor = executor or create_executor("local", workers=workers)
+    progress.start("reading images", len(tasks))
+    try:
+        for i, res in zip(todo, executor.map_chunks(_probe_chunk, tasks, progress=progress.advance)):
+            results[i] = res
+    finally:
+        progress.finish()
+        if scan.materialize is not None:
+            atomic.sweep_stale(root_dir, force=True)  # temporary files of stopped workers
+
+    table = _build_table(adapter.name, entries, results, scan.extra_fields)
+    n_unreadable = table.num_rows - sum(table.column("readable").to_pylist())
+    meta = {
+        "table": "images",
+        "schema_version": SCHEMA_VERSION,
+        "dataset": adapter.name,
+        "name": name,
+        "source_root": str(source_path),
+        "image_root": root,
+        "adapter_options": adapter.adapter_options(),
+        "follow_links": follow_links,
+        "ferdata_version": __version__,
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "max_pixels": limit,
+        "skipped": dict(scan.skipped),
+        "warnings": dict(scan.warnings),
+        "report": scan.report,
+        "n_rows": table.num_rows,
+        "n_unreadable": n_unreadable,
+    }
+    manifest = Manifest(mdir)
+    write_table(manifest.images_path, table, meta)
+    return manifest, table, scan
+
+
+def _refused_entries(refused: list[str], root_dir: str) -> list[Entry]:
+    """One error row per folder link that leads outside the dataset root."""
+    out = []
+    for path in refused:
+        rel = os.path.relpath(path, root_dir).replace(os.sep, "/")
+        out.append(Entry(rel, None, None, error=outside_error(os.path.realpath(path))))
+    return out
 
 
 def _build_table(dataset: str, entries: list[Entry], results: list, extra_fields: tuple[pa.Field, ...]) -> pa.Table:

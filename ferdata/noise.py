@@ -20,6 +20,7 @@ the intended one) and exact duplicates that carry two different labels.
 from __future__ import annotations
 
 import time
+import warnings
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,15 +32,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ferdata import __version__
-from ferdata.errors import FerdataError
+from ferdata import __version__, atomic
+from ferdata.errors import FerdataError, FerdataWarning, Interrupted
 from ferdata.labels import VOCABULARY
 from ferdata.manifest import Manifest, read_metadata, read_table, table_from_rows, write_table
 from ferdata.manifest.effective import images_with_effective_labels
+from ferdata.manifest.lock import manifest_lock
 from ferdata.manifest.schema import SUSPECTS_SCHEMA
 from ferdata.manifest.tables import SUSPECTS_TABLE
 from ferdata.progress import NullProgress, ProgressSink
-from ferdata.training.runs import PREDICTIONS, read_predictions
+from ferdata.training.runs import PREDICTIONS, read_predictions, split_coverage
 
 HELD_OUT_ROLE = "test"
 RANK_BY = ("both", "self_confidence", "normalized_margin")
@@ -103,19 +105,31 @@ def find_prediction_files(runs: Sequence[str | Path]) -> list[Path]:
     return files
 
 
-def read_run_predictions(runs: Sequence[str | Path]) -> OutOfFold:
+def read_run_predictions(runs: Sequence[str | Path], *, manifest: Manifest | None = None,
+                         partial: bool = False) -> OutOfFold:
     """Out-of-fold probabilities from runs' ``predictions.parquet`` (rows of role ``test``).
 
     An image held out by several runs (repeated cross-validation) gets the mean of its
-    probabilities; every run must use the same classes.
+    probabilities; every run must use the same classes. Runs that do not cover every fold
+    of the split they were trained on (an interrupted ``--fold all``, a single fold) are
+    refused, naming how many images would stay unscored, unless ``partial``; then the
+    shortfall is a :class:`~ferdata.errors.FerdataWarning` and is kept in ``source``.
+    ``manifest`` is where the split is read from (default: the one the runs name).
     """
     files = find_prediction_files(runs)
+    read = [(path, read_predictions(path, required=("image_id", "role", "label"))) for path in files]
+    coverage = [c for c in split_coverage([(p, t) for p, (t, _) in read], manifest) if not c.complete]
+    for c in coverage:
+        resume = (f"finish them with 'ferdata train --resume {c.run}'" if c.run is not None
+                  else "train the missing folds")
+        if not partial:
+            raise FerdataError(f"{c.describe()}; {resume}, or pass --partial to flag only the scored images")
+        warnings.warn(f"{c.describe()} (--partial); {resume} to score them", FerdataWarning, stacklevel=2)
     classes: tuple[str, ...] | None = None
     sums: dict[str, np.ndarray] = {}
     counts: dict[str, int] = defaultdict(int)
     given: dict[str, str] = {}
-    for path in files:
-        table, names = read_predictions(path, required=("image_id", "role", "label"))
+    for path, (table, names) in read:
         file_classes = tuple(names)
         if classes is None:
             classes = file_classes
@@ -142,8 +156,11 @@ def read_run_predictions(runs: Sequence[str | Path]) -> OutOfFold:
     ids = sorted(sums)
     probs = np.stack([sums[i] / counts[i] for i in ids])
     labels = np.array([classes.index(given[i]) for i in ids])
-    return OutOfFold(ids, labels, probs, classes,
-                     {"kind": "runs", "runs": [str(p.parent) for p in files], "n_files": len(files)})
+    source: dict[str, Any] = {"kind": "runs", "runs": [str(p.parent) for p in files], "n_files": len(files)}
+    if coverage:
+        source["partial"] = {c.split: {"folds": c.scored_folds, "missing_folds": c.missing_folds,
+                                       "unscored": c.unscored} for c in coverage}
+    return OutOfFold(ids, labels, probs, classes, source)
 
 
 def oof_from_model(manifest: Manifest, model: str, split: str, *, allow_image_level: bool = False,
@@ -158,17 +175,28 @@ def oof_from_model(manifest: Manifest, model: str, split: str, *, allow_image_le
     """
     from ferdata.splits import split_metadata
     from ferdata.training import train
+    from ferdata.training.api import unfinished_run
 
     meta = split_metadata(manifest, split)
     if not meta.get("group_column") and not allow_image_level:
         raise FerdataError(f"split {split!r} of {manifest.name} ({meta.get('protocol')}) does not keep subjects apart, "
                            "so a model may have seen the person it scores; use a grouped split "
                            f"('ferdata split {manifest.name} --protocol spi') or pass --image-level")
-    result = train(model, manifest, split, fold="all", runs=runs, hparams=hparams, device=device, seed=seed,
-                   classes=classes, workers=workers, progress=progress)
+    # suspects.parquet goes into the manifest: fail now, not after training every fold
+    atomic.ensure_writable(manifest.dir)
+    previous = unfinished_run(model, manifest, split, runs=runs, hparams=hparams, seed=seed, classes=classes)
+    try:
+        if previous is not None:  # an interrupted 'flag --model' with the same recipe: go on with it
+            result = train("", resume=previous, runs=runs, device=device, workers=workers, progress=progress)
+        else:
+            result = train(model, manifest, split, fold="all", runs=runs, hparams=hparams, device=device, seed=seed,
+                           classes=classes, workers=workers, progress=progress)
+    except Interrupted as exc:
+        kept = str(exc).removeprefix("interrupted; ").split("; continue with")[0]
+        raise Interrupted(f"{kept}; run the same 'ferdata flag' again to continue") from None
     oof = read_run_predictions([result.run_dir])
     oof.source = {"kind": "model", "model": model, "split": split, "protocol": meta.get("protocol"),
-                  "run": str(result.run_dir), "seed": seed}
+                  "run": str(result.run_dir), "seed": seed, "resumed": previous is not None}
     return oof
 
 
@@ -520,6 +548,7 @@ def flag(manifest: Manifest, oof: OutOfFold, *, rank_by: str = "both", filter_by
             "rank_by": rank_by, "filter_by": filter_by, "thresholds": thresholds, "noise_rates": noise,
             "confident_joint": np.round(result.confident_joint, 3).tolist(), "n_scored": len(oof.image_ids),
             "n_flagged": int(result.is_issue.sum()), "ferdata_version": __version__,
+            "n_unscored": sum(p["unscored"] for p in (oof.source.get("partial") or {}).values()),
             "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     n = len(oof.labels)
     accuracy = float((oof.probs.argmax(axis=1) == oof.labels).mean()) if n else float("nan")
@@ -529,7 +558,8 @@ def flag(manifest: Manifest, oof: OutOfFold, *, rank_by: str = "both", filter_by
     warning = chance_warning(manifest.name, accuracy, baseline, majority)
     meta.update(out_of_fold_accuracy=accuracy, majority_baseline=baseline, majority_class=majority,
                 warnings=[warning] if warning else [])
-    path = write_table(manifest.table_path(SUSPECTS_TABLE), table, meta)
+    with manifest_lock(manifest.dir):
+        path = write_table(manifest.table_path(SUSPECTS_TABLE), table, meta)
     flagged_by = table.column("flagged_by").to_pylist()
     return FlagResult(manifest, path, len(oof.image_ids), int(result.is_issue.sum()),
                       sum(1 for f in flagged_by if f == "data"), classes, thresholds, noise,

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from ferdata import atomic, interrupts
 from ferdata.errors import FerdataError
 from ferdata.imageio import IMAGE_SUFFIXES, read_pixels
 from ferdata.inference import RunModel, load_run_model
@@ -285,7 +286,8 @@ class VideoOut:
 
     def __init__(self, path: Path, fps: float) -> None:
         self.path, self.fps = path, fps
-        self.tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+        self._target = atomic.atomic_path(path, fsync=False, keep_suffix=True)  # OpenCV picks the format by suffix
+        self.tmp: Path | None = None
         self.writer = None
 
     def write(self, rgb: np.ndarray) -> None:
@@ -293,18 +295,24 @@ class VideoOut:
 
         if self.writer is None:
             fourcc = cv2.VideoWriter_fourcc(*("MJPG" if self.path.suffix.lower() == ".avi" else "mp4v"))
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.tmp = self._target.__enter__()
             self.writer = cv2.VideoWriter(str(self.tmp), fourcc, self.fps, (rgb.shape[1], rgb.shape[0]))
             if not self.writer.isOpened():
+                self.close(False)
                 raise FerdataError(f"{self.path}: OpenCV cannot write this video format; use .mp4 or .avi")
         self.writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
 
     def close(self, ok: bool) -> None:
-        if self.writer is not None:
-            self.writer.release()
-            if ok:
-                os.replace(self.tmp, self.path)
-        Path(self.tmp).unlink(missing_ok=True)
+        """Rename the finished video into place (``ok``), else remove the temporary file."""
+        if self.writer is None or self.tmp is None:
+            return
+        self.writer.release()
+        self.writer = None
+        self.tmp = None
+        if ok:
+            self._target.__exit__(None, None, None)
+        else:
+            self._target.__exit__(FerdataError, FerdataError("video abandoned"), None)
 
 
 def write_annotated_image(path: Path, rgb: np.ndarray) -> None:
@@ -460,13 +468,13 @@ def _predict(run: str | os.PathLike, input: str | os.PathLike | None, camera: in
                 else:
                     base = Path(source).relative_to(input) if kind == "folder" else Path(Path(source).name)
                     target = images_out / base.with_suffix(".annotated.png")
-                target.parent.mkdir(parents=True, exist_ok=True)
                 write_annotated_image(target, annotate(image, r, classes))
                 written.append(target)
             progress.advance(1)
         ok = True
     except KeyboardInterrupt:
         ok = True  # a camera session ends with Ctrl-C; keep what was seen
+        interrupts.acknowledge()
     finally:
         progress.finish()
         if video is not None:
@@ -480,10 +488,7 @@ def _predict(run: str | os.PathLike, input: str | os.PathLike | None, camera: in
         if t.suffix.lower() == ".csv":
             import pyarrow.csv as pacsv
 
-            t.parent.mkdir(parents=True, exist_ok=True)
-            tmp = t.with_name(f".{t.name}.{os.getpid()}.tmp")
-            pacsv.write_csv(table, tmp)
-            os.replace(tmp, t)
+            atomic.write_with(t, lambda tmp: pacsv.write_csv(table, str(tmp)))
         else:
             write_table(t, table, {"classes": classes, "run": str(Path(run).resolve()),
                                    "face_config": predictor.face_config})

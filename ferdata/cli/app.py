@@ -10,19 +10,90 @@ from __future__ import annotations
 import typer
 from typer.core import TyperGroup
 
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from rich.markup import escape
+
 from ferdata import __version__
-from ferdata.errors import FerdataError
+from ferdata.errors import FerdataError, FerdataWarning, Interrupted, from_os_error
+
+
+def _interrupted(message: str) -> None:
+    from ferdata.cli.common import err_console
+
+    err_console.print(f"[bold yellow]{escape(message)}[/]", highlight=False, markup=True, soft_wrap=True)
+
+
+def _waiting(message: str) -> None:
+    from ferdata.cli.common import err_console
+    from ferdata.interrupts import deferred_sigint
+
+    with deferred_sigint():  # a Ctrl-C in the middle of the print would leave it in rich's buffer, printed twice
+        err_console.print(f"{escape(message)} (pass --no-wait to fail instead) ...", highlight=False, soft_wrap=True)
+
+
+@contextmanager
+def _one_line_warnings() -> Iterator[None]:
+    """Each distinct ``FerdataWarning`` once, as ``warning: <message>`` on stderr."""
+    from ferdata.cli.common import err_console
+
+    shown: set[str] = set()
+    previous = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001, ARG001
+        if not issubclass(category, FerdataWarning):
+            return previous(message, category, filename, lineno, file, line)
+        text = str(message)
+        if text not in shown:
+            shown.add(text)
+            err_console.print(f"[yellow]warning:[/] {escape(text)}", highlight=False, markup=True, soft_wrap=True)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", FerdataWarning)
+        warnings.showwarning = show
+        yield
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    from ferdata.cli.common import err_console
+
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, markup=True, soft_wrap=True)
+    return typer.Exit(code)
+
+
+_INTERRUPTED = "interrupted; what was written is whole (every write is atomic); run the command again"
 
 
 class _Group(TyperGroup):
-    def invoke(self, ctx):  # noqa: ANN001 - click's signature
-        try:
-            return super().invoke(ctx)
-        except FerdataError as exc:
-            from ferdata.cli.common import err_console
+    """Turns every failure a user can fix into one line and an exit code: a ``FerdataError``,
+    an ``OSError`` of the environment (full disk, no permission, read-only file system:
+    :func:`ferdata.errors.from_os_error`), and Ctrl-C (exit 130, even when some library
+    swallowed the interrupt). Each ``FerdataWarning`` prints as one ``warning:`` line."""
 
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
-            raise typer.Exit(exc.exit_code) from None
+    def invoke(self, ctx):  # noqa: ANN001 - click's signature
+        from ferdata import interrupts
+        from ferdata.manifest.lock import lock_policy
+
+        try:
+            with interrupts.watch(), _one_line_warnings(), lock_policy(wait=True, on_wait=_waiting):
+                result = super().invoke(ctx)
+        except FerdataError as exc:
+            raise _fail(str(exc), exc.exit_code) from None
+        except KeyboardInterrupt as exc:
+            message = str(exc) if isinstance(exc, Interrupted) else _INTERRUPTED
+            _interrupted(message)
+            raise typer.Exit(Interrupted.exit_code) from None
+        except OSError as exc:
+            mapped = from_os_error(exc)
+            if mapped is None:
+                raise
+            raise _fail(str(mapped), mapped.exit_code) from None
+        if interrupts.received():  # the interrupt was swallowed somewhere: still say so, still 130
+            _interrupted(_INTERRUPTED)
+            raise typer.Exit(Interrupted.exit_code)
+        return result
 
     def list_commands(self, ctx):  # noqa: ANN001 - keep the pipeline order, not alphabetical
         return list(self.commands)

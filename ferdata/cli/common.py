@@ -23,9 +23,22 @@ ManifestsOpt = Annotated[
 RunsOpt = Annotated[
     Path | None, typer.Option("--runs", "--runs-dir", envvar="FERDATA_RUNS", help="Folder of run folders [default: ./runs].")
 ]
+NoWaitOpt = Annotated[
+    bool, typer.Option("--no-wait", help="Fail at once when another command is writing the manifest [default: wait].")
+]
 WorkersOpt = Annotated[
     int | None, typer.Option("--workers", "-j", min=1, help="Worker processes [default: number of cores].")
 ]
+
+
+def lock_waits(no_wait: bool) -> Any:
+    """``--no-wait``: a command that would wait for another writer of its manifest fails at
+    once instead (the app prints the waiting line otherwise)."""
+    from contextlib import nullcontext
+
+    from ferdata.manifest.lock import lock_policy
+
+    return lock_policy(wait=False) if no_wait else nullcontext()
 
 
 class RichProgress:

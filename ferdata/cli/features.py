@@ -9,7 +9,8 @@ from rich.table import Table
 
 ORDER = 30
 
-from ferdata.cli.common import ManifestsOpt, RichProgress, WorkersOpt, console, print_broken, summary_table
+from ferdata.cli.common import (ManifestsOpt, NoWaitOpt, RichProgress, WorkersOpt, console, lock_waits, print_broken,
+                                summary_table)
 
 
 def features_command(
@@ -31,6 +32,7 @@ def features_command(
     manifests: ManifestsOpt = None,
     workers: WorkersOpt = None,
     list_: Annotated[bool, typer.Option("--list", help="List the descriptors and edge detectors, and exit.")] = False,
+    no_wait: NoWaitOpt = False,
 ) -> None:
     """Describe every face with LPQ / PHOG and write <manifest>/features.parquet."""
     from ferdata.errors import FerdataError
@@ -60,10 +62,11 @@ def features_command(
     if not names:
         raise FerdataError("--descriptor is empty; name at least one of: " + ", ".join(list_descriptors()))
     descriptors = [create_descriptor(n, **options.get(n, {})) for n in names]
-    result = compute_features(
-        Manifest.open(name, manifests), descriptors, reduce=reduce, fit_on=fit_on, reduce_from=reduce_from,
-        use_crops=crops, crops_config=crops_config, workers=workers, progress=RichProgress(), manifests=manifests,
-    )
+    with lock_waits(no_wait):
+        result = compute_features(
+            Manifest.open(name, manifests), descriptors, reduce=reduce, fit_on=fit_on, reduce_from=reduce_from,
+            use_crops=crops, crops_config=crops_config, workers=workers, progress=RichProgress(), manifests=manifests,
+        )
     rows: list[tuple] = [("features", str(result.path)), ("input", result.input), ("images", result.n_images),
                          ("described", result.n_described)]
     rows += [(f"skipped: {why}", n) for why, n in sorted(result.skipped.items())]

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from ferdata.cli.common import ManifestsOpt, RichProgress, console, summary_table
+from ferdata.cli.common import ManifestsOpt, NoWaitOpt, RichProgress, console, lock_waits, summary_table
 
 ORDER = 65
 
@@ -56,7 +56,11 @@ def flag_command(
                             "(prune_by_noise_rate, prune_by_class, both, confident_learning, predicted_neq_given, "
                             "low_normalized_margin, low_self_confidence) or low_score: as many as confident "
                             "learning estimates, highest --rank-by score first [default: low_score].")] = None,
+    partial: Annotated[bool, typer.Option(
+        "--partial", help="With --from-runs: flag from runs that miss folds of their split (the rest stay unscored).")]
+        = False,
     manifests: ManifestsOpt = None,
+    no_wait: NoWaitOpt = False,
 ) -> None:
     """Find likely mislabeled images with confident learning on out-of-fold probabilities; writes suspects.parquet."""
     from ferdata.errors import FerdataError
@@ -98,8 +102,10 @@ def flag_command(
                              hparams=hparams, device=device, seed=seed, classes=classes, progress=progress)
         source_rows += [("scorer", f"{model}, one model per fold"),
                         ("split", f"{split_name}" + (f" ({made})" if made else ""))]
+        if oof.source.get("resumed"):
+            source_rows.append(("resumed interrupted run", oof.source["run"]))
     elif from_runs:
-        oof = read_run_predictions(from_runs)
+        oof = read_run_predictions(from_runs, manifest=manifest, partial=partial)
         source_rows.append(("scorer", f"predictions of {oof.source.get('n_files', len(from_runs))} run(s)"))
     else:
         from ferdata.oof.scorer import score_out_of_fold
@@ -112,7 +118,8 @@ def flag_command(
                                    f" + {scored.head['kind']} head per fold"),
                         ("split", f"{scored.split_name} ({scored.protocol}, in memory; copies and near-copies "
                                   "share a fold)")]
-    result = flag(manifest, oof, rank_by=rank_by, filter_by=filter_by or DEFAULT_FILTER_BY, progress=progress)
+    with lock_waits(no_wait):
+        result = flag(manifest, oof, rank_by=rank_by, filter_by=filter_by or DEFAULT_FILTER_BY, progress=progress)
     for note in notes:
         console.print(f"[yellow]note:[/] {note}", highlight=False)
     rows: list[tuple[str, object]] = [("suspects", str(result.path))]
@@ -124,6 +131,9 @@ def flag_command(
              (f"majority baseline ({result.majority_class})", round(result.baseline, 4)),
              ("flagged by confident learning", f"{result.n_flagged:,} ({result.flagged_share:.1%} of scored)"),
              ("questioned by the data only", result.n_data_only)]
+    unscored = sum(p["unscored"] for p in (oof.source.get("partial") or {}).values())
+    if unscored:
+        rows.append(("images left unscored (--partial)", unscored))
     rows += [(f"noise rate {c} (threshold {result.thresholds.get(c, float('nan')):.2f})", round(r, 3))
              for c, r in result.noise_rates.items()]
     rows += [("seconds", round(time.perf_counter() - started, 1)),

@@ -10,7 +10,8 @@ from rich.table import Table
 
 ORDER = 10
 
-from ferdata.cli.common import ManifestsOpt, RichProgress, WorkersOpt, console, print_broken, summary_table
+from ferdata.cli.common import (ManifestsOpt, NoWaitOpt, RichProgress, WorkersOpt, console, lock_waits, print_broken,
+                                summary_table)
 
 
 def ingest_command(
@@ -31,6 +32,8 @@ def ingest_command(
     subject_pattern: Annotated[str | None, typer.Option("--subject-pattern", help="folder: regex with (?P<subject>...).")] = None,
     label_rule: Annotated[str | None, typer.Option(
         "--label-rule", help="ferplus: majority | plurality | ferplus (the FER+ paper's) [default: majority].")] = None,
+    follow_links: Annotated[bool, typer.Option("--follow-links", help="Read files and folders that links lead to outside the dataset folder [default: record them as error rows].")] = False,
+    no_wait: NoWaitOpt = False,
 ) -> None:
     """Ingest a dataset folder into <manifests>/<name>/images.parquet."""
     from ferdata.datasets import DATASETS, get_dataset_class, list_datasets
@@ -49,12 +52,13 @@ def ingest_command(
         return
     if dataset is None or source is None:
         raise FerdataError("give a dataset and a source folder, e.g. 'ferdata ingest jaffe ~/data/jaffe' (see --list)")
-    result = ingest(
-        dataset, source, name=name, manifests=manifests, workers=workers, progress=RichProgress(),
-        max_pixels=max_pixels, label_map=label_map, skip_unknown=skip_unknown,
-        ratings=ratings, frames=frames, neutral=neutral, xlsx=xlsx, csv=tuple(csv or ()),
-        subject_pattern=subject_pattern, label_rule=label_rule,
-    )
+    with lock_waits(no_wait):
+        result = ingest(
+            dataset, source, name=name, manifests=manifests, workers=workers, progress=RichProgress(),
+            max_pixels=max_pixels, label_map=label_map, skip_unknown=skip_unknown, follow_links=follow_links,
+            ratings=ratings, frames=frames, neutral=neutral, xlsx=xlsx, csv=tuple(csv or ()),
+            subject_pattern=subject_pattern, label_rule=label_rule,
+        )
     rows = [("manifest", str(result.manifest.images_path)), ("images", result.n_rows),
             ("unreadable", result.n_unreadable)]
     rows += [(f"label {lab}" if lab is not None else "no label", n)

@@ -9,7 +9,8 @@ from rich.table import Table
 
 ORDER = 20
 
-from ferdata.cli.common import ManifestsOpt, RichProgress, WorkersOpt, console, print_broken, summary_table
+from ferdata.cli.common import (ManifestsOpt, NoWaitOpt, RichProgress, WorkersOpt, console, lock_waits, print_broken,
+                                summary_table)
 
 
 def preprocess_command(
@@ -28,6 +29,7 @@ def preprocess_command(
     manifests: ManifestsOpt = None,
     workers: WorkersOpt = None,
     list_: Annotated[bool, typer.Option("--list", help="List the detectors and exit.")] = False,
+    no_wait: NoWaitOpt = False,
 ) -> None:
     """Detect faces, align and crop them into <manifests>/<name>/crops/<config>/ and faces.parquet."""
     from ferdata.errors import FerdataError
@@ -47,13 +49,15 @@ def preprocess_command(
         return
     if name is None:
         raise FerdataError("give a manifest name, e.g. 'ferdata preprocess jaffe --detector mtcnn' (see --help)")
-    r = preprocess(name, manifests=manifests, workers=workers, progress=RichProgress(), preview=preview,
-                   detector=detector, detector_opts=parse_key_values(detector_option, option="--detector-option", example="model=short"), pick=pick, clahe=clahe,
-                   clip_limit=clip_limit, tile_grid=tile_grid, align=align, size=size, gray=gray, fallback=fallback)
+    with lock_waits(no_wait):
+        r = preprocess(name, manifests=manifests, workers=workers, progress=RichProgress(), preview=preview,
+                       detector=detector, detector_opts=parse_key_values(detector_option, option="--detector-option", example="model=short"), pick=pick, clahe=clahe,
+                       clip_limit=clip_limit, tile_grid=tile_grid, align=align, size=size, gray=gray, fallback=fallback)
     c = r.counts
     rows = [
         ("config", r.config_hash), ("detector", detector), ("align", align), ("size", f"{size}×{size}" + (" grey" if gray else "")),
         ("images", r.n_images), ("processed now", r.n_processed), ("already done (skipped)", r.n_done_before),
+        *([("crops made again (their files were gone)", r.n_crops_remade)] if r.n_crops_remade else []),
         ("faces found", c["face_found"]), ("detection rate", f"{100 * r.detection_rate:.1f}%"),
         ("faces per image", round(r.faces_per_image, 3)), ("fallback: whole image", c["fallback_whole"]),
         ("fallback: skipped", c["fallback_skip"]), ("flat frames", c["flat"]), ("errors", c["error"]),

@@ -10,7 +10,8 @@ from rich.table import Table
 
 ORDER = 40
 
-from ferdata.cli.common import ManifestsOpt, RichProgress, WorkersOpt, console, print_broken, summary_table
+from ferdata.cli.common import (ManifestsOpt, NoWaitOpt, RichProgress, WorkersOpt, console, lock_waits, print_broken,
+                                summary_table)
 
 
 def split_command(
@@ -29,6 +30,7 @@ def split_command(
     workers: WorkersOpt = None,
     list_: Annotated[bool, typer.Option("--list", help="List the protocols and exit.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the split's metadata as JSON.")] = False,
+    no_wait: NoWaitOpt = False,
 ) -> None:
     """Split a manifest into train/val/test roles per fold: <manifests>/<name>/splits/<split>.parquet."""
     from ferdata.errors import FerdataError
@@ -48,11 +50,12 @@ def split_command(
         return
     if name is None or protocol is None:
         raise FerdataError("give a manifest and a protocol, e.g. 'ferdata split jaffe --protocol loso' (see --list)")
-    result = make_split(
-        Manifest.open(name, manifests), protocol, folds=folds, seed=seed, val_size=val_size, test_size=test_size,
-        classes=classes, group_by=group_by, name=split_name, strict=strict, near_threshold=near_threshold,
-        workers=workers, progress=RichProgress(),
-    )
+    with lock_waits(no_wait):
+        result = make_split(
+            Manifest.open(name, manifests), protocol, folds=folds, seed=seed, val_size=val_size, test_size=test_size,
+            classes=classes, group_by=group_by, name=split_name, strict=strict, near_threshold=near_threshold,
+            workers=workers, progress=RichProgress(),
+        )
     if as_json:
         typer.echo(json.dumps({"path": str(result.path), **result.metadata}, indent=2, sort_keys=True))
         return

@@ -7,10 +7,14 @@ the executor, so every adapter gets the same speed and the same bad-file handlin
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import os
+import stat
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -121,17 +125,96 @@ def is_hidden(name: str) -> bool:
     return name.startswith(".") or name in ("Thumbs.db", "desktop.ini", "__MACOSX")
 
 
+@dataclass
+class LinkPolicy:
+    """Where a folder walk may go: links whose real path leaves ``boundary`` are refused
+    (never entered, never read) unless ``follow``; refused folders are collected for ingest
+    to record as error rows."""
+
+    boundary: str | None = None
+    follow: bool = False
+    refused: list[str] = field(default_factory=list)
+    """Absolute paths of folder links that lead outside ``boundary``."""
+
+
+_LINKS: contextvars.ContextVar[LinkPolicy | None] = contextvars.ContextVar("ferdata_link_policy", default=None)
+
+
+@contextmanager
+def link_policy(boundary: str | os.PathLike, follow: bool = False) -> Iterator[LinkPolicy]:
+    """Scan under this policy (ingest sets it around ``adapter.scan``)."""
+    policy = LinkPolicy(os.path.realpath(boundary), follow)
+    token = _LINKS.set(policy)
+    try:
+        yield policy
+    finally:
+        _LINKS.reset(token)
+
+
+def within(real: str, boundary: str) -> bool:
+    """Is the real path ``real`` the real folder ``boundary`` or below it?"""
+    return real == boundary or real.startswith(boundary.rstrip(os.sep) + os.sep)
+
+
+@functools.lru_cache(maxsize=4096)
+def _real_dir(directory: str) -> str:
+    return os.path.realpath(directory)
+
+
+def outside_root(full: str, boundary: str) -> str | None:
+    """The real path of the file ``full`` when it lies outside the real folder ``boundary``
+    (through a link in the file or any folder above it), else ``None``. Folders are
+    resolved once; see :func:`refuse_file` for the check ingest makes per file."""
+    real = os.path.join(_real_dir(os.path.dirname(full)), os.path.basename(full))
+    if os.path.islink(real):
+        real = os.path.realpath(real)
+    return None if within(real, boundary) else real
+
+
+NOT_REGULAR = "not a regular file (a pipe, device or socket); not read"
+
+
+def refuse_file(full: str, boundary: str | None) -> str | None:
+    """Why ingest must not read ``full`` (a link out of ``boundary``, the dataset root's real
+    path, unless ``None``; a pipe or device, which would block or never end), else
+    ``None``. One ``lstat`` for a plain file; raises ``OSError`` when it cannot be stat'ed."""
+    st = os.lstat(full)
+    if stat.S_ISLNK(st.st_mode):
+        if boundary is not None:
+            real = os.path.realpath(full)
+            if not within(real, boundary):
+                return outside_error(real)
+        st = os.stat(full)
+    if boundary is not None and not within(_real_dir(os.path.dirname(full)), boundary):
+        return outside_error(os.path.join(_real_dir(os.path.dirname(full)), os.path.basename(full)))
+    return None if stat.S_ISREG(st.st_mode) else NOT_REGULAR
+
+
+OUTSIDE = "outside the dataset root:"
+"""How the error of a row that links out of the dataset root starts."""
+
+
+def outside_error(real: str) -> str:
+    return f"{OUTSIDE} links to {real}; not read (pass --follow-links to read it)"
+
+
 def walk_files(root: Path, skipped: Counter | None = None) -> Iterator[tuple[str, bool]]:
     """Every file below ``root`` as (relative posix path, is_image_suffix), sorted.
 
-    Hidden files and folders are skipped and counted. Symlinked folders are followed,
-    but a folder already visited (a symlink loop) is not entered twice. A file entry that
-    cannot be stat'ed (a dangling link, a link loop) is still yielded, so ingest records
-    it as an unreadable row rather than losing it.
+    Hidden files and folders are skipped and counted. Symlinked folders are followed while
+    they stay inside the dataset root (the :func:`link_policy` boundary, else ``root``); one
+    that leads outside is not entered (ingest records it as an error row; without a policy
+    it is counted as skipped) unless the policy follows links. A folder already visited (a
+    symlink loop) is not entered twice. A file entry that cannot be stat'ed (a dangling
+    link, a link loop) is still yielded, so ingest records it as an unreadable row rather
+    than losing it.
     """
     skipped = skipped if skipped is not None else Counter()
     seen: set[tuple[int, int]] = set()
     out: list[tuple[str, bool]] = []
+    policy = _LINKS.get()
+    boundary = policy.boundary if policy is not None else os.path.realpath(root)
+    follow = policy is not None and policy.follow
 
     def visit(directory: Path, rel: str) -> None:
         try:
@@ -161,6 +244,12 @@ def walk_files(root: Path, skipped: Counter | None = None) -> Iterator[tuple[str
             except OSError:
                 is_dir = False
             if is_dir:
+                if not follow and d.is_symlink() and not within(os.path.realpath(d.path), boundary):
+                    if policy is not None:
+                        policy.refused.append(os.path.abspath(d.path))
+                    else:
+                        skipped["folder link outside the root"] += 1
+                    continue
                 visit(Path(d.path), relpath + "/")
                 continue
             suffix = os.path.splitext(name)[1].lower()

@@ -4,6 +4,11 @@ A step hands over a module-level function and a list of work items; the executor
 the function on chunks of items wherever it likes (this process, a process pool, later a
 cluster) and yields the results in input order. Per-worker state (a face detector, say)
 is built by ``initializer`` once per worker, not once per item.
+
+Two rules every executor keeps, so faults look the same on every engine: a worker leaves
+Ctrl-C to the driver (run :func:`ferdata.interrupts.worker_ignores_sigint` before the
+caller's initializer), and whatever a worker writes goes through :mod:`ferdata.atomic`
+(the driver sweeps the temporary files of workers it stopped).
 """
 
 from __future__ import annotations

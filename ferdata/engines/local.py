@@ -10,6 +10,7 @@ from typing import Any
 
 from ferdata.engines._registry import register_engine
 from ferdata.engines.base import Progress, R, T, default_chunksize
+from ferdata.interrupts import deferred_sigint, worker_ignores_sigint
 
 
 def available_cores() -> int:
@@ -84,7 +85,9 @@ class ProcessPoolExecutor:
             )
             return
         ctx = mp.get_context(self.start_method or safe_start_method())
-        pool = ctx.Pool(min(self.workers, len(chunks)), initializer=initializer, initargs=initargs)
+        # Workers ignore Ctrl-C: the driver alone gets it, stops the pool and says what it kept.
+        pool = ctx.Pool(min(self.workers, len(chunks)), initializer=worker_ignores_sigint,
+                        initargs=(initializer, initargs))
         try:
             for chunk, result in zip(chunks, pool.imap(fn, chunks)):
                 yield from result
@@ -92,5 +95,6 @@ class ProcessPoolExecutor:
                     progress(len(chunk))
             pool.close()
         finally:
-            pool.terminate()
-            pool.join()
+            with deferred_sigint():  # an interrupt inside the shutdown's finalizers would be lost
+                pool.terminate()
+                pool.join()

@@ -14,6 +14,7 @@ of one config only does the images it has not finished.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -27,19 +28,20 @@ from typing import Any
 
 import numpy as np
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
+from ferdata import atomic
 from ferdata.engines import Executor, create_executor
-from ferdata.errors import FerdataError
+from ferdata.errors import DiskFullError, FerdataError, Interrupted
 from ferdata.faces._registry import create_detector, detector_options, get_detector_class
 from ferdata.faces import geometry
 from ferdata.faces.base import Detector, Face
 from ferdata.faces.clahe import apply_clahe
-from ferdata.faces.table import Journal, crops_dir, merge_journal, read_faces
+from ferdata.faces.table import JOURNAL_DIR, Journal, crops_dir, merge_journal, read_faces
 from ferdata.manifest.schema import STAGES
-from ferdata.manifest.tables import CROPS_DIR
+from ferdata.manifest.tables import CROPS_DIR, FACES_TABLE
 from ferdata.imageio import read_pixels
 from ferdata.manifest import Manifest
+from ferdata.manifest.store import read_schema
 from ferdata.progress import NullProgress, ProgressSink
 
 PIPELINE_VERSION = 2
@@ -109,6 +111,31 @@ def make_config(detector: str = "mtcnn", *, detector_opts: Mapping[str, Any] | N
         opts["mesh"] = align != "none"
     return FaceConfig(detector, detector_options(detector, opts), pick, bool(clahe), float(clip_limit), int(tile_grid),
                       align, int(size), bool(gray), fallback, int(detect_max_side), float(flat_std))
+
+
+def config_command(manifest: Manifest, config_hash: str | None = None) -> str:
+    """The ``ferdata preprocess`` command line that makes a config's crops (default: the
+    latest config), for messages that tell the user how to make missing crops again."""
+    from ferdata.manifest.crops import latest_crop_config
+    from ferdata.manifest.store import read_metadata
+
+    config_hash = config_hash or latest_crop_config(manifest)
+    path = manifest.table_path(FACES_TABLE)
+    recorded = (read_metadata(path).get("configs") or {}).get(config_hash) if path.exists() else None
+    if not recorded:
+        return f"ferdata preprocess {manifest.name} ..."
+    cfg, default = FaceConfig.from_dict(recorded), FaceConfig()
+    parts = [f"ferdata preprocess {manifest.name}", f"--detector {cfg.detector}", f"--align {cfg.align}",
+             f"--size {cfg.size}"]
+    parts += ["--gray"] if cfg.gray else []
+    if cfg.clahe:
+        parts += ["--clahe", f"--clip-limit {cfg.clip_limit:g}", f"--tile-grid {cfg.tile_grid}"]
+    parts += [f"--pick {cfg.pick}"] if cfg.pick != default.pick else []
+    parts += [f"--fallback {cfg.fallback}"] if cfg.fallback != default.fallback else []
+    defaults = detector_options(cfg.detector, {})
+    parts += [f"--detector-option {k}={v}" for k, v in sorted(cfg.detector_options.items())
+              if defaults.get(k, object()) != v and not (k == "mesh" and cfg.detector == "mediapipe")]
+    return " ".join(parts)
 
 
 # ---- worker side --------------------------------------------------------------------------
@@ -321,11 +348,14 @@ def _finish_row(row: dict[str, Any], image: np.ndarray, faces: list[Face], cfg: 
 
 
 def _write_crop(path: Path, data: bytes) -> None:
-    """Temp file + rename: a killed worker never leaves a half-written crop under the real name."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, path)
+    """Through :mod:`ferdata.atomic`: a killed worker never leaves a half-written crop under
+    the real name (no fsync: a crop lost to a power cut is made again by the next run)."""
+    atomic.write_bytes(path, data, fsync=False)
+
+
+def crop_bytes(cfg: FaceConfig) -> int:
+    """About what one PNG crop of ``cfg`` takes on disk (faces compress to ~80 % of raw)."""
+    return int(cfg.size * cfg.size * (1 if cfg.gray else 3) * 0.8) + 100
 
 
 def _empty_row(image_id: str, config_hash: str, detector: str) -> dict[str, Any]:
@@ -355,6 +385,8 @@ class PreprocessResult:
     seconds: float
     crops_dir: Path
     preview: Path | None = None
+    n_crops_remade: int = 0
+    """Images whose row said done but whose crop file was gone; made again in this run."""
 
     @property
     def detection_rate(self) -> float:
@@ -387,7 +419,7 @@ def preprocess(
     cfg_dict = config.to_dict()
 
     det_cls = get_detector_class(config.detector)
-    available = pq.read_schema(manifest.images_path).names
+    available = read_schema(manifest.images_path).names
     missing = [c for c in det_cls.row_columns if c not in available]
     if missing:
         raise FerdataError(f"manifest {manifest.name} has no {', '.join(missing)} column(s); detector "
@@ -395,11 +427,20 @@ def preprocess(
     cols = ["image_id", "path", "readable", "error", *det_cls.row_columns]
     images = manifest.images(columns=cols)
 
+    manifest.require_image_root()
     merge_journal(manifest)  # rows a killed run left in the journal count as done
     done_table = read_faces(manifest, cfg_hash)
     readable = dict(zip(images.column("image_id").to_pylist(), images.column("readable").to_pylist()))
-    finished = {i for i, err in zip(done_table.column("image_id").to_pylist(), done_table.column("error").to_pylist())
-                if err is None or not readable.get(i, False)}
+    finished, crops_gone = set(), 0
+    for i, err, crop in zip(done_table.column("image_id").to_pylist(), done_table.column("error").to_pylist(),
+                            done_table.column("crop_path").to_pylist()):
+        if not readable.get(i, False):
+            finished.add(i)
+        elif err is None:
+            if crop is not None and not (manifest.dir / crop).is_file():
+                crops_gone += 1  # its row says done, but the file is gone: make it again
+            else:
+                finished.add(i)
 
     todo, unreadable_rows = [], []
     wanted = set(image_ids) if image_ids is not None else None
@@ -414,7 +455,9 @@ def preprocess(
         det_row = {c: r[c] for c in det_cls.row_columns} or None
         todo.append((r["image_id"], r["path"], det_row))
 
-    crops_dir(manifest, cfg_hash).mkdir(parents=True, exist_ok=True)
+    out_dir = atomic.make_folder(crops_dir(manifest, cfg_hash))
+    per_crop = atomic.on_disk(out_dir, crop_bytes(config))
+    atomic.ensure_writable(out_dir, needs=len(todo) * per_crop)  # before hours of detection
     journal = Journal(manifest, cfg_hash, cfg_dict)
     journal.append(unreadable_rows)
     executor = executor or create_executor("local", workers=workers)
@@ -435,15 +478,31 @@ def preprocess(
     results = executor.map_chunks(process_chunk, todo, chunksize=size, initializer=init_worker,
                                   initargs=(init_config, str(manifest.image_root), str(manifest.dir), threads),
                                   progress=flush) if todo else iter(())
+    n_done = 0
     try:
         for row in results:
             buffer.append(row)
+            n_done += 1
             for s in STAGE_COLUMNS:
                 stage_sums[s] += row[s] or 0.0
-    finally:
+    except BaseException as exc:
         progress.finish()
-        journal.append(buffer)
-        merge_journal(manifest, latest=cfg_hash, config=cfg_dict)
+        if hasattr(results, "close"):
+            results.close()  # stop the workers before cleaning up after them
+        with contextlib.suppress(Exception):  # keep what finished (not yet as the latest config); never mask the error
+            journal.append(buffer)
+            merge_journal(manifest)
+        for folder in (out_dir, manifest.dir / JOURNAL_DIR):
+            atomic.sweep_stale(folder, force=True)  # temporary files of the workers just stopped
+        if isinstance(exc, DiskFullError):
+            raise DiskFullError(str(out_dir), (len(todo) - n_done) * per_crop, exc.free) from None
+        if isinstance(exc, KeyboardInterrupt):
+            raise Interrupted(f"{n_done} of {len(todo)} images done and kept in {manifest.dir}; run the same "
+                              "'ferdata preprocess' again to continue") from None
+        raise
+    progress.finish()
+    journal.append(buffer)
+    merge_journal(manifest, latest=cfg_hash, config=cfg_dict)
 
     rows = read_faces(manifest, cfg_hash)
     counts = Counter(
@@ -456,7 +515,7 @@ def preprocess(
     n_faces = [n for n, e in zip(rows.column("n_faces").to_pylist(), rows.column("error").to_pylist()) if e is None]
     result = PreprocessResult(
         manifest=manifest, config_hash=cfg_hash, config=cfg_dict, n_images=rows.num_rows,
-        n_done_before=len(finished), n_processed=len(todo),
+        n_done_before=len(finished), n_processed=len(todo), n_crops_remade=crops_gone,
         counts=counts, faces_per_image=float(np.mean(n_faces)) if n_faces else 0.0,
         stage_ms={s: stage_sums[s] / len(todo) for s in stage_sums} if todo else {},
         seconds=time.perf_counter() - started, crops_dir=crops_dir(manifest, cfg_hash),

@@ -4,15 +4,14 @@ A run never rewrites the table per image. Each finished chunk of rows goes into 
 small Arrow IPC part under ``<manifest>/.faces-journal/`` (written atomically, so a part is
 either whole or absent; Arrow rather than Parquet because a part is written once per chunk
 and read once, and Arrow does both about 5× faster). The journal is merged into
-``faces.parquet`` at the end of a run and at the start of the next one, under a file lock,
-with one atomic ``write_table``.
+``faces.parquet`` at the end of a run and at the start of the next one,
+with one atomic ``write_table``, under the manifest's write lock.
 A killed run therefore loses only the chunks in flight, and concurrent runs of different
 configs on one manifest never overwrite each other's rows.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 from collections.abc import Iterator
@@ -26,12 +25,12 @@ import pyarrow.ipc as ipc
 
 from ferdata.errors import ManifestError
 from ferdata.manifest import Manifest, atomic_write_bytes, read_metadata, read_table, table_from_rows, write_table
+from ferdata.manifest.lock import manifest_lock
 from ferdata.manifest.schema import FACES_SCHEMA
 from ferdata.manifest.tables import CROPS_DIR, FACES_TABLE
 
 JOURNAL_DIR = ".faces-journal"
 PART_SUFFIX = ".arrow"
-LOCK_FILE = ".faces.lock"
 SCHEMA_VERSION = 1
 
 def faces_path(manifest: Manifest) -> Path:
@@ -48,14 +47,9 @@ def rows_to_table(rows: list[dict[str, Any]]) -> pa.Table:
 
 @contextmanager
 def locked(manifest: Manifest) -> Iterator[None]:
-    """An exclusive lock on the manifest's faces table (released when the process dies)."""
-    manifest.dir.mkdir(parents=True, exist_ok=True)
-    with open(manifest.dir / LOCK_FILE, "a+") as fh:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+    """The manifest's write lock (:mod:`ferdata.manifest.lock`) around a merge."""
+    with manifest_lock(manifest.dir):
+        yield
 
 
 class Journal:

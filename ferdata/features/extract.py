@@ -23,6 +23,7 @@ from ferdata.features.base import Descriptor
 from ferdata.features.fitset import FitOn, fit_image_ids, parse_fit_on
 from ferdata.features.reduction import Reduction, fit_reduction, parse_reduce
 from ferdata.manifest import Manifest, read_metadata, write_table
+from ferdata.manifest.lock import manifest_lock
 from ferdata.manifest.tables import FEATURES_TABLE
 from ferdata.progress import NullProgress, ProgressSink
 
@@ -239,7 +240,8 @@ def compute_features(
         "n_described": len(ids),
         "skipped": dict(sorted(skipped.items())),
     }
-    path = write_table(manifest.table_path(FEATURES_TABLE), table, meta)
+    with manifest_lock(manifest.dir):
+        path = write_table(manifest.table_path(FEATURES_TABLE), table, meta)
     return FeaturesResult(manifest=manifest, path=path, input=source, n_images=meta["n_images"],
                           n_described=len(ids), skipped=dict(skipped),
                           descriptors={n: {"params": params[n], "length": lengths[n]} for n in names},

@@ -1,7 +1,8 @@
 """Where manifests live and how their tables are written.
 
-Every table is written to a temporary file in the same directory and renamed over the
-old one, so a killed run leaves the previous version intact. Provenance (dataset, source
+Every table is written through :mod:`ferdata.atomic` (a temporary file in the same
+directory renamed over the old one), so a killed run leaves the previous version intact; a
+table that cannot be read fails with one line naming the command that writes it again. Provenance (dataset, source
 root, options, ferdata version, time) rides in the Parquet schema metadata under the key
 ``ferdata`` as JSON, so plain readers still see a plain table.
 """
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -18,8 +18,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ferdata.errors import ManifestError
-from ferdata.manifest.tables import IMAGES_TABLE
+from ferdata import atomic
+from ferdata.errors import DamagedError, ManifestError, from_os_error
+from ferdata.manifest.tables import IMAGES_TABLE, written_by
 
 META_KEY = b"ferdata"
 ENV_MANIFESTS = "FERDATA_MANIFESTS"
@@ -33,18 +34,9 @@ def manifests_root(path: str | os.PathLike | None = None) -> Path:
     return Path(path or os.environ.get(ENV_MANIFESTS) or "manifests")
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def atomic_write_bytes(path: Path, data: bytes, *, fsync: bool = True) -> Path:
+    """Write ``data`` to ``path`` through :mod:`ferdata.atomic` (temp file + rename, umask mode)."""
+    return atomic.write_bytes(path, data, fsync=fsync)
 
 
 def write_table(path: str | os.PathLike, table: pa.Table, metadata: Mapping[str, Any] | None = None) -> Path:
@@ -54,28 +46,36 @@ def write_table(path: str | os.PathLike, table: pa.Table, metadata: Mapping[str,
         meta = dict(table.schema.metadata or {})
         meta[META_KEY] = json.dumps(metadata, sort_keys=True, default=str).encode()
         table = table.replace_schema_metadata(meta)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic.atomic_path(path, needs=table.nbytes) as tmp:
         pq.write_table(table, tmp, compression="zstd", write_statistics=True)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 
-def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
+def _read_failure(path: Path, exc: BaseException) -> Exception:
+    """The one line for a table that cannot be read: missing, not readable by this user, or
+    damaged (with the command that writes it again)."""
+    if isinstance(exc, FileNotFoundError):
+        return ManifestError(f"{path} does not exist")
+    if isinstance(exc, OSError):
+        mapped = from_os_error(exc, str(path), action="read")
+        if mapped is not None:
+            return mapped
+    why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    why = why.replace(f"Could not open Parquet input source '{path}': ", "").split(". Either")[0].rstrip(".")
+    return DamagedError(f"{path} is damaged: {why}; re-run {written_by(str(path))}")
+
+
+def read_schema(path: str | os.PathLike) -> pa.Schema:
+    """A table's Arrow schema, with the same one-line failures as :func:`read_table`."""
     path = Path(path)
     try:
-        schema = pq.read_schema(path)
-    except FileNotFoundError:
-        raise ManifestError(f"{path} does not exist") from None
-    except Exception as exc:  # noqa: BLE001
-        raise ManifestError(f"{path} is not a readable Parquet file ({exc}); re-create it") from None
+        return pq.read_schema(path)
+    except Exception as exc:  # noqa: BLE001 - every failure becomes its one line
+        raise _read_failure(path, exc) from None
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    schema = read_schema(path)
     raw = (schema.metadata or {}).get(META_KEY)
     return json.loads(raw) if raw else {}
 
@@ -84,10 +84,8 @@ def read_table(path: str | os.PathLike, columns: list[str] | None = None) -> pa.
     path = Path(path)
     try:
         return pq.read_table(path, columns=columns)
-    except FileNotFoundError:
-        raise ManifestError(f"{path} does not exist") from None
-    except Exception as exc:  # noqa: BLE001
-        raise ManifestError(f"{path} is not a readable Parquet file ({exc}); re-create it") from None
+    except Exception as exc:  # noqa: BLE001 - every failure becomes its one line
+        raise _read_failure(path, exc) from None
 
 
 class Manifest:
@@ -149,6 +147,34 @@ class Manifest:
         if root.startswith(IN_MANIFEST):
             return self.dir / root[len(IN_MANIFEST):]
         return Path(root)
+
+    def images_fingerprint(self) -> str:
+        """A hash of which images the manifest holds and what ingest found in them (ids,
+        paths, labels, readability, file hashes), blind to the table's metadata and time
+        stamp: a split records it, and a later re-ingest that changes it makes the split stale."""
+        import hashlib
+
+        import pyarrow.ipc as ipc
+
+        wanted = ("image_id", "path", "label", "readable", "content_hash", "subject_id")
+        names = read_schema(self.images_path).names
+        table = self.images(columns=[c for c in wanted if c in names]).combine_chunks()
+        table = table.replace_schema_metadata(None)
+        sink = pa.BufferOutputStream()
+        with ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+        return hashlib.sha256(sink.getvalue().to_pybytes()).hexdigest()[:16]
+
+    def require_image_root(self) -> Path:
+        """The folder the images are read from, or one line naming it when it is gone
+        (moved, unmounted, deleted) instead of one error row per image later."""
+        root = self.image_root
+        if not root.is_dir():
+            raise ManifestError(
+                f"{root}, where the images of {self.name} were ingested from, no longer exists; restore or mount it "
+                f"there, or ingest it again from where it is now ('ferdata ingest {self.dataset} NEW_PATH "
+                f"--name {self.name}')")
+        return root
 
     def resolve(self, path: str) -> Path:
         return self.image_root / path

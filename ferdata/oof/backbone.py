@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from ferdata import atomic
 from ferdata.errors import FerdataError
 from ferdata.manifest import Manifest
 from ferdata.progress import NullProgress, ProgressSink
@@ -306,25 +306,10 @@ def _save(path: Path, image_ids: Sequence[str], plain: np.ndarray, mirror: np.nd
     for old in path.parent.glob("backbone-*.npz"):
         if old != path:
             old.unlink(missing_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".backbone-", suffix=".npz", dir=path.parent)
-    os.close(fd)
-    try:
-        arrays = {"image_ids": np.array(list(image_ids)), "plain": plain}
-        if mirror is not None:
-            arrays["mirror"] = mirror
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    arrays = {"image_ids": np.array(list(image_ids)), "plain": plain}
+    if mirror is not None:
+        arrays["mirror"] = mirror
+    atomic.write_stream(path, lambda fh: np.savez(fh, **arrays))
 
 
 __all__ = ["BackboneSpec", "Descriptors", "describe", "describe_batch", "find_weights", "weights_hint"]

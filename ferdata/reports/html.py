@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from ferdata.atomic import make_folder
 from ferdata.manifest import atomic_write_bytes
 
 REPORT_FILE = "report.html"
@@ -134,7 +135,7 @@ class HtmlReport:
 
     def write(self) -> Path:
         """Write the PNGs, then the HTML (each atomically); returns the HTML's path."""
-        self.out_dir.mkdir(parents=True, exist_ok=True)
+        make_folder(self.out_dir)
         for fname, png in self._pngs.items():
             atomic_write_bytes(self.out_dir / fname, png)
         path = self.out_dir / REPORT_FILE

@@ -22,6 +22,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from ferdata import atomic
 from ferdata.errors import FerdataError
 from ferdata.progress import NullProgress, ProgressSink
 
@@ -83,7 +84,7 @@ def template_db(venv: Path | None = None) -> Path:
 def file_lock(path: Path) -> Iterator[None]:
     """An exclusive advisory lock (two ``start`` commands at once wait for each other)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as fh:
+    with open(path, "a") as fh:  # a lock file, never written: not atomic
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield
@@ -129,7 +130,7 @@ def _install(venv: Path, log: Path, progress: ProgressSink) -> None:
     base = getattr(sys, "_base_executable", None) or sys.executable
     progress.start(f"installing label-studio {LS_VERSION} into {venv} (once)", 0)
     try:
-        with open(log, "ab") as out:
+        with open(log, "ab") as out:  # an append-only log: not atomic
             for cmd in ([base, "-m", "venv", str(venv)],
                         [str(venv_python(venv)), "-m", "pip", "install", "--disable-pip-version-check", "--no-input",
                          f"label-studio=={LS_VERSION}"]):
@@ -149,7 +150,7 @@ def _install(venv: Path, log: Path, progress: ProgressSink) -> None:
         raise
     finally:
         progress.finish()
-    (venv / MARKER).write_text(LS_VERSION + "\n")
+    atomic.write_text(venv / MARKER, LS_VERSION + "\n")
 
 
 def adopt_legacy(venv: Path) -> bool:
@@ -166,10 +167,9 @@ def adopt_legacy(venv: Path) -> bool:
             continue
         fixed = moved.sub(str(venv).encode(), data)
         if fixed != data:
-            tmp = script.with_name(script.name + ".tmp")
-            tmp.write_bytes(fixed)
-            os.chmod(tmp, script.stat().st_mode)
-            os.replace(tmp, script)
+            mode = script.stat().st_mode
+            atomic.write_bytes(script, fixed)
+            os.chmod(script, mode)
     # a rewritten script runs (pip's), and the package imports (without touching any data folder)
     for cmd in ([str(venv / "bin" / "pip"), "--version"],
                 [str(venv_python(venv)), "-c", "import label_studio, django"]):
@@ -178,7 +178,7 @@ def adopt_legacy(venv: Path) -> bool:
                 return False
         except OSError:
             return False
-    (venv / MARKER).write_text(LS_VERSION + "\n")
+    atomic.write_text(venv / MARKER, LS_VERSION + "\n")
     return True
 
 
@@ -187,7 +187,7 @@ def make_template_db(venv: Path, log: Path, progress: ProgressSink) -> None:
     progress.start("preparing Label Studio's database (once)", 0)
     work = Path(tempfile.mkdtemp(prefix="ferdata-ls-migrate-", dir=venv))
     try:
-        with open(log, "ab") as out:
+        with open(log, "ab") as out:  # an append-only log: not atomic
             cmd = [str(venv_python(venv)), "-m", "label_studio.server", "version", "--data-dir", str(work)]
             out.write(f"$ {' '.join(cmd)}\n".encode())
             out.flush()
@@ -198,9 +198,7 @@ def make_template_db(venv: Path, log: Path, progress: ProgressSink) -> None:
         if done.returncode != 0 or not db.exists():
             raise FerdataError(f"Label Studio {LS_VERSION} could not create its database: {_last_line(log)} "
                                f"(full output: {log}); remove {venv} and try again")
-        tmp = template_db(venv).with_suffix(".tmp")
-        shutil.copyfile(db, tmp)
-        os.replace(tmp, template_db(venv))
+        atomic.write_with(template_db(venv), lambda tmp: shutil.copyfile(db, tmp))
     except subprocess.TimeoutExpired:
         raise FerdataError(f"Label Studio's database migration took over {MIGRATE_TIMEOUT_S} s (output: {log})") \
             from None

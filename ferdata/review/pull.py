@@ -20,6 +20,7 @@ import pyarrow as pa
 from ferdata.datasets.base import inside
 from ferdata.errors import FerdataError
 from ferdata.manifest import Manifest, read_metadata, table_from_rows, write_table
+from ferdata.manifest.lock import manifest_lock
 from ferdata.manifest.effective import images_with_effective_labels, label_decisions
 from ferdata.manifest.schema import LABELS_SCHEMA
 from ferdata.manifest.tables import LABELS_TABLE
@@ -200,7 +201,8 @@ def pull(manifest: Manifest, conn: Connection, *, title: str | None = None, dry_
 def append_decisions(manifest: Manifest, rows: list[dict[str, Any]]) -> None:
     """Append to the relabel log: read, concatenate, write atomically (never rewrite history)."""
     path = manifest.table_path(LABELS_TABLE)
-    old = label_decisions(manifest).cast(LABELS_SCHEMA)
-    meta = read_metadata(path) if path.exists() else {"kind": "labels", "manifest": manifest.name}
-    table = pa.concat_tables([old, table_from_rows(rows, LABELS_SCHEMA)])
-    write_table(path, table, meta)
+    with manifest_lock(manifest.dir):  # read, append and write as one step: two pulls never lose a decision
+        old = label_decisions(manifest).cast(LABELS_SCHEMA)
+        meta = read_metadata(path) if path.exists() else {"kind": "labels", "manifest": manifest.name}
+        table = pa.concat_tables([old, table_from_rows(rows, LABELS_SCHEMA)])
+        write_table(path, table, meta)

@@ -33,6 +33,7 @@ from pathlib import Path
 
 import httpx
 
+from ferdata import atomic
 from ferdata.errors import FerdataError
 from ferdata.manifest import Manifest, atomic_write_bytes, manifests_root
 from ferdata.progress import NullProgress, ProgressSink
@@ -146,19 +147,7 @@ def _default_username() -> str:
 
 def write_private(path: Path, data: bytes) -> None:
     """Atomically write a file only its owner can read (0600 whatever the umask)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    atomic.write_bytes(path, data, private=True)
 
 
 def read_credentials(path: Path | None = None) -> Credentials | None:
@@ -403,7 +392,7 @@ def start(*, port: int = DEFAULT_PORT, document_root: str | os.PathLike | None =
                         LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT=str(root))
         cmd = [str(python), "-m", MODULE, "start", "--internal-host", HOST, "--port", str(port), "--host", url,
                "--no-browser", "--enable-legacy-api-token", "--data-dir", str(data)]
-        with open(p["log"], "ab") as log:
+        with open(p["log"], "ab") as log:  # an append-only log: not atomic
             log.write(f"\n==> ferdata starts Label Studio {LS_VERSION} on {url} at "
                       f"{datetime.now(timezone.utc).isoformat(timespec='seconds')}\n".encode())
             log.flush()

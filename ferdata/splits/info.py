@@ -80,9 +80,10 @@ def info_sections(manifest: Manifest, split: str | None = None, **_: Any) -> lis
     """The split's sections for ``ferdata info``, or none when no ``--split`` was asked."""
     if not split:
         return []
-    from ferdata.splits.make import split_metadata
+    from ferdata.splits.make import split_metadata, warn_if_stale
 
     meta = split_metadata(manifest, split)
+    warn_if_stale(manifest, split, meta)
     count_columns, count_rows = class_count_rows(meta)
     audit_columns, fold_rows = audit_rows(meta)
     sections = [

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,10 +22,11 @@ import pandas as pd
 import pyarrow as pa
 
 from ferdata.engines import Executor, create_executor
-from ferdata.errors import FerdataError
+from ferdata.errors import FerdataError, FerdataWarning
 from ferdata.labels import ClassSet, class_set
 from ferdata.manifest import Manifest, read_metadata, read_table, write_table
 from ferdata.manifest.effective import images_with_effective_labels
+from ferdata.manifest.lock import manifest_lock
 from ferdata.manifest.schema import SPLIT_SCHEMA
 from ferdata.manifest.tables import ROLES, SPLITS_DIR
 from ferdata.progress import NullProgress, ProgressSink
@@ -296,8 +298,26 @@ def make_split(manifest: Manifest, protocol: str, *, folds: int | None = None, s
     Labels are the effective labels (relabel decisions win); unreadable images, images
     without a label, outside the class set or (for person-aware protocols) without a
     group are left out and counted. With ``strict``, leakage the protocol forbids raises
-    a :class:`FerdataError` and nothing is written.
+    a :class:`FerdataError` and nothing is written. Writing holds the manifest's write
+    lock from reading the images to writing the split, and the split records the
+    manifest's :meth:`~ferdata.manifest.Manifest.images_fingerprint` so readers can tell
+    when a later ingest made it stale.
     """
+    options = dict(folds=folds, seed=seed, val_size=val_size, test_size=test_size, classes=classes,
+                   group_by=group_by, name=name, strict=strict, near_threshold=near_threshold, executor=executor,
+                   workers=workers, progress=progress)
+    if not write:
+        return _make_split(manifest, protocol, write=False, **options)
+    with manifest_lock(manifest.dir):
+        return _make_split(manifest, protocol, write=True, **options)
+
+
+def _make_split(manifest: Manifest, protocol: str, *, folds: int | None = None, seed: int = 0,
+                val_size: float | None = None, test_size: float | None = None,
+                classes: str | ClassSet | None = None, group_by: str | None = None, name: str | None = None,
+                strict: bool = False, near_threshold: int | None = None, write: bool = True,
+                executor: Executor | None = None, workers: int | None = None,
+                progress: ProgressSink | None = None) -> SplitResult:
     progress = progress or NullProgress()
     near_threshold = DEFAULT_NEAR_THRESHOLD if near_threshold is None else near_threshold
     if not 0 <= near_threshold <= MAX_NEAR_THRESHOLD:
@@ -307,6 +327,7 @@ def make_split(manifest: Manifest, protocol: str, *, folds: int | None = None, s
         raise FerdataError(f"--name {name!r}: use letters, digits, '.', '_' and '-' only (e.g. spi-10)")
     proto = create_protocol(protocol, folds=folds, test_size=test_size, val_size=val_size, seed=seed,
                             grouped=bool(group_by))
+    fingerprint = manifest.images_fingerprint()
     images = images_with_effective_labels(manifest)
     frame, cset, group_column, excluded = build_frame(manifest.name, manifest.dataset, images, proto,
                                                       classes, group_by)
@@ -359,6 +380,7 @@ def make_split(manifest: Manifest, protocol: str, *, folds: int | None = None, s
         "audit": audit,
         "warnings": warnings,
         "content_hash": table_hash(table),
+        "manifest_hash": fingerprint,
     }
     path = None
     if write:
@@ -414,3 +436,37 @@ def load_split(manifest: Manifest, name: str) -> pa.Table:
 def split_metadata(manifest: Manifest, name: str) -> dict[str, Any]:
     """Protocol, options, class set, counts, audit and content hash of a written split."""
     return read_metadata(_existing(manifest, name))
+
+
+def remake_command(manifest: Manifest, meta: dict[str, Any]) -> str:
+    """The ``ferdata split`` command line that makes this split again."""
+    opts = meta.get("options") or {}
+    parts = [f"ferdata split {manifest.name} --protocol {meta.get('protocol', 'P')}"]
+    for key, flag in (("folds", "--folds"), ("seed", "--seed"), ("val_size", "--val-size"),
+                      ("test_size", "--test-size"), ("classes", "--classes"), ("group_by", "--group-by")):
+        value = opts.get(key)
+        if value not in (None, 0) or (key == "seed" and value):
+            parts.append(f"{flag} {value}")
+    if meta.get("name"):
+        parts.append(f"--name {meta['name']}")
+    return " ".join(parts)
+
+
+def stale_split(manifest: Manifest, name: str, meta: dict[str, Any] | None = None) -> str | None:
+    """One line when the manifest's images changed since the split was made (a re-ingest),
+    else ``None``. Relabel decisions do not make a split stale: readers apply them."""
+    meta = split_metadata(manifest, name) if meta is None else meta
+    made_from = meta.get("manifest_hash")
+    if not made_from or made_from == manifest.images_fingerprint():
+        return None
+    return (f"split {name!r} of {manifest.name} was made before images.parquet last changed (a re-ingest), so its "
+            f"images may not match the manifest; make it again with '{remake_command(manifest, meta)}'")
+
+
+def warn_if_stale(manifest: Manifest, name: str, meta: dict[str, Any] | None = None) -> str | None:
+    """:func:`stale_split` as a :class:`~ferdata.errors.FerdataWarning` (the CLI prints it as
+    one line); returns the message."""
+    message = stale_split(manifest, name, meta)
+    if message:
+        warnings.warn(message, FerdataWarning, stacklevel=2)
+    return message

@@ -20,7 +20,9 @@ from scipy.fft import dctn
 
 from ferdata.engines import Executor, create_executor
 from ferdata.imageio import read_image
+from ferdata.errors import DamagedError
 from ferdata.manifest import Manifest, read_metadata, read_table, write_table
+from ferdata.manifest.lock import manifest_lock
 from ferdata.manifest.schema import PHASH_SCHEMA
 from ferdata.manifest.tables import PHASH_TABLE
 from ferdata.progress import NullProgress, ProgressSink
@@ -55,9 +57,12 @@ def perceptual_hashes(manifest: Manifest, image_ids: Sequence[str], paths: Seque
     progress = progress or NullProgress()
     path = manifest.table_path(PHASH_TABLE)
     cached: dict[str, tuple[str | None, str | None]] = {}
-    if path.exists() and read_metadata(path).get("params") == PHASH_PARAMS:
-        for row in read_table(path).to_pylist():
-            cached[row["image_id"]] = (row["content_hash"], row["phash"])
+    try:
+        if path.exists() and read_metadata(path).get("params") == PHASH_PARAMS:
+            for row in read_table(path).to_pylist():
+                cached[row["image_id"]] = (row["content_hash"], row["phash"])
+    except DamagedError:
+        cached = {}  # a damaged cache is only a cache: hash everything again and rewrite it
     todo = [(i, manifest.resolve(p).as_posix()) for i, p, h in zip(image_ids, paths, content_hashes)
             if i not in cached or cached[i][0] != h]
     if todo:
@@ -73,7 +78,8 @@ def perceptual_hashes(manifest: Manifest, image_ids: Sequence[str], paths: Seque
         ids = sorted(cached)
         table = pa.table({"image_id": ids, "content_hash": [cached[i][0] for i in ids],
                           "phash": [cached[i][1] for i in ids]}, schema=PHASH_SCHEMA)
-        write_table(path, table, {"table": "phash", "params": PHASH_PARAMS})
+        with manifest_lock(manifest.dir):
+            write_table(path, table, {"table": "phash", "params": PHASH_PARAMS})
     return {i: (int(cached[i][1], 16) if cached[i][1] else None) for i in image_ids}
 
 

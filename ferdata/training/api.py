@@ -15,7 +15,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from ferdata.errors import FerdataError
+from ferdata import atomic
+from ferdata.errors import FerdataError, Interrupted
 from ferdata.manifest import Manifest
 from ferdata.manifest.crops import latest_crop_config
 from ferdata.models import ModelPlugin, get_model
@@ -120,17 +121,21 @@ def train(
     main = dist is None or dist.main
     parent = None
     if main:
+        atomic.ensure_writable(root)  # before any decoding or training
         parent = R.new_run_dir(root, plugin.name, m.name, sp.name)
     if dist is not None:
         from ferdata.training.engine import broadcast
 
         parent = broadcast(parent, dist)
     assert parent is not None
+    group_config = {**base_config, "fold": "all", "folds": folds, "run_id": parent.name}
+    if fold == "all" and main:
+        R.write_json(parent / R.CONFIG, group_config)  # first, so an interrupted run can be resumed
     results = []
     try:
         for k in folds:
             run_dir = parent / f"fold-{k}" if fold == "all" else parent
-            run_dir.mkdir(parents=True, exist_ok=True)
+            atomic.make_folder(run_dir)
             config = {**base_config, "fold": k, "run_id": run_dir.name}
             results.append(_run_one(plugin, m, sp, k, hp, run_dir, config, dev=dev, amp=use_amp, seed=seed,
                                     workers=workers, crops=crops, init_from=init_from, dist=dist, progress=progress,
@@ -142,9 +147,72 @@ def train(
 
             shutil.rmtree(parent, ignore_errors=True)
         raise
+    except KeyboardInterrupt:
+        raise Interrupted(_kept(parent, folds if fold == "all" else None)) from None
     if fold != "all":
         return results[0]
-    return _aggregate(parent, {**base_config, "fold": "all", "folds": folds, "run_id": parent.name}, results, main)
+    return _aggregate(parent, group_config, results, main)
+
+
+def _recipe(config: Mapping[str, Any]) -> str:
+    """What decides a fold-all run's results, comparable across runs."""
+    import json
+
+    keys = ("plugin", "classes", "seed", "crops", "init_from")
+    recipe = {k: config.get(k) for k in keys}
+    recipe.update(hparams=config.get("hparams"), manifest=(config.get("manifest") or {}).get("content_hash"),
+                  split=(config.get("split") or {}).get("content_hash"))
+    return json.dumps(recipe, sort_keys=True, default=str)
+
+
+def unfinished_run(model: str, manifest: Manifest, split: str, *, runs: str | os.PathLike | None = None,
+                   hparams: Mapping[str, Any] | None = None, seed: int = 0, classes: str | None = None,
+                   crops: str | None = None) -> Path | None:
+    """The newest interrupted fold-all run under ``runs`` (config written, no metrics yet)
+    that ``train(model, manifest, split, fold="all", ...)`` would make again, or ``None``:
+    ``ferdata flag --model`` resumes it instead of starting over."""
+    root = R.runs_root(runs)
+    if not root.is_dir():
+        return None
+    plugin = get_model(model)
+    sp = read_split(manifest, split, classes)
+    want = _recipe({"plugin": plugin.name, "classes": list(sp.classes.classes), "seed": seed,
+                    "crops": crops or latest_crop_config(manifest), "init_from": None,
+                    "hparams": resolve(plugin.defaults, dict(hparams or {})),
+                    "manifest": {"content_hash": manifest_hash(manifest)},
+                    "split": {"content_hash": sp.content_hash}})
+    for candidate in sorted(root.iterdir(), reverse=True):
+        config_path = candidate / R.CONFIG
+        if not config_path.is_file() or (candidate / R.METRICS).exists():
+            continue
+        try:
+            config = R.read_json(config_path)
+        except FerdataError:
+            continue
+        if config.get("fold") == "all" and _recipe(config) == want:
+            return candidate
+    return None
+
+
+def _kept(run_dir: Path, folds: Sequence[int] | None) -> str:
+    """What an interrupted run keeps (as found on disk), and how to go on."""
+    if folds is not None:
+        n_done = sum((run_dir / f"fold-{k}" / R.METRICS).is_file() for k in folds)
+        return (f"{n_done} of {len(folds)} folds finished and kept in {run_dir}; continue with "
+                f"'ferdata train --resume {run_dir}'")
+    epochs = len([h for h in R.read_history(run_dir) if h.get("epoch") is not None]) if run_dir.is_dir() else 0
+    return f"{epochs} epoch(s) kept in {run_dir}; continue with 'ferdata train --resume {run_dir}'"
+
+
+def finished_fold(run_dir: Path, hp: Mapping[str, Any]) -> RunResult | None:
+    """A fold run that has nothing left to do (its predictions written after its last epoch
+    or an early stop), so a resumed fold-all run skips it; else ``None``."""
+    if not (run_dir / R.PREDICTIONS).is_file() or not (run_dir / R.METRICS).is_file():
+        return None
+    metrics = R.read_json(run_dir / R.METRICS)
+    if metrics.get("stopped_early") or int(metrics.get("epochs_run") or 0) >= int(hp.get("epochs") or 0):
+        return RunResult(run_dir, metrics)
+    return None
 
 
 def _run_one(plugin, m, sp, k, hp, run_dir, config, *, dev, amp, seed, workers, crops, init_from, dist,  # noqa: ANN001
@@ -187,33 +255,51 @@ def _aggregate(parent: Path, config: dict[str, Any], results: list[RunResult], m
 
 
 def _resume(run: str | os.PathLike, *, runs, manifests, hparams, device, amp, workers, progress, on_epoch) -> RunResult:  # noqa: ANN001
-    """Continue a run folder from its last checkpoint (every unfinished fold of a fold-all run)."""
+    """Continue a run folder from its last checkpoint; a fold-all run skips the folds that
+    finished and continues the others (a model without checkpoints fits them again)."""
     run_dir = R.open_run(run, runs)
     config = R.read_json(run_dir / R.CONFIG)
     plugin = get_model(config["plugin"])
-    if plugin.kind != "torch":
-        raise FerdataError(f"{run_dir} is a {plugin.kind} run; only neural network runs can be resumed")
+    if plugin.kind not in ("torch", "sklearn"):
+        raise FerdataError(f"{run_dir} is a {plugin.kind} run; only trained models can be resumed")
     hp = resolve(plugin.defaults, {**config["hparams"], **dict(hparams or {})})
     m = Manifest.open(config["manifest"]["path"], manifests)
     sp = read_split(m, config["split"]["name"], None)
     if sp.content_hash != config["split"]["content_hash"]:
         raise FerdataError(f"split {sp.name!r} changed since {run_dir} started; train a new run instead of --resume")
-    from ferdata.training.engine import init_distributed, pick_device
+    dist = dev = None
+    use_amp = False
+    if plugin.kind == "torch":
+        from ferdata.training.engine import init_distributed, pick_device
 
-    dist = init_distributed(device)
-    dev = pick_device(device)
-    use_amp = bool(amp if amp is not None else config.get("amp", False)) and dev.type == "cuda"
+        dist = init_distributed(device)
+        dev = pick_device(device)
+        use_amp = bool(amp if amp is not None else config.get("amp", False)) and dev.type == "cuda"
+    main = dist is None or dist.main
+    atomic.ensure_writable(run_dir)
     if config["fold"] == "all":
         results = []
-        for k in config["folds"]:
-            sub = run_dir / f"fold-{k}"
-            sub.mkdir(exist_ok=True)
-            sub_config = {**config, "fold": k, "run_id": sub.name, "hparams": hp}
-            results.append(_run_one(plugin, m, sp, k, hp, sub, sub_config, dev=dev, amp=use_amp, seed=config["seed"],
-                                    workers=workers, crops=config.get("crops"), init_from=None, dist=dist,
-                                    progress=progress, on_epoch=on_epoch, resume=True))
-        return _aggregate(run_dir, config, results, dist.main)
+        try:
+            for k in config["folds"]:
+                sub = run_dir / f"fold-{k}"
+                done = finished_fold(sub, hp)
+                if done is not None:
+                    results.append(done)
+                    continue
+                atomic.make_folder(sub)
+                sub_config = {**config, "fold": k, "run_id": sub.name, "hparams": hp}
+                sub_config.pop("folds", None)
+                results.append(_run_one(plugin, m, sp, k, hp, sub, sub_config, dev=dev, amp=use_amp,
+                                        seed=config["seed"], workers=workers, crops=config.get("crops"),
+                                        init_from=None, dist=dist, progress=progress, on_epoch=on_epoch,
+                                        resume=True))
+        except KeyboardInterrupt:
+            raise Interrupted(_kept(run_dir, config["folds"])) from None
+        return _aggregate(run_dir, {**config, "hparams": hp}, results, main)
     config = {**config, "hparams": hp}
-    return _run_one(plugin, m, sp, config["fold"], hp, run_dir, config, dev=dev, amp=use_amp, seed=config["seed"],
-                    workers=workers, crops=config.get("crops"), init_from=None, dist=dist, progress=progress,
-                    on_epoch=on_epoch, resume=True)
+    try:
+        return _run_one(plugin, m, sp, config["fold"], hp, run_dir, config, dev=dev, amp=use_amp, seed=config["seed"],
+                        workers=workers, crops=config.get("crops"), init_from=None, dist=dist, progress=progress,
+                        on_epoch=on_epoch, resume=True)
+    except KeyboardInterrupt:
+        raise Interrupted(_kept(run_dir, None)) from None

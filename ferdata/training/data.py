@@ -80,6 +80,7 @@ class Split:
 def read_split(manifest: Manifest, split: str, classes: str | None = None) -> Split:
     """Read ``splits/<split>.parquet``; ``all-test`` is every labelled image as test, fold 0."""
     from ferdata.splits import load_split, split_metadata, split_path
+    from ferdata.splits.make import warn_if_stale
 
     if split == ALL_TEST and not split_path(manifest, split).exists():
         table = images_with_effective_labels(manifest, columns=["readable"])
@@ -93,6 +94,7 @@ def read_split(manifest: Manifest, split: str, classes: str | None = None) -> Sp
         return Split(ALL_TEST, rows, cs, ALL_TEST, manifest_hash(manifest), None)
     table = load_split(manifest, split).select(["image_id", "fold", "role"])
     meta = split_metadata(manifest, split)
+    warn_if_stale(manifest, split, meta)
     path = split_path(manifest, split)
     if meta.get("class_set"):
         cs = ClassSet.from_dict(meta["class_set"])
@@ -286,6 +288,7 @@ def gather_examples(manifest: Manifest, split: Split, fold: int, *, features: Se
         roles.append(role)
         labels.append(split.classes.index(label))
         files.append(file)
+    _require_files(manifest, files, from_crops=crop_map is not None, config=crops)
     if not ids:
         raise FerdataError(f"{manifest.name}/{split.name} fold {fold}: no usable images "
                            f"({', '.join(f'{k}: {v}' for k, v in excluded.items()) or 'empty split'})")
@@ -293,6 +296,22 @@ def gather_examples(manifest: Manifest, split: Split, fold: int, *, features: Se
                     np.stack(feats) if feats else None, split.classes, dict(excluded),
                     "crops" if crop_map is not None else "images",
                     np.stack(soft) if soft_of is not None else None)
+
+
+def _require_files(manifest: Manifest, files: Sequence[Path], *, from_crops: bool, config: str | None) -> None:
+    """Name missing inputs before training starts: a source folder that is gone, or crop
+    files deleted since ``ferdata preprocess`` wrote them (with the command that re-makes them)."""
+    gone = [f for f in files if not f.is_file()]
+    if not gone:
+        return
+    if from_crops:
+        from ferdata.faces.preprocess import config_command
+
+        raise FerdataError(f"{len(gone)} of {len(files)} face crops of {manifest.name} are gone (e.g. {gone[0]}); "
+                           f"make them again with '{config_command(manifest, config)}'")
+    manifest.require_image_root()
+    raise FerdataError(f"{len(gone)} of {len(files)} images of {manifest.name} are gone from {manifest.image_root} "
+                       f"(e.g. {gone[0]}); restore them, or ingest the dataset again")
 
 
 def balanced_class_weights(counts: np.ndarray) -> np.ndarray:

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ferdata import atomic
 from ferdata.errors import FerdataError
 from ferdata.models import ModelPlugin
 from ferdata.progress import NullProgress
@@ -245,20 +246,19 @@ def init_from_run(model: Any, run: str | os.PathLike, classes: list[str]) -> dic
 
 
 def save_checkpoint(path: Path, **state: Any) -> None:
-    """Write to a temporary file beside ``path`` and rename it over, so a killed run keeps the
-    previous checkpoint (no fsync per epoch: checkpoints of big models are hundreds of MB)."""
-    import tempfile
-
+    """Through :mod:`ferdata.atomic`, so a killed run keeps the previous checkpoint and a
+    full disk is one line (no fsync per epoch: checkpoints of big models are hundreds of MB)."""
     import torch
 
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic.write_stream(path, lambda fh: torch.save(state, fh), fsync=False)
+
+
+def checkpoint_bytes(model: Any, optimizer_slots: int = 2) -> int:
+    """About what ``last.pt`` plus ``best.pt`` take: the weights twice, plus the optimizer's
+    per-parameter state (two slots for Adam, one for SGD momentum) in ``last.pt``."""
+    n = sum(p.numel() * p.element_size() for p in model.parameters())
+    n += sum(b.numel() * b.element_size() for b in model.buffers())
+    return n * (2 + optimizer_slots)
 
 
 def unwrap(model: Any) -> Any:
@@ -376,6 +376,8 @@ def run_fold(job: FoldJob) -> dict[str, Any]:
     weights_info = apply_weights(plugin, model, hp.get("weights"))
     init_info = init_from_run(model, job.init_from, classes) if job.init_from else None
     model.to(device)
+    if d.main:  # fail now, not after the first epoch, when the checkpoints cannot be written
+        atomic.ensure_writable(job.run_dir, needs=checkpoint_bytes(model))
     groups = param_groups(plugin, model, hp)
 
     extra = None

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from ferdata import atomic
 from ferdata.errors import FerdataError
 from ferdata.labels import ClassSet
 from ferdata.manifest import Manifest
@@ -79,7 +80,7 @@ def evaluate(run: str | os.PathLike, *, on: str | None = None, split: str = ALL_
     ex = gather_examples(target, sp, 0, features=plugin.features)
     classes = list(cs.classes)
     out_dir = run_dir / f"eval-{target.name}-{split}"
-    out_dir.mkdir(exist_ok=True)
+    atomic.make_folder(out_dir)
     tables, per_fold = [], []
     for k, fold_dir in enumerate(_fold_dirs(run_dir, config)):
         probs = _predict_run(plugin, fold_dir, ex, device, progress)

@@ -13,14 +13,18 @@ import os
 import platform
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from ferdata.errors import FerdataError
+from ferdata import atomic
+from ferdata.atomic import make_folder, os_errors
+from ferdata.errors import DamagedError, FerdataError
 from ferdata.manifest import atomic_write_bytes, read_metadata, read_table, write_table
+from ferdata.manifest.tables import written_by
 
 ENV_RUNS = "FERDATA_RUNS"
 CONFIG = "config.json"
@@ -44,11 +48,12 @@ def new_run_dir(root: Path, model: str, manifest: str, split: str) -> Path:
     """A fresh, unique ``<time>-<model>-<manifest>-<split>`` folder."""
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
     base = f"{stamp}-{model}-{manifest}-{split}".replace(os.sep, "_")
-    root.mkdir(parents=True, exist_ok=True)
+    make_folder(root)
     for k in range(1000):
         path = root / (base if k == 0 else f"{base}-{k}")
         try:
-            path.mkdir()
+            with os_errors(root):
+                path.mkdir()
             return path
         except FileExistsError:
             continue
@@ -74,16 +79,28 @@ def _jsonable(obj: Any) -> Any:
 
 def read_json(path: Path) -> Any:
     try:
-        return json.loads(path.read_text())
+        with os_errors(path, action="read"):
+            return json.loads(path.read_text())
     except FileNotFoundError:
         raise FerdataError(f"{path} does not exist; is {path.parent} a ferdata run folder?") from None
-    except json.JSONDecodeError as exc:
-        raise FerdataError(f"{path} is not valid JSON ({exc})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DamagedError(f"{path} is damaged: not valid JSON ({exc}); re-run {written_by(str(path))}") from None
 
 
 def append_history(run_dir: Path, row: dict[str, Any]) -> None:
-    with open(run_dir / HISTORY, "a") as fh:
-        fh.write(json.dumps(row, sort_keys=True, default=_jsonable) + "\n")
+    """Add one row to ``history.jsonl``, idempotently: a row for epoch ``e`` replaces the
+    rows of epoch ``e`` and later that a killed run wrote before its checkpoint (a resumed
+    run repeats those epochs), and a pretraining row starts the history over. The file is
+    rewritten atomically, so it never holds half a line."""
+    rows = read_history(run_dir)
+    if row.get("phase") == "pretrain":
+        rows = []
+    elif row.get("epoch") is not None:
+        rows = [r for r in rows if r.get("epoch") is None or r.get("fold") != row.get("fold")
+                or r["epoch"] < row["epoch"]]
+    rows.append(row)
+    text = "".join(json.dumps(r, sort_keys=True, default=_jsonable) + "\n" for r in rows)
+    atomic.write_text(run_dir / HISTORY, text, fsync=False)
 
 
 def read_history(run_dir: Path) -> list[dict[str, Any]]:
@@ -213,3 +230,92 @@ def open_run(path: str | os.PathLike, runs: str | os.PathLike | None = None) -> 
             return candidate
     raise FerdataError(f"no run {str(path)!r} (no {CONFIG} there or under {runs_root(runs)}); "
                        "give a folder made by 'ferdata train'")
+
+
+# ---- do runs cover a split? ------------------------------------------------------------------
+
+
+@dataclass
+class Coverage:
+    """How much of a split's held-out (test) role a set of runs' predictions scores."""
+
+    manifest: str
+    split: str
+    folds: list[int]
+    """The split's folds."""
+    scored_folds: list[int]
+    """Folds with held-out predictions in the runs."""
+    unscored: int
+    """Test-role images of the missing folds that no run scored."""
+    run: Path | None = None
+    """The fold-all run the predictions come from, when there is one (to resume)."""
+
+    @property
+    def missing_folds(self) -> list[int]:
+        return [f for f in self.folds if f not in self.scored_folds]
+
+    @property
+    def complete(self) -> bool:
+        return not self.missing_folds
+
+    def describe(self) -> str:
+        missing = ", ".join(map(str, self.missing_folds))
+        return (f"the runs cover {len(self.scored_folds)} of {len(self.folds)} folds of split {self.split!r} of "
+                f"{self.manifest} (fold(s) {missing} missing), so {self.unscored} image(s) stay unscored")
+
+
+def run_config_of(predictions: Path) -> dict[str, Any] | None:
+    """The ``config.json`` of the run that wrote a predictions file (``None`` for a file
+    outside a run folder, an ensemble, or an evaluation's output)."""
+    path = Path(predictions).parent / CONFIG
+    if not path.is_file():
+        return None
+    config = read_json(path)
+    return config if isinstance(config, dict) and config.get("split") and config.get("manifest") else None
+
+
+def split_coverage(predictions: Sequence[tuple[Path, pa.Table]], manifest: Any = None) -> list[Coverage]:
+    """Per split the runs were trained on: which of its folds their held-out predictions
+    score. ``predictions`` are ``(file, table)`` pairs; ``manifest`` (a
+    :class:`~ferdata.manifest.Manifest`) is where the split is read from (default: the
+    manifest each run's config names). A split that can no longer be read is skipped;
+    :func:`ferdata.splits.make.warn_if_stale` warns when it is older than its manifest."""
+    import pyarrow.compute as pc
+
+    from ferdata.manifest import Manifest
+    from ferdata.splits.make import load_split, split_path, warn_if_stale
+
+    groups: dict[tuple[str, str], dict[str, Any]] = {}
+    for path, table in predictions:
+        config = run_config_of(path)
+        if config is None or config["split"].get("name") in (None, "all-test"):
+            continue
+        key = (str(config["manifest"].get("path")), config["split"]["name"])
+        g = groups.setdefault(key, {"folds": set(), "ids": set(), "run": None, "config": config})
+        held = table.filter(pc.equal(table.column("role"), "test"))
+        g["folds"].update(held.column("fold").to_pylist() if "fold" in held.column_names else [])
+        g["ids"].update(held.column("image_id").to_pylist())
+        if config.get("fold") == "all":
+            g["run"] = Path(path).parent
+        elif Path(path).parent.name.startswith(FOLD_PREFIX) and (Path(path).parent.parent / CONFIG).is_file():
+            g["run"] = Path(path).parent.parent
+    out = []
+    for (mpath, split), g in sorted(groups.items()):
+        m = manifest
+        if m is None:
+            try:
+                m = Manifest.open(mpath)
+            except FerdataError:
+                continue
+        if not split_path(m, split).is_file():
+            continue
+        warn_if_stale(m, split)
+        table = load_split(m, split)
+        folds = sorted(set(table.filter(pc.equal(table.column("role"), "test")).column("fold").to_pylist()))
+        scored = sorted(f for f in g["folds"] if f in folds)
+        missing = [f for f in folds if f not in scored]
+        test = table.filter(pc.and_(pc.equal(table.column("role"), "test"),
+                                    pc.is_in(table.column("fold"), pa.array(missing, pa.int32()))))
+        unscored = len(set(test.column("image_id").to_pylist()) - g["ids"])
+        out.append(Coverage(m.name, split, folds, scored, unscored, g["run"]))
+    return out

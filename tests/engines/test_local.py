@@ -46,3 +46,38 @@ def test_pool_after_torch_ops_in_the_parent_does_not_hang():
     assert safe_start_method() == "forkserver"
     out = list(ProcessPoolExecutor(2).map_chunks(_torch_sum, list(range(4)), chunksize=1))
     assert out == [64.0 ** 3] * 4
+
+
+POOL_SCRIPT = """
+import os, signal, sys, time
+from ferdata.engines.local import ProcessPoolExecutor
+
+def slow(chunk):
+    time.sleep(0.05)
+    return chunk
+
+if __name__ == "__main__":
+    at = int(sys.argv[1])
+    try:
+        for i, _ in enumerate(ProcessPoolExecutor(2).map_chunks(slow, list(range(40)), chunksize=1)):
+            if i == at:
+                os.killpg(os.getpgrp(), signal.SIGINT)  # what a terminal's Ctrl-C does: the driver and its workers
+                time.sleep(0.5)
+    except KeyboardInterrupt:
+        print("interrupted")
+        sys.exit(130)
+    print("finished")
+"""
+
+
+@pytest.mark.parametrize("at", [0, 39])  # while the pool works, and as it shuts down
+def test_ctrl_c_reaches_the_driver_once_and_is_never_lost(tmp_path, at):
+    import subprocess
+    import sys
+
+    script = tmp_path / "pool.py"
+    script.write_text(POOL_SCRIPT)
+    proc = subprocess.run([sys.executable, str(script), str(at)], capture_output=True, text=True, timeout=300,
+                          start_new_session=True)
+    assert (proc.returncode, proc.stdout.strip()) == (130, "interrupted"), (proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stderr and "KeyboardInterrupt" not in proc.stderr  # workers ignore it

@@ -54,7 +54,8 @@ def test_corrupt_table_is_a_manifest_error(tmp_path):
     bad = tmp_path / "jf" / "images.parquet"
     bad.parent.mkdir()
     bad.write_bytes(b"garbage")
-    with pytest.raises(ManifestError, match="not a readable Parquet file"):
+    with pytest.raises(ManifestError, match=r"images.parquet is damaged: Parquet file size is 7 bytes.*; re-run "
+                                            r"'ferdata ingest DATASET SOURCE --name jf'"):
         Manifest(tmp_path / "jf").images()
 
 

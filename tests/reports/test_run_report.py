@@ -113,7 +113,7 @@ def test_unfinished_and_damaged_runs_fail_with_one_line(tiny_run, tmp_path):
     with pytest.raises(FerdataError, match="did not finish"):
         load_run(broken)
     (broken / "predictions.parquet").write_bytes(b"nope")
-    with pytest.raises(FerdataError, match="not a readable Parquet"):
+    with pytest.raises(FerdataError, match=r"predictions.parquet is damaged: .*; re-run .ferdata train --resume"):
         load_run(broken)
     shutil.copy(tiny_run / "fold-0" / "predictions.parquet", broken / "predictions.parquet")
     (broken / "config.json").write_text("{")
