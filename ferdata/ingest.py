@@ -25,6 +25,7 @@ from ferdata.datasets import create_dataset
 from ferdata.datasets.base import Entry
 from ferdata.engines import Executor, create_executor
 from ferdata.errors import FerdataError
+from ferdata.findings import first_paths
 from ferdata.imageio import max_pixels as pillow_max_pixels
 from ferdata.imageio import probe_bytes, sha256
 from ferdata.manifest import SCHEMA_VERSION, Manifest, images_schema, manifests_root, write_table
@@ -152,6 +153,8 @@ def ingest(
         "max_pixels": limit,
         "skipped": dict(scan.skipped),
         "warnings": dict(scan.warnings),
+        "skipped_first": first_paths(scan.skipped),
+        "warnings_first": first_paths(scan.warnings),
         "report": scan.report,
         "n_rows": table.num_rows,
         "n_unreadable": n_unreadable,

@@ -7,10 +7,12 @@ the executor, so every adapter gets the same speed and the same bad-file handlin
 
 from __future__ import annotations
 
+import csv
 import os
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -18,6 +20,7 @@ from typing import Any, ClassVar
 import pyarrow as pa
 
 from ferdata.errors import FerdataError, LayoutError, UnknownLabelError
+from ferdata.findings import Tally, count
 from ferdata.imageio import IMAGE_SUFFIXES
 from ferdata.labels import SYNONYMS, parse_label_map
 
@@ -45,9 +48,10 @@ class Scan:
     image_root: str
     """Absolute directory, or ``@manifest/<dir>`` for images ferdata writes itself."""
     extra_fields: tuple[pa.Field, ...] = ()
-    skipped: Counter = field(default_factory=Counter)
-    """Files left out on purpose, by reason (hidden, not an image, unknown label)."""
-    warnings: Counter = field(default_factory=Counter)
+    skipped: Counter = field(default_factory=Tally)
+    """Files left out on purpose, by reason (hidden, not an image, unknown label); a
+    :class:`~ferdata.findings.Tally` keeps the first paths of each reason."""
+    warnings: Counter = field(default_factory=Tally)
     """Rows kept but with a caveat, by kind (irregular filename, ...)."""
     report: dict[str, Any] = field(default_factory=dict)
     """Adapter findings worth keeping in the metadata (xlsx rows without an image, ...)."""
@@ -153,7 +157,7 @@ def walk_files(root: Path, skipped: Counter | None = None) -> Iterator[tuple[str
         for d in dirents:
             name = d.name
             if is_hidden(name):
-                skipped["hidden"] += 1
+                count(skipped, "hidden", f"{rel}{name}")
                 continue
             relpath = f"{rel}{name}"
             try:
@@ -178,8 +182,32 @@ def image_files(root: Path, skipped: Counter) -> list[str]:
         if is_image:
             files.append(rel)
         else:
-            skipped["not an image"] += 1
+            count(skipped, "not an image", rel)
     return files
+
+
+def csv_rows(path: Path, *, encoding: str = "utf-8") -> Iterator[tuple[int, list[str]]]:
+    """``(line number, row)`` of a CSV file: a malformed line (a NUL byte, an unclosed quote,
+    a field over the size limit) stops with one error naming the file and the line."""
+    with open(path, newline="", encoding=encoding, errors="replace") as fh:
+        reader = csv.reader(fh)
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                raise LayoutError(f"{path} line {reader.line_num}: not valid CSV ({exc})") from None
+            yield reader.line_num, row
+
+
+@contextmanager
+def at_line(path: Path, line: int) -> Iterator[None]:
+    """Prefix an unknown-label error raised inside with the CSV file and line it came from."""
+    try:
+        yield
+    except UnknownLabelError as exc:
+        raise UnknownLabelError(f"{path} line {line}: {exc}") from None
 
 
 def inside(root: Path, candidate: str) -> bool:

@@ -15,6 +15,7 @@ import pyarrow as pa
 from ferdata.datasets._registry import register_dataset
 from ferdata.datasets.base import DatasetAdapter, Entry, Scan, image_files
 from ferdata.errors import FerdataError, UnknownLabelError
+from ferdata.findings import Tally, count
 from ferdata.labels import JAFFE_CODES
 
 NAME_RE = re.compile(r"^(?P<subject>[A-Za-z]{2})\.(?P<code>[A-Za-z]{2})(?P<pose>\d+)\.(?P<number>\d+)\.[^.]+$")
@@ -69,7 +70,7 @@ class Jaffe(DatasetAdapter):
 
     def scan(self, source: Path, manifest_dir: Path) -> Scan:
         self.require_dir(source)
-        skipped: Counter = Counter()
+        skipped: Counter = Tally()
         files = image_files(source, skipped)
         ratings_path = self.opts.get("ratings")
         if ratings_path is None and (source / "ratings.txt").is_file():
@@ -82,7 +83,7 @@ class Jaffe(DatasetAdapter):
             m = NAME_RE.match(rel.rsplit("/", 1)[-1])
             if not m:
                 if self.skip_unknown:
-                    skipped["name not like KA.AN1.39.tiff"] += 1
+                    count(skipped, "name not like KA.AN1.39.tiff", rel)
                     continue
                 raise UnknownLabelError(
                     f"jaffe: cannot read subject and expression from {rel!r} (expected names like "
@@ -91,7 +92,7 @@ class Jaffe(DatasetAdapter):
             code = m["code"].upper()
             label = self.to_label(code, what="expression code")
             if label is None:
-                skipped[f"unknown label {code}"] += 1
+                count(skipped, f"unknown label {code}", rel)
                 continue
             subject, pose = m["subject"].upper(), f"{code}{m['pose']}"
             extras: dict = {"pose": int(m["pose"]), "image_number": int(m["number"])}
@@ -113,4 +114,4 @@ class Jaffe(DatasetAdapter):
             missing = sum(1 for e in entries if "rating_top" not in e.extras)
             if missing:
                 report["images_without_rating"] = missing
-        return Scan(entries, str(source), tuple(fields), skipped, Counter(), report)
+        return Scan(entries, str(source), tuple(fields), skipped, Tally(), report)

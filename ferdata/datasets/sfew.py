@@ -18,6 +18,7 @@ import pyarrow as pa
 from ferdata.datasets._registry import register_dataset
 from ferdata.datasets.base import DatasetAdapter, Entry, Scan, image_files
 from ferdata.errors import FerdataError, LayoutError
+from ferdata.findings import Tally, count
 from ferdata.labels import SFEW_NAMES, SFEW_XLSX_CODES, SYNONYMS
 
 REGULAR = re.compile(r"^(?P<movie>.+)_(?P<clip>\d{9})_(?P<char>\d{8})$")
@@ -120,8 +121,8 @@ class SFEW(DatasetAdapter):
             raise FerdataError(f"--xlsx {xlsx_path} does not exist")
         pcs = read_xlsx(xlsx_path) if xlsx_path and xlsx_path.is_file() else None
 
-        skipped: Counter = Counter()
-        warnings: Counter = Counter()
+        skipped: Counter = Tally()
+        warnings: Counter = Tally()
         entries: list[Entry] = []
         used: set[tuple[str, str]] = set()
         label_mismatch: list[str] = []
@@ -130,19 +131,19 @@ class SFEW(DatasetAdapter):
             prefix = "" if prefix == "." else prefix + "/"
             for rel in image_files(parent, skipped):
                 if "/" not in rel:
-                    skipped["not inside an emotion folder"] += 1
+                    count(skipped, "not inside an emotion folder", prefix + rel)
                     continue
                 folder = rel.split("/", 1)[0]
                 label = self.to_label(folder, what="emotion folder", table=SFEW_FOLDERS,
                                       key=folder.lower(), known=", ".join(SFEW_NAMES))
                 if label is None:
-                    skipped[f"unknown label {folder}"] += 1
+                    count(skipped, f"unknown label {folder}", prefix + rel)
                     continue
                 stem = rel.rsplit("/", 1)[-1].rsplit(".", 1)[0]
                 movie, clip, char, regular = parse_name(stem)
                 subject = f"{movie}_{char}" if regular else None
                 if not regular:
-                    warnings["irregular file name (subject left empty)"] += 1
+                    count(warnings, "irregular file name (subject left empty)", prefix + rel)
                 extras: dict = {"movie": movie, "clip": clip, "character": char}
                 if pcs is not None and stem in pcs:
                     rows = pcs[stem]

@@ -33,6 +33,12 @@ def manifests_root(path: str | os.PathLike | None = None) -> Path:
     return Path(path or os.environ.get(ENV_MANIFESTS) or "manifests")
 
 
+def list_manifests(root: str | os.PathLike | None = None) -> list[str]:
+    """Names of the manifests under ``root`` (folders holding an images table), sorted."""
+    base = manifests_root(root)
+    return sorted(p.name for p in base.glob("*") if (p / IMAGES_TABLE).exists()) if base.is_dir() else []
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -105,8 +111,11 @@ class Manifest:
         candidate = Path(name)
         directory = candidate if (candidate / IMAGES_TABLE).exists() else base / name
         if not (directory / IMAGES_TABLE).exists():
-            known = sorted(p.name for p in base.glob("*") if (p / IMAGES_TABLE).exists()) if base.exists() else []
-            hint = f" (found: {', '.join(known)})" if known else ""
+            known = list_manifests(base)
+            hint = f" (found: {', '.join(known)})" if known else f" (none under {base} yet)"
+            if os.sep in str(name) or "/" in str(name) or str(name).startswith((".", "~")):
+                what = "does not exist" if not candidate.exists() else f"is not a manifest folder (no {IMAGES_TABLE})"
+                raise ManifestError(f"{name} {what}; give a manifest name{hint} or the folder of one")
             raise ManifestError(
                 f"no manifest {name!r} under {base}{hint}; create it with 'ferdata ingest DATASET SOURCE --name {name}'"
                 " or point --manifests / $FERDATA_MANIFESTS at the right folder"
