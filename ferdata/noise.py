@@ -39,7 +39,7 @@ from ferdata.manifest.effective import images_with_effective_labels
 from ferdata.manifest.schema import SUSPECTS_SCHEMA
 from ferdata.manifest.tables import SUSPECTS_TABLE
 from ferdata.progress import NullProgress, ProgressSink
-from ferdata.training.runs import PREDICTIONS, read_predictions
+from ferdata.training.runs import PREDICTIONS, read_predictions, resolve_run
 
 HELD_OUT_ROLE = "test"
 RANK_BY = ("both", "self_confidence", "normalized_margin")
@@ -81,7 +81,7 @@ def find_prediction_files(runs: Sequence[str | Path]) -> list[Path]:
     """``predictions.parquet`` of each run folder given, or of each run inside a folder of runs."""
     files: list[Path] = []
     for run in runs:
-        run = Path(run)
+        run = resolve_run(run) or Path(run)  # a run id or 'latest' too
         if run.is_file() and run.name.endswith(".parquet"):
             files.append(run)
         elif (run / PREDICTIONS).is_file():

@@ -15,7 +15,7 @@ from ferdata.errors import FerdataError
 
 
 class _Group(TyperGroup):
-    def invoke(self, ctx):  # noqa: ANN001 - click's signature
+    def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except FerdataError as exc:
@@ -24,7 +24,7 @@ class _Group(TyperGroup):
             err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
 
-    def list_commands(self, ctx):  # noqa: ANN001 - keep the pipeline order, not alphabetical
+    def list_commands(self, ctx):
         return list(self.commands)
 
 

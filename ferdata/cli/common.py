@@ -155,7 +155,7 @@ class RichProgress:
         self._done += n
         if self._progress is not None:
             self._progress.advance(self._task, n)
-        elif self._plain:
+        elif self._plain and not (self._total and self._done >= self._total):  # the end has its own line
             now = time.monotonic()
             if now - self._last >= progress_seconds():
                 self._last = now
@@ -287,7 +287,7 @@ class Summary:
         self.title = title
         self.rows: list[tuple[str, Any]] = []
         self.data: dict[str, Any] = {}
-        self.tables: list[tuple[str, Sequence[str], list[Sequence[Any]]]] = []
+        self.tables: list[tuple[str, Sequence[str], list[Sequence[Any]], bool]] = []
         self.warnings: list[str] = []
 
     def row(self, label: str, value: Any, *, key: str | None = None, show: bool = True) -> Summary:
@@ -323,10 +323,11 @@ class Summary:
         return self
 
     def table(self, title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]], *,
-              key: str | None = None) -> Summary:
-        """An extra table printed before the summary (in JSON: a list of objects)."""
+              key: str | None = None, before: bool = True) -> Summary:
+        """An extra table, printed before the summary (``before=False``: after it); in JSON a
+        list of objects under ``tables.<key>``."""
         rows = [list(r) for r in rows]
-        self.tables.append((title, columns, rows))
+        self.tables.append((title, columns, rows, before))
         self.data.setdefault("tables", {})[key or key_of(title)] = [
             {key_of(c) or f"column_{i}": jsonable(v) for i, (c, v) in enumerate(zip(columns, r))} for r in rows]
         return self
@@ -345,16 +346,20 @@ class Summary:
         if as_json:
             print_json(self.as_dict())
             return
-        for title, columns, rows in self.tables:
-            console.print(table(title, columns, rows, justify=["left"] * len(columns)))
+        for title, columns, rows, before in self.tables:
+            if before:
+                console.print(table(title, columns, rows, justify=["left"] * len(columns)))
         console.print(summary_table(self.title, self.rows))
+        for title, columns, rows, before in self.tables:
+            if not before:
+                console.print(table(title, columns, rows))
         for w in self.warnings:
             warn(w)
 
 
 def print_json(data: Any) -> None:
     """One JSON object on stdout, nothing else."""
-    typer.echo(json.dumps(jsonable(data), indent=2, sort_keys=False))
+    typer.echo(json.dumps(jsonable(data), indent=2, ensure_ascii=False))
 
 
 # --- help: one line and examples --------------------------------------------------------------

@@ -7,16 +7,31 @@ from typing import Annotated
 
 import typer
 
-from ferdata.cli.common import ManifestsOpt, RichProgress, console, summary_table
+from ferdata.cli.common import (
+    Example,
+    JsonOpt,
+    ManifestsOpt,
+    RichProgress,
+    Summary,
+    command_help,
+)
 
 ORDER = 65
+
+EXAMPLES = (
+    Example("ferdata flag jaffe --from-runs latest",
+            "score every image with the runs of 'train --fold all' (each image by the fold that held it out)"),
+    Example("ferdata flag sfew --model small-cnn --split spi-2 --epochs 1",
+            "train one model per fold of a grouped split and score each fold's held-out images"),
+    Example("ferdata info jaffe --suspects 10", "then: the top 10 suspects"),
+)
 
 
 def flag_command(
     name: Annotated[str, typer.Argument(help="Manifest name (or folder).")],
     from_runs: Annotated[list[Path] | None, typer.Option(
-        "--from-runs", help="Run folders (or a folder of runs) whose predictions.parquet hold out-of-fold "
-                            "probabilities; repeatable.")] = None,
+        "--from-runs", help="Run folders (or a folder of runs, a run id, 'latest') whose predictions.parquet "
+                            "hold out-of-fold probabilities; repeatable.")] = None,
     model: Annotated[str | None, typer.Option(
         "--model", help="Train this model once per fold of --split and score each fold's held-out images.")] = None,
     split: Annotated[str | None, typer.Option("--split", "-s", help="With --model: a grouped split (spi, loso, ...).")]
@@ -32,6 +47,7 @@ def flag_command(
         "--filter-by", help="prune_by_noise_rate | both (also require an off-diagonal confident class).")]
         = "prune_by_noise_rate",
     manifests: ManifestsOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Find likely mislabeled images with confident learning; writes suspects.parquet."""
     from ferdata.errors import FerdataError
@@ -52,18 +68,19 @@ def flag_command(
     else:
         oof = read_run_predictions(from_runs)
     result = flag(manifest, oof, rank_by=rank_by, filter_by=filter_by, progress=progress)
-    rows = [("suspects", str(result.path)), ("images scored", result.n_scored),
-            ("flagged by confident learning", result.n_flagged), ("questioned by the data only", result.n_data_only)]
-    rows += [(f"noise rate {c} (threshold {result.thresholds.get(c, float('nan')):.2f})", round(r, 3))
-             for c, r in result.noise_rates.items()]
-    rows.append(("seconds", round(result.seconds, 2)))
-    console.print(summary_table(f"flag {manifest.name}", rows))
+    s = Summary(f"flag {manifest.name}")
     if result.top:
-        console.print(summary_table(
-            "top suspects", [(r["rank"], r["path"], r["given_label"], r["suggested_label"] or "",
-                              "" if r["score"] is None else f"{r['score']:.3f}") for r in result.top],
-            ("rank", "path", "given", "suggested", "score")))
+        s.table("top suspects", ("rank", "path", "given", "suggested", "score"),
+                [(r["rank"], r["path"], r["given_label"], r["suggested_label"] or "",
+                  "" if r["score"] is None else f"{r['score']:.3f}") for r in result.top])
+    s.row("suspects", str(result.path)).row("images scored", result.n_scored)
+    s.row("flagged by confident learning", result.n_flagged).row("questioned by the data only", result.n_data_only)
+    for c, r in result.noise_rates.items():
+        s.row(f"noise rate {c} (threshold {result.thresholds.get(c, float('nan')):.2f})", round(r, 3),
+              key=f"noise_rate_{c}")
+    s.row("seconds", round(result.seconds, 2))
+    s.print(as_json)
 
 
 def register(app: typer.Typer) -> None:
-    app.command("flag")(flag_command)
+    app.command("flag", **command_help("Likely label errors, by confident learning", EXAMPLES))(flag_command)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -20,11 +20,14 @@ from ferdata.cli.common import (
     table,
 )
 
+if TYPE_CHECKING:
+    from ferdata.ingest import IngestResult
+
 ORDER = 10
 
 EXAMPLES = (
     Example("ferdata ingest jaffe ../shared/data/jaffe", "JAFFE into manifests/jaffe/images.parquet"),
-    Example("ferdata ingest ckplus ../shared/data/ckplus48 --name ck48", "CK+48, as the manifest 'ck48'"),
+    Example("ferdata ingest sfew ../shared/data/sfew_anu", "SFEW (ANU layout: Images/<Emotion>/, PCA/SFEW.xlsx)"),
     Example("ferdata ingest folder ../shared/data/jaffe --name jaffe-by-name --label-pattern "
             "'^..\\.(?P<label>..)' --label-map AN=anger,DI=disgust,FE=fear,HA=happy,NE=neutral,SA=sad,SU=surprise",
             "labels read from the file names (KA.AN1.39.tiff: characters 4-5)"),
@@ -57,7 +60,6 @@ def ingest_command(
     """Ingest a dataset folder into <manifests>/<name>/images.parquet."""
     from ferdata.datasets import DATASETS, get_dataset_class, list_datasets
     from ferdata.errors import FerdataError
-    from ferdata.info import summarize
     from ferdata.ingest import ingest
 
     if list_:
@@ -76,8 +78,14 @@ def ingest_command(
         ratings=ratings, frames=frames, neutral=neutral, xlsx=xlsx, csv=tuple(csv or ()),
         subject_pattern=subject_pattern, label_pattern=label_pattern,
     )
+    ingest_summary(dataset, result).print(as_json)
+
+
+def ingest_summary(dataset: str, result: IngestResult) -> Summary:
+    """The closing table of an ingest (also the first stage of 'ferdata pipeline')."""
     from ferdata.cli.info import overview
     from ferdata.findings import first_paths
+    from ferdata.info import summarize
 
     s = Summary(f"ingest {dataset} → {result.manifest.name}")
     s.row("manifest", str(result.manifest.images_path)).row("images", result.n_rows)
@@ -91,7 +99,7 @@ def ingest_command(
     s.counted("warning", result.warnings, first_paths(result.warnings))
     report_rows(result.report, s)
     s.row("seconds", round(result.seconds, 2))
-    s.print(as_json)
+    return s
 
 
 def report_rows(report: dict[str, Any], s: Summary, *, shown: int = 3) -> Summary:

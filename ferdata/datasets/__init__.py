@@ -12,6 +12,10 @@ from ferdata.errors import FerdataError
 
 def detect_dataset(source: Path) -> str:
     """The one adapter whose layout ``source`` matches (``folder`` is the last resort)."""
+    if not Path(source).exists():
+        raise FerdataError(f"{source} does not exist; give a dataset folder (layouts: 'ferdata ingest --list')")
+    if not Path(source).is_dir() and Path(source).suffix.lower() != ".csv":
+        raise FerdataError(f"{source} is a file, not a dataset folder (layouts: 'ferdata ingest --list')")
     matches = [n for n in list_datasets() if n != "folder" and get_dataset_class(n).detect(source)]
     if len(matches) == 1:
         return matches[0]

@@ -498,7 +498,7 @@ def run_fold(job: FoldJob) -> dict[str, Any]:
                 save_checkpoint(best_path, **{k: state[k] for k in ("model", "epoch", "classes", "plugin")})
         epochs_done = epoch + 1
         if job.on_epoch is not None and d.main:
-            job.on_epoch(row)
+            job.on_epoch({**row, "epochs": hp["epochs"]})  # the total, for an ETA
         if val_loader is not None and patience > 0 and bad_epochs >= patience:
             stopped_early = True
             break

@@ -197,8 +197,26 @@ def fold_runs(run_dir: Path) -> list[Path]:
     raise FerdataError(f"{run_dir} is not a run folder (no {CONFIG}); give a folder made by 'ferdata train'")
 
 
+#: The run id that means "the newest run under the runs root" (``ferdata eval latest``).
+LATEST = "latest"
+
+
+def latest_run(runs: str | os.PathLike | None = None) -> Path:
+    """The newest run folder (or fold group) under the runs root, by the time stamp that
+    starts its name (:func:`new_run_dir`)."""
+    root = runs_root(runs)
+    found = [p for p in root.iterdir() if p.is_dir() and is_run(p)] if root.is_dir() else []
+    if not found:
+        raise FerdataError(f"{LATEST!r}: no run under {root} yet; train one with "
+                           "'ferdata train MODEL --manifest NAME --split SPLIT' (or point --runs at your runs)")
+    return max(found, key=lambda p: (p.name[:15], p.name))
+
+
 def resolve_run(target: str | os.PathLike, runs: str | os.PathLike | None = None) -> Path | None:
-    """A run folder (or fold group) by path, or by id under the runs root; ``None`` if neither."""
+    """A run folder (or fold group) by path, by id under the runs root, or ``latest``;
+    ``None`` if neither."""
+    if str(target) == LATEST and not Path(target).exists():
+        return latest_run(runs)
     for candidate in (Path(target), runs_root(runs) / target):
         if candidate.is_dir() and is_run(candidate):
             return candidate
@@ -206,8 +224,10 @@ def resolve_run(target: str | os.PathLike, runs: str | os.PathLike | None = None
 
 
 def open_run(path: str | os.PathLike, runs: str | os.PathLike | None = None) -> Path:
-    """A run folder by path, or by id under the runs root."""
+    """A run folder by path, by id under the runs root, or ``latest``."""
     p = Path(path)
+    if str(path) == LATEST and not p.exists():
+        p = latest_run(runs)
     for candidate in (p, runs_root(runs) / p):
         if (candidate / CONFIG).exists():
             return candidate
