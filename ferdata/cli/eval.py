@@ -39,7 +39,7 @@ def eval_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Top-1/top-2, per-class and averaged precision/recall/F1 and confusion matrix of a run."""
-    from ferdata.training import evaluate
+    from ferdata.training.evaluate import evaluate  # not ferdata.training: its submodule of that name shadows it
 
     m = evaluate(run, on=on, split=split, runs=runs_dir, manifests=manifests, device=device, progress=RichProgress())
     if as_json:

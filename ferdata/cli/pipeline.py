@@ -23,8 +23,8 @@ from ferdata.cli.common import (
 ORDER = 90
 
 EXAMPLES = (
-    Example("ferdata pipeline ../shared/data/jaffe --epochs 3",
-            "ingest, split, crop, describe, train and test JAFFE (about a minute on 2 cores)"),
+    Example("ferdata pipeline ../shared/data/jaffe --epochs 2",
+            "ingest, split, crop, describe, train and test JAFFE (30 epochs without --epochs)"),
     Example("ferdata pipeline ../shared/data/sfew_anu --no-train", "every step up to the features"),
     Example("ferdata pipeline ~/data/my-faces --dataset folder --name mine", "your own label folders",
             runnable=False),

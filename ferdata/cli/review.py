@@ -42,7 +42,8 @@ ProjectOpt = Annotated[str | None, typer.Option("--project", help="Project title
 
 
 review_app = typer.Typer(help="Relabel suspects in Label Studio: push tasks, pull decisions.", no_args_is_help=True,
-                         short_help="Relabel suspects in Label Studio: push, pull, status")
+                         short_help="Relabel suspects in Label Studio: push, pull, status",
+                         epilog=examples_epilog((PUSH_EXAMPLES[0], STATUS_EXAMPLES[0], PULL_EXAMPLES[1])))
 
 
 @review_app.command("push", short_help="Import the top suspects as Label Studio tasks",

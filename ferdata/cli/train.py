@@ -32,9 +32,9 @@ if TYPE_CHECKING:
 ORDER = 50
 
 EXAMPLES = (
-    Example("ferdata train small-cnn --manifest jaffe --split loso --epochs 3",
+    Example("ferdata train small-cnn --manifest jaffe --split loso --epochs 2",
             "fold 0 of a split into runs/<time>-small-cnn-jaffe-loso/"),
-    Example("ferdata train small-cnn --manifest jaffe --split loso --fold all --epochs 1 --hp batch_size=64",
+    Example("ferdata train small-cnn --manifest sfew --split spi-2 --fold all --epochs 1 --hp batch_size=16",
             "every fold, test accuracy as mean ± std"),
     Example("ferdata train --list", "the models, their papers and input sizes"),
 )
