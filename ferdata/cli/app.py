@@ -19,9 +19,9 @@ class _Group(TyperGroup):
         try:
             return super().invoke(ctx)
         except FerdataError as exc:
-            from ferdata.cli.common import err_console
+            from ferdata.cli.common import err_console, error_text
 
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+            err_console.print(error_text(exc), highlight=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
 
     def list_commands(self, ctx):

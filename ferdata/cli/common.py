@@ -362,6 +362,37 @@ def print_json(data: Any) -> None:
     typer.echo(json.dumps(jsonable(data), indent=2, ensure_ascii=False))
 
 
+# --- errors: library parameters as flags ------------------------------------------------------
+
+#: Library parameters whose flag is not ``--`` + the name in kebab case.
+FLAGS = {
+    "detector_opts": "--detector-option",
+    "hparams": "--hp",
+    "use_crops": "--crops",
+    "allow_image_level": "--image-level",
+    "members": "--runs",
+    "doc_root": "--document-root",
+    "title": "--project",
+    "input": "INPUT",
+    "source": "SOURCE",
+    "opts": "--detector-option",
+}
+
+
+def flag_of(parameter: str) -> str:
+    """The flag that sets a library parameter: ``label_map`` -> ``--label-map``."""
+    return FLAGS.get(parameter) or "--" + parameter.replace("_", "-")
+
+
+def error_text(exc: BaseException) -> Text:
+    """An error as the one line the CLI prints: library parameters shown as flags, the
+    message as plain text (a path with brackets prints as written)."""
+    from ferdata.errors import FerdataError
+
+    message = exc.render(flag_of) if isinstance(exc, FerdataError) else str(exc)
+    return Text.assemble(("error:", "bold red"), " ", message)
+
+
 # --- help: one line and examples --------------------------------------------------------------
 
 
