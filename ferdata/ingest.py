@@ -24,7 +24,7 @@ from ferdata import __version__
 from ferdata.datasets import create_dataset
 from ferdata.datasets.base import Entry
 from ferdata.engines import Executor, create_executor
-from ferdata.errors import FerdataError
+from ferdata.errors import FerdataError, arg
 from ferdata.findings import first_paths
 from ferdata.imageio import max_pixels as pillow_max_pixels
 from ferdata.imageio import probe_bytes, sha256
@@ -109,7 +109,7 @@ def ingest(
     source_path = source_path.resolve()
     name = name or dataset
     if not name or "/" in name or name.startswith("."):
-        raise FerdataError(f"manifest name {name!r} is not a plain folder name; choose one with --name")
+        raise FerdataError(f"manifest name {name!r} is not a plain folder name; choose one with {arg('name')}")
     mdir = manifests_root(manifests) / name
     mdir.mkdir(parents=True, exist_ok=True)
 

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from ferdata.errors import FerdataError
+from ferdata.errors import FerdataError, arg
 from ferdata.imageio import IMAGE_SUFFIXES, read_pixels
 from ferdata.inference import RunModel, load_run_model
 from ferdata.manifest import atomic_write_bytes, read_metadata, write_table
@@ -128,7 +128,7 @@ class Predictor:
             self.config_source += f", detector replaced by {detector}"
         if self.face_config.get("detector") == "given":
             raise FerdataError("the run's crops come from boxes given in the dataset, which new pictures do not have; "
-                               "pick a detector with --detector haar|mtcnn|mediapipe")
+                               f"pick a detector with {arg('detector')} haar|mtcnn|mediapipe")
         self.faces = FacePreprocessor(self.face_config)
         # One throw-away batch: the first forward pays for lazy initialisation, which would
         # otherwise be booked as the first frame's classification time.
@@ -418,18 +418,18 @@ def _outputs(outs: list[Path], kind: str) -> tuple[list[Path], Path | None, Path
             tables.append(o)
         elif suffix in VIDEO_SUFFIXES:
             if kind not in ("video", "camera"):
-                raise FerdataError(f"--out {o}: an annotated video needs a video or camera input")
+                raise FerdataError(f"{arg('out')} {o}: an annotated video needs a video or camera input")
             video = o
         elif suffix in ANNOTATED_IMAGE_SUFFIXES:
             if kind != "image":
-                raise FerdataError(f"--out {o}: one annotated image needs one image input; give a folder for many")
+                raise FerdataError(f"{arg('out')} {o}: one annotated image needs one image input; give a folder for many")
             images = o
         elif suffix == "":
             if kind not in ("folder", "image"):
-                raise FerdataError(f"--out {o}: a folder of annotated images needs an image or folder input")
+                raise FerdataError(f"{arg('out')} {o}: a folder of annotated images needs an image or folder input")
             images = o
         else:
-            raise FerdataError(f"--out {o}: use .parquet or .csv (table), .mp4/.avi (video), .png/.jpg (image) "
+            raise FerdataError(f"{arg('out')} {o}: use .parquet or .csv (table), .mp4/.avi (video), .png/.jpg (image) "
                                "or a folder (annotated images)")
     return tables, video, images
 
@@ -449,14 +449,14 @@ def predict(run: str | os.PathLike, input: str | os.PathLike | None = None, *, c
     """
     progress = progress or NullProgress()
     if (input is None) == (camera is None):
-        raise FerdataError("give either an INPUT (image, folder or video) or --camera N")
+        raise FerdataError(f"give either an INPUT (image, folder or video) or {arg('camera')} N")
     if input is not None and not Path(input).exists():
         raise FerdataError(f"{input} does not exist")
     kind = "camera" if camera is not None else kind_of(Path(input))
     if threads is None:
         return _predict(run, input, camera, kind, out, max_frames, manifests, detector, progress)
     if threads < 1:
-        raise FerdataError(f"--threads {threads}: give at least 1")
+        raise FerdataError(f"{arg('threads')} {threads}: give at least 1")
     import torch
 
     before = torch.get_num_threads()

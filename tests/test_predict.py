@@ -119,7 +119,7 @@ def test_folder_and_the_runs_own_preprocessing_config(jaffe, tiny_run, tmp_path)
     config["detector"] = "given"
     write_table(manifest_copy / "faces.parquet", pa.table({"image_id": pa.array([], pa.string())}),
                 {"latest_config": "abc123", "configs": {"abc123": config}})
-    with pytest.raises(FerdataError, match="--detector"):
+    with pytest.raises(FerdataError, match="with detector haar"):
         Predictor(run)
 
     result = predict(run, folder, out=[tmp_path / "annotated"], detector="haar")

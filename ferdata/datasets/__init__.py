@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ferdata.datasets._registry import DATASETS, create_dataset, get_dataset_class, list_datasets, register_dataset
 from ferdata.datasets.base import DatasetAdapter, Entry, Scan
-from ferdata.errors import FerdataError
+from ferdata.errors import FerdataError, arg
 
 
 def detect_dataset(source: Path) -> str:
@@ -20,11 +20,11 @@ def detect_dataset(source: Path) -> str:
     if len(matches) == 1:
         return matches[0]
     if len(matches) > 1:
-        raise FerdataError(f"{source} looks like several datasets ({', '.join(matches)}); name one with --dataset")
+        raise FerdataError(f"{source} looks like several datasets ({', '.join(matches)}); name one with {arg('dataset')}")
     if get_dataset_class("folder").detect(source):
         return "folder"
     raise FerdataError(
-        f"{source} matches no known layout; name the dataset with --dataset "
+        f"{source} matches no known layout; name the dataset with {arg('dataset')} "
         f"({', '.join(list_datasets())}) — see 'ferdata ingest --list'"
     )
 

@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from ferdata.datasets._registry import register_dataset
 from ferdata.datasets.base import DatasetAdapter, Entry, Scan, at_line, csv_rows, inside
-from ferdata.errors import FerdataError, LayoutError
+from ferdata.errors import FerdataError, LayoutError, arg
 from ferdata.findings import Tally, count
 from ferdata.labels import AFFECTNET_CODES
 
@@ -57,11 +57,11 @@ class AffectNet(DatasetAdapter):
         given = self.opts.get("csv") or ()
         csvs = [Path(c) if Path(c).is_absolute() else source / c for c in given] or self._find_csvs(source)
         if not csvs:
-            raise LayoutError(f"{source}: no training.csv / validation.csv found; name them with --csv "
+            raise LayoutError(f"{source}: no training.csv / validation.csv found; name them with {arg('csv')} "
                               f"(affectnet expects {self.layout})")
         for c in csvs:
             if not c.is_file():
-                raise FerdataError(f"--csv {c} does not exist")
+                raise FerdataError(f"{arg('csv')} {c} does not exist")
         image_root = next((source / d for d in IMAGE_DIRS if (source / d).is_dir()), source)
 
         entries: list[Entry] = []

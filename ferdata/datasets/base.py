@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 import pyarrow as pa
 
-from ferdata.errors import FerdataError, LayoutError, UnknownLabelError
+from ferdata.errors import FerdataError, LayoutError, UnknownLabelError, arg
 from ferdata.findings import Tally, count
 from ferdata.imageio import IMAGE_SUFFIXES
 from ferdata.labels import SYNONYMS, parse_label_map
@@ -73,8 +73,8 @@ class DatasetAdapter(ABC):
                  **options: Any) -> None:
         unknown = sorted(k for k, v in options.items() if v not in (None, (), [], False) and k not in self.options)
         if unknown:
-            opts = ", ".join("--" + k.replace("_", "-") for k in unknown)
-            accepted = ", ".join("--" + k.replace("_", "-") for k in self.options) or "none"
+            opts = ", ".join(arg(k) for k in unknown)
+            accepted = ", ".join(arg(k) for k in self.options) or "none"
             raise FerdataError(f"{opts} does not apply to {self.name} (its options: {accepted})")
         self.label_map = parse_label_map(label_map) if isinstance(label_map, str) else dict(label_map or {})
         self.skip_unknown = skip_unknown
@@ -110,7 +110,7 @@ class DatasetAdapter(ABC):
         known = known or ", ".join(sorted(table))
         raise UnknownLabelError(
             f"{self.name}: unknown {what} {raw!r} (known: {known}); map it with "
-            f"--label-map '{raw}=<label>' or pass --skip-unknown"
+            f"{arg('label_map')} '{raw}=<label>' or pass {arg('skip_unknown')}"
         )
 
     def require_dir(self, source: Path) -> Path:
@@ -207,7 +207,7 @@ def at_line(path: Path, line: int) -> Iterator[None]:
     try:
         yield
     except UnknownLabelError as exc:
-        raise UnknownLabelError(f"{path} line {line}: {exc}") from None
+        raise UnknownLabelError(f"{path} line {line}: {exc.raw}") from None
 
 
 def inside(root: Path, candidate: str) -> bool:

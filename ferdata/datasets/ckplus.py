@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from ferdata.datasets._registry import register_dataset
 from ferdata.datasets.base import DatasetAdapter, Entry, Scan, image_files, is_hidden
-from ferdata.errors import FerdataError, LayoutError
+from ferdata.errors import FerdataError, LayoutError, arg
 from ferdata.findings import Tally, count
 from ferdata.labels import CKPLUS_CODES, SYNONYMS
 
@@ -41,9 +41,9 @@ class CKPlus(DatasetAdapter):
         frames = self.opts.get("frames") or "last3"
         neutral = self.opts.get("neutral") or "none"
         if frames not in ("last", "last3"):
-            raise FerdataError(f"--frames {frames!r}: use 'last' (peak frame) or 'last3' (last three frames)")
+            raise FerdataError(f"{arg('frames')} {frames!r}: use 'last' (peak frame) or 'last3' (last three frames)")
         if neutral not in ("first", "none"):
-            raise FerdataError(f"--neutral {neutral!r}: use 'first' (first frame of each sequence) or 'none'")
+            raise FerdataError(f"{arg('neutral')} {neutral!r}: use 'first' (first frame of each sequence) or 'none'")
         self.frames, self.neutral = frames, neutral
 
     @staticmethod
@@ -73,7 +73,7 @@ class CKPlus(DatasetAdapter):
         if root is not None:
             return self._scan_original(root)
         if self.neutral == "first":
-            raise FerdataError("--neutral first needs the original CK+ layout (cohn-kanade-images/ + Emotion/); "
+            raise FerdataError(f"{arg('neutral')} first needs the original CK+ layout (cohn-kanade-images/ + Emotion/); "
                                "CK+48 holds only the last three frames")
         return self._scan_48(source)
 

@@ -22,7 +22,7 @@ from ferdata.datasets.base import (
     image_files,
     inside,
 )
-from ferdata.errors import FerdataError, LayoutError
+from ferdata.errors import FerdataError, LayoutError, arg
 from ferdata.findings import Tally, count
 from ferdata.labels import SYNONYMS
 
@@ -51,12 +51,12 @@ class Folder(DatasetAdapter):
 
     def __init__(self, **kw) -> None:
         super().__init__(**kw)
-        self.subject_re = compile_pattern(self.opts.get("subject_pattern"), "subject", "--subject-pattern",
+        self.subject_re = compile_pattern(self.opts.get("subject_pattern"), "subject", arg("subject_pattern"),
                                           r"^(?P<subject>[A-Z]{2})\.")
-        self.label_re = compile_pattern(self.opts.get("label_pattern"), "label", "--label-pattern",
+        self.label_re = compile_pattern(self.opts.get("label_pattern"), "label", arg("label_pattern"),
                                         r"^.{4}(?P<label>[a-g])")
         if self.label_re is not None and self.opts.get("csv"):
-            raise FerdataError("--label-pattern and --csv both give the labels; use one")
+            raise FerdataError(f"{arg('label_pattern')} and {arg('csv')} both give the labels; use one")
 
     @classmethod
     def detect(cls, source: Path) -> bool:
@@ -84,7 +84,7 @@ class Folder(DatasetAdapter):
         try:
             return raw, self._label(raw, what="label from the file name")
         except FerdataError as exc:
-            raise type(exc)(f"{rel}: {exc}") from None
+            raise type(exc)(f"{rel}: {exc.raw}") from None
 
     def scan(self, source: Path, manifest_dir: Path) -> Scan:
         self.require_dir(source)
@@ -127,7 +127,7 @@ class Folder(DatasetAdapter):
             entries.append(Entry(rel, raw, label, subject_id=self._subject(rel, warnings)))
         if not entries:
             names = ", ".join(files[:3])
-            raise LayoutError(f"{source}: no file name matches --label-pattern {self.label_re.pattern!r} "
+            raise LayoutError(f"{source}: no file name matches {arg('label_pattern')} {self.label_re.pattern!r} "
                               f"(names look like {names}); fix the pattern")
         return Scan(entries, str(source), (), skipped, warnings, {"layout": "label-pattern"})
 
@@ -138,10 +138,10 @@ class Folder(DatasetAdapter):
         for c in csvs:
             c = c if c.is_absolute() or c.exists() else source / c
             if not c.is_file():
-                raise FerdataError(f"--csv {c} does not exist")
+                raise FerdataError(f"{arg('csv')} {c} does not exist")
             rows = list(csv_rows(c, encoding="utf-8-sig"))
             if not rows:
-                raise LayoutError(f"{c} is empty; folder --csv expects columns path,label[,subject]")
+                raise LayoutError(f"{c} is empty; folder {arg('csv')} expects columns path,label[,subject]")
             header = [h.strip().lower() for h in rows[0][1]]
             if "path" in header and "label" in header:
                 ip, il = header.index("path"), header.index("label")

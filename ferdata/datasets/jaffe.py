@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from ferdata.datasets._registry import register_dataset
 from ferdata.datasets.base import DatasetAdapter, Entry, Scan, image_files
-from ferdata.errors import FerdataError, UnknownLabelError
+from ferdata.errors import FerdataError, UnknownLabelError, arg
 from ferdata.findings import Tally, count
 from ferdata.labels import JAFFE_CODES
 
@@ -31,7 +31,7 @@ def read_ratings(path: Path) -> dict[tuple[str, str], dict[str, float]]:
     try:
         lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError as exc:
-        raise FerdataError(f"--ratings {path}: cannot read it ({exc.strerror})") from None
+        raise FerdataError(f"{arg('ratings')} {path}: cannot read it ({exc.strerror})") from None
     for n, line in enumerate(lines, 1):
         parts = line.split()
         if not parts or parts[0].startswith("#"):
@@ -39,17 +39,17 @@ def read_ratings(path: Path) -> dict[tuple[str, str], dict[str, float]]:
         if len(parts) != 8 or "-" not in parts[7]:
             if n == 1:  # a header line such as "N HAP SAD SUR ANG DIS FEA PIC"
                 continue
-            raise FerdataError(f"--ratings {path}: line {n} is not 'index HAP SAD SUR ANG DIS FEA ID'")
+            raise FerdataError(f"{arg('ratings')} {path}: line {n} is not 'index HAP SAD SUR ANG DIS FEA ID'")
         try:
             scores = [float(x) for x in parts[1:7]]
         except ValueError:
             if n == 1:
                 continue
-            raise FerdataError(f"--ratings {path}: line {n} has a non-numeric score") from None
+            raise FerdataError(f"{arg('ratings')} {path}: line {n} has a non-numeric score") from None
         subject, key = parts[7].split("-", 1)
         out[(subject.upper(), key.upper())] = {lab: s for (_, lab), s in zip(RATING_COLUMNS, scores)}
     if not out:
-        raise FerdataError(f"--ratings {path}: no rating rows found")
+        raise FerdataError(f"{arg('ratings')} {path}: no rating rows found")
     return out
 
 
@@ -87,7 +87,7 @@ class Jaffe(DatasetAdapter):
                     continue
                 raise UnknownLabelError(
                     f"jaffe: cannot read subject and expression from {rel!r} (expected names like "
-                    "KA.AN1.39.tiff); rename it, or pass --skip-unknown"
+                    f"KA.AN1.39.tiff); rename it, or pass {arg('skip_unknown')}"
                 )
             code = m["code"].upper()
             label = self.to_label(code, what="expression code")

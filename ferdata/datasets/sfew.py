@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from ferdata.datasets._registry import register_dataset
 from ferdata.datasets.base import DatasetAdapter, Entry, Scan, image_files
-from ferdata.errors import FerdataError, LayoutError
+from ferdata.errors import FerdataError, LayoutError, arg
 from ferdata.findings import Tally, count
 from ferdata.labels import SFEW_NAMES, SFEW_XLSX_CODES, SYNONYMS
 
@@ -59,7 +59,7 @@ def _read_xlsx(path: Path, load_workbook) -> dict[str, dict[str, list[float]]]:
     try:
         wb = load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # noqa: BLE001
-        raise FerdataError(f"{path}: cannot read it as an Excel workbook ({exc}); pass --xlsx none to skip it") from None
+        raise FerdataError(f"{path}: cannot read it as an Excel workbook ({exc}); pass {arg('xlsx')} none to skip it") from None
     out: dict[str, dict[str, list[float]]] = {}
     try:
         rows = wb.worksheets[0].iter_rows(values_only=True)
@@ -118,7 +118,7 @@ class SFEW(DatasetAdapter):
         xlsx_opt = self.opts.get("xlsx")
         xlsx_path = None if xlsx_opt == "none" else Path(xlsx_opt) if xlsx_opt else source / "PCA" / "SFEW.xlsx"
         if xlsx_opt and xlsx_opt != "none" and not xlsx_path.is_file():
-            raise FerdataError(f"--xlsx {xlsx_path} does not exist")
+            raise FerdataError(f"{arg('xlsx')} {xlsx_path} does not exist")
         pcs = read_xlsx(xlsx_path) if xlsx_path and xlsx_path.is_file() else None
 
         skipped: Counter = Tally()

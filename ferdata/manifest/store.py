@@ -18,7 +18,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ferdata.errors import ManifestError
+from ferdata.errors import ManifestError, arg
 from ferdata.manifest.tables import IMAGES_TABLE
 
 META_KEY = b"ferdata"
@@ -112,13 +112,13 @@ class Manifest:
         directory = candidate if (candidate / IMAGES_TABLE).exists() else base / name
         if not (directory / IMAGES_TABLE).exists():
             known = list_manifests(base)
-            hint = f" (found: {', '.join(known)})" if known else f" (none under {base} yet)"
+            hint = f" (found: {', '.join(known)})" if known else " (none there yet)"
             if os.sep in str(name) or "/" in str(name) or str(name).startswith((".", "~")):
                 what = "does not exist" if not candidate.exists() else f"is not a manifest folder (no {IMAGES_TABLE})"
                 raise ManifestError(f"{name} {what}; give a manifest name{hint} or the folder of one")
             raise ManifestError(
                 f"no manifest {name!r} under {base}{hint}; create it with 'ferdata ingest DATASET SOURCE --name {name}'"
-                " or point --manifests / $FERDATA_MANIFESTS at the right folder"
+                f" or point {arg('manifests')} / $FERDATA_MANIFESTS at the right folder"
             )
         return cls(directory)
 

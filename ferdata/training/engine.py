@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ferdata.errors import FerdataError
+from ferdata.errors import FerdataError, arg
 from ferdata.models import ModelPlugin
 from ferdata.progress import NullProgress
 from ferdata.training import runs as R
@@ -44,13 +44,13 @@ def pick_device(spec: str | None = "auto") -> Any:
         else:
             spec = "cpu"
     if spec.startswith("cuda") and not torch.cuda.is_available():
-        raise FerdataError(f"--device {spec}: CUDA is not available here; use --device cpu or auto")
+        raise FerdataError(f"{arg('device')} {spec}: CUDA is not available here; use {arg('device')} cpu or auto")
     if spec == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise FerdataError("--device mps: MPS is not available here; use --device cpu or auto")
+        raise FerdataError(f"{arg('device')} mps: MPS is not available here; use {arg('device')} cpu or auto")
     try:
         return torch.device(spec)
     except RuntimeError:
-        raise FerdataError(f"--device {spec!r}: use auto, cpu, cuda, cuda:N or mps") from None
+        raise FerdataError(f"{arg('device')} {spec!r}: use auto, cpu, cuda, cuda:N or mps") from None
 
 
 @dataclass
@@ -218,7 +218,7 @@ def apply_weights(plugin: ModelPlugin, model: Any, weights: str | None) -> dict[
         result = plugin.pretrained(model, weights)
         return result if isinstance(result, dict) else {"loaded": -1}
     if weights == "imagenet":
-        raise FerdataError(f"model {plugin.name!r} has no ImageNet weights; use --weights none or a file")
+        raise FerdataError(f"model {plugin.name!r} has no ImageNet weights; use {arg('weights')} none or a file")
     return load_weights(model, weights)
 
 

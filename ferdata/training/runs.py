@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from ferdata.errors import FerdataError
+from ferdata.errors import FerdataError, arg
 from ferdata.manifest import atomic_write_bytes, read_metadata, read_table, write_table
 
 ENV_RUNS = "FERDATA_RUNS"
@@ -148,7 +148,7 @@ def read_predictions(path: Path, required: Sequence[str] = PREDICTION_COLUMNS) -
     if path.is_dir():
         path = path / PREDICTIONS
     if not path.exists():
-        raise FerdataError(f"{path} does not exist; the run did not finish (train it again or pass --resume)")
+        raise FerdataError(f"{path} does not exist; the run did not finish (train it again or pass {arg('resume')})")
     meta = read_metadata(path)
     table = read_table(path)
     names = set(table.column_names)
@@ -208,7 +208,7 @@ def latest_run(runs: str | os.PathLike | None = None) -> Path:
     found = [p for p in root.iterdir() if p.is_dir() and is_run(p)] if root.is_dir() else []
     if not found:
         raise FerdataError(f"{LATEST!r}: no run under {root} yet; train one with "
-                           "'ferdata train MODEL --manifest NAME --split SPLIT' (or point --runs at your runs)")
+                           f"'ferdata train MODEL --manifest NAME --split SPLIT' (or point {arg('runs')} at your runs)")
     return max(found, key=lambda p: (p.name[:15], p.name))
 
 

@@ -68,3 +68,59 @@ def test_ingest_json_is_one_object_with_the_table_rows(tmp_path, manifests_dir):
     assert data["images"] == 5 and data["subjects"] == 2 and data["label_anger"] == 2
     assert data["warning_irregular_file_name_subject_left_empty_first"][0].endswith("__00000004.png")
     assert data["xlsx_rows_without_image_first"] == ["Missing_000000000_00000001 (label 2)"]
+
+
+def test_library_errors_name_parameters_and_the_cli_shows_flags(tmp_path, manifests_dir):
+    from ferdata.cli.common import flag_of
+    from ferdata.errors import FerdataError
+    from ferdata.labels import parse_label_map
+
+    with pytest.raises(FerdataError) as err:
+        parse_label_map("joy")
+    assert str(err.value) == "label_map entry 'joy' is not RAW=LABEL (e.g. 'joy=happy')"
+    assert err.value.render(flag_of) == "--label-map entry 'joy' is not RAW=LABEL (e.g. 'joy=happy')"
+    assert flag_of("detector_opts") == "--detector-option" and flag_of("hparams") == "--hp"
+
+    src = write_fake("folder", tmp_path / "src").source
+    out = fails(["ingest", "folder", str(src), "--label-map", "joy"])
+    assert "error: --label-map entry 'joy'" in out
+    out = fails(["ingest", "jaffe", str(src), "--xlsx", "x.xlsx"])
+    assert "--xlsx does not apply to jaffe (its options: --ratings)" in out
+
+
+def test_no_library_error_quotes_a_command_line_flag():
+    """Library messages name parameters with arg(); only whole 'ferdata ...' commands they
+    suggest may spell flags (tokens of the error calls' string literals are checked)."""
+    import io
+    import re
+    import tokenize
+    from pathlib import Path
+
+    import ferdata
+
+    root = Path(ferdata.__file__).parent
+    calls = re.compile(r"(Error|Interrupted)$")
+    flag = re.compile(r"(?<![\w-])--[a-z][a-z-]*")
+    found = []
+    for path in root.rglob("*.py"):
+        if "cli" in path.relative_to(root).parts:
+            continue
+        tokens = list(tokenize.generate_tokens(io.StringIO(path.read_text()).readline))
+        depth, inside, prev = 0, [], None
+        for t in tokens:
+            if t.type == tokenize.OP and t.string in "([{":
+                depth += 1
+                if t.string == "(" and prev is not None and prev.type == tokenize.NAME and calls.search(prev.string):
+                    inside.append(depth)
+            elif t.type == tokenize.OP and t.string in ")]}":
+                if inside and inside[-1] == depth:
+                    inside.pop()
+                depth -= 1
+            elif t.type == tokenize.STRING and inside:
+                text = re.sub(r"'ferdata [^']*'?|ferdata train ensemble --runs|--enable-legacy-api-token|"
+                              r"^f?\"--from-runs RUNS' first\"$", "", t.string)
+                if flag.search(text):
+                    found.append(f"{path.relative_to(root)}:{t.start[0]}: {t.string}")
+            if t.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.COMMENT):
+                prev = t
+    assert not found, "\n".join(found)

@@ -78,7 +78,7 @@ def test_jaffe_ratings_are_joined_and_unused_rows_reported(tmp_path):
 def test_jaffe_unparseable_name_is_one_line_error(tmp_path):
     exp = write_fake("jaffe", tmp_path / "src")
     shutil.copy(exp.source / "KA.AN1.39.tiff", exp.source / "portrait.tiff")
-    with pytest.raises(UnknownLabelError, match="portrait.tiff.*--skip-unknown"):
+    with pytest.raises(UnknownLabelError, match="portrait.tiff.*skip_unknown"):
         run("jaffe", exp.source, tmp_path)
     assert run("jaffe", exp.source, tmp_path, skip_unknown=True).n_rows == 5
 
@@ -87,7 +87,7 @@ def test_jaffe_bad_ratings_file(tmp_path):
     exp = write_fake("jaffe", tmp_path / "src")
     bad = tmp_path / "bad.txt"
     bad.write_text("1 2 3 KA-AN1\n2 x y z\n")
-    with pytest.raises(FerdataError, match="--ratings .*line 2"):
+    with pytest.raises(FerdataError, match="ratings .*line 2"):
         run("jaffe", exp.source, tmp_path, ratings=bad)
 
 
@@ -130,11 +130,11 @@ def test_ckplus_original_layout_frames_and_neutral(tmp_path):
 
 def test_ckplus_bad_options(tmp_path):
     exp = write_fake("ckplus", tmp_path / "src")
-    with pytest.raises(FerdataError, match="--frames 'peak'"):
+    with pytest.raises(FerdataError, match="frames 'peak'"):
         run("ckplus", exp.source, tmp_path, frames="peak")
-    with pytest.raises(FerdataError, match="--neutral first needs the original"):
+    with pytest.raises(FerdataError, match="neutral first needs the original"):
         run("ckplus", exp.source, tmp_path, neutral="first")
-    with pytest.raises(FerdataError, match="--ratings does not apply to ckplus"):
+    with pytest.raises(FerdataError, match="ratings does not apply to ckplus"):
         run("ckplus", exp.source, tmp_path, ratings="x.txt")
 
 
@@ -232,7 +232,7 @@ def test_folder_unknown_label_folder_names_the_fix(tmp_path):
     image(exp.source / "Smirk" / "EF.1.png", seed=9)
     with pytest.raises(UnknownLabelError) as err:
         run("folder", exp.source, tmp_path)
-    assert "'Smirk'" in str(err.value) and "--label-map 'Smirk=<label>'" in str(err.value)
+    assert "'Smirk'" in str(err.value) and "label_map 'Smirk=<label>'" in str(err.value)
     assert "\n" not in str(err.value)
     assert run("folder", exp.source, tmp_path, label_map="Smirk=contempt").labels["contempt"] == 1
     res = run("folder", exp.source, tmp_path / "s", skip_unknown=True)
@@ -279,11 +279,11 @@ def test_folder_label_pattern_reads_labels_from_file_names(tmp_path):
     assert res.skipped.first_paths()["file name does not match --label-pattern"] == ["notes.png", "s02_x_1.png"]
     assert res.skipped.first_paths()["not an image"] == ["readme.txt"]
 
-    with pytest.raises(UnknownLabelError, match=r"s01_a_1.png: .*unknown label from the file name 'a'.*--label-map"):
+    with pytest.raises(UnknownLabelError, match=r"s01_a_1.png: .*unknown label from the file name 'a'.*label_map"):
         run("folder", src, tmp_path / "no-map", label_pattern=r"^.{4}(?P<label>[a-g])")
     with pytest.raises(FerdataError, match=r"needs a named group \(\?P<label>"):
         run("folder", src, tmp_path, label_pattern=r"^.{4}([a-g])")
-    with pytest.raises(LayoutError, match="no file name matches --label-pattern"):
+    with pytest.raises(LayoutError, match="no file name matches label_pattern"):
         run("folder", src, tmp_path, label_pattern=r"^zzz(?P<label>.)")
     with pytest.raises(FerdataError, match="use one"):
         run("folder", src, tmp_path, label_pattern=r"(?P<label>.)", csv=("x.csv",))
