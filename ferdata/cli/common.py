@@ -117,7 +117,9 @@ class RichProgress:
     On a terminal: a rich progress bar on stderr. Anywhere else (a pipe, a log, CI): one
     plain line every :func:`progress_seconds` seconds, ``task: done/total (pct), rate,
     elapsed, ETA``, and a closing ``done`` line for a task that printed any, so a long step
-    is never silent and a short one adds no noise. ``$FERDATA_FORCE_PROGRESS`` forces the bar.
+    is never silent and a short one adds no noise. The interval runs across tasks, so a
+    run of many short ones (30 epochs of 3 s) prints too. ``$FERDATA_FORCE_PROGRESS``
+    forces the bar.
     """
 
     def __init__(self, console: Console | None = None) -> None:
@@ -127,7 +129,8 @@ class RichProgress:
         self._name = ""
         self._total = 0
         self._done = 0
-        self._t0 = self._last = 0.0
+        self._t0 = 0.0
+        self._last = time.monotonic()  # kept across tasks: many short steps (epochs) still print
         self._printed = False
         self._plain = False
 
@@ -139,7 +142,7 @@ class RichProgress:
     def start(self, task: str, total: int) -> None:
         self.finish()
         self._name, self._total, self._done = task, int(total or 0), 0
-        self._t0 = self._last = time.monotonic()
+        self._t0 = time.monotonic()
         self._printed = False
         self._plain = self.plain
         if self._plain:
@@ -230,7 +233,7 @@ def print_broken(registry: Any) -> None:
     """One line per plugin entry point of ``registry`` that failed to load, with why: a broken
     third-party package must be visible in ``--list``, not silently missing."""
     for name, why in registry.broken().items():
-        console.print(f"[bold red]broken entry point[/] {name} ({registry.entry_point_group}): {why}",
+        console.print(Text.assemble(("broken entry point", "bold red"), f" {name} ({registry.entry_point_group}): {why}"),
                       highlight=False, soft_wrap=True)
 
 

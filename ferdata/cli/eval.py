@@ -39,7 +39,8 @@ def eval_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Top-1/top-2, per-class and averaged precision/recall/F1 and confusion matrix of a run."""
-    from ferdata.training.evaluate import evaluate  # not ferdata.training: its submodule of that name shadows it
+    # not from ferdata.training: once imported, its submodule of that name shadows the function
+    from ferdata.training.evaluate import evaluate
 
     m = evaluate(run, on=on, split=split, runs=runs_dir, manifests=manifests, device=device, progress=RichProgress())
     if as_json:

@@ -52,7 +52,6 @@ class EpochDisplay(RichProgress):
         self.rows: list[tuple] = []
         self.live: Live | None = None
         self._epoch_t0: float | None = None
-        self._last_line = 0.0
 
     def _table(self) -> Table:
         return table("epochs", [*(c.replace("_", " ") for c in self.COLUMNS), "best"], self.rows)
@@ -70,8 +69,8 @@ class EpochDisplay(RichProgress):
             self._epoch_t0 = now - float(row.get("seconds") or 0.0)
         total = row.get("epochs")
         last = total is not None and row.get("epoch") == total
-        if last or now - self._last_line >= progress_seconds():
-            self._last_line = now
+        if last or now - self._last >= progress_seconds():  # one interval with the bar's lines
+            self._last = now
             self.line(self.epoch_line(row, now - self._epoch_t0))
 
     @staticmethod

@@ -52,13 +52,14 @@ def progress_on(buffer: io.StringIO) -> RichProgress:
 
 
 def test_progress_in_a_log_prints_periodic_plain_lines(monkeypatch):
-    clock = iter(range(0, 1000, 3))  # three seconds per call to monotonic()
-    monkeypatch.setattr(common.time, "monotonic", lambda: float(next(clock)))
+    now = [0.0]
+    monkeypatch.setattr(common.time, "monotonic", lambda: now[0])
     monkeypatch.setenv("FERDATA_PROGRESS_SECONDS", "10")
     buffer = io.StringIO()
     p = progress_on(buffer)
     p.start("reading images", 20)
     for _ in range(20):
+        now[0] += 3.0  # three seconds per image
         p.advance()
     p.finish()
     lines = buffer.getvalue().splitlines()
@@ -150,3 +151,20 @@ def test_tally_keeps_the_first_paths_and_pickles():
 def test_short_help_over_sixty_characters_is_refused(text):
     with pytest.raises(ValueError, match="60"):
         common.command_help(text, ())
+
+
+def test_many_short_tasks_still_print_every_interval(monkeypatch):
+    """30 epochs of 3 s each: no epoch reaches 10 s, the log still gets a line every 10 s."""
+    now = [0.0]
+    monkeypatch.setattr(common.time, "monotonic", lambda: now[0])
+    monkeypatch.setenv("FERDATA_PROGRESS_SECONDS", "10")
+    buffer = io.StringIO()
+    p = progress_on(buffer)
+    for epoch in range(30):
+        p.start(f"fold 0 epoch {epoch + 1}/30", 3)
+        for _ in range(3):
+            now[0] += 1.0
+            p.advance()
+        p.finish()
+    lines = [line for line in buffer.getvalue().splitlines() if "done in" not in line]
+    assert 7 <= len(lines) <= 9 and lines[0].startswith("fold 0 epoch 4/30: ")
