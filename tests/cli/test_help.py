@@ -50,6 +50,6 @@ def test_top_level_help_gives_every_command_a_line_that_is_not_cut(monkeypatch):
     listing = res.output.split("Commands:", 1)[1].splitlines()
     lines = {line.split()[0]: line for line in listing if line.strip()}
     assert set(lines) == set(COMMANDS)
-    for name, line in lines.items():
+    for line in lines.values():
         assert not line.rstrip().endswith("..."), line
         assert len(line.split(None, 1)[1]) > 20, line

@@ -16,7 +16,7 @@ from ferdata.findings import Tally
 LONG = "/a/very/long/path/" + "x" * 150 + "/images.parquet"
 
 
-def render(console: Console, *items) -> str:  # noqa: ANN002
+def render(console: Console, *items: object) -> str:
     with console.capture() as cap:
         for item in items:
             console.print(item)
