@@ -99,6 +99,52 @@ def sniff_format(data: bytes) -> str | None:
     return None
 
 
+class NotAnImageError(Image.UnidentifiedImageError):
+    """A file no decoder recognises; the message says what the file is instead."""
+
+
+#: Leading bytes of files people mistake for images, and what to call them.
+_MAGIC = (
+    (b"%PDF", "a PDF document"),
+    (b"PK\x03\x04", "a ZIP archive (or an Office document)"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"Rar!", "a RAR archive"),
+    (b"7z\xbc\xaf", "a 7-Zip archive"),
+    (b"\x7fELF", "a program (ELF)"),
+    (b"ID3", "an MP3 audio file"),
+    (b"OggS", "an Ogg audio or video file"),
+    (b"\x1aE\xdf\xa3", "a Matroska/WebM video"),
+    (b"SQLite format 3", "an SQLite database"),
+    (b"PAR1", "a Parquet file"),
+    (b"\x89HDF", "an HDF5 file"),
+)
+
+
+def describe_content(data: bytes) -> str:
+    """What a file that is not an image is, in a few words: ``'a text file (27 bytes)
+    starting 'this is not an image''``, ``'an HTML page'``, ``'a PDF document'``."""
+    n = len(data)
+    if not n:
+        return "an empty file (0 bytes)"
+    head = data[:512]
+    for magic, what in _MAGIC:
+        if head.startswith(magic):
+            return f"{what} ({n:,} bytes)"
+    if head[4:8] == b"ftyp":
+        return f"an MP4/QuickTime video ({n:,} bytes)"
+    text = head.decode("utf-8", errors="ignore")
+    printable = sum(ch.isprintable() or ch in "\r\n\t" for ch in text)
+    if text and b"\x00" not in head and printable >= 0.95 * len(text):
+        lowered = text.lstrip().lower()
+        if lowered.startswith(("<!doctype html", "<html")):
+            return f"an HTML page ({n:,} bytes; a download that saved a web page?)"
+        if lowered.startswith(("<?xml", "<svg")):
+            return f"an XML/SVG file ({n:,} bytes; vector images are not supported)"
+        snippet = " ".join(text.split())[:40]
+        return f"a text file ({n:,} bytes) starting {snippet!r}"
+    return f"{n:,} bytes of data no image decoder recognises (starting {head[:8].hex(' ')})"
+
+
 def _describe(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
@@ -138,7 +184,7 @@ def _probe_with_pillow(data: bytes, limit: int) -> Probe:
                 im.load()  # full decode: the structural fast path failed or did not apply
         return Probe(w, h, mode, fmt, True, None)
     except Image.UnidentifiedImageError:
-        return Probe(None, None, None, None, False, "not an image Pillow can identify")
+        return Probe(None, None, None, None, False, f"not an image: {describe_content(data)}")
     except Exception as exc:  # noqa: BLE001 - every decoder failure becomes a row's error
         partial = locals()
         return Probe(partial.get("w"), partial.get("h"), partial.get("mode"), partial.get("fmt"),
@@ -225,7 +271,11 @@ def read_pixels(path: str | Path) -> np.ndarray:
         if arr is not None:
             return arr
     ImageFile.LOAD_TRUNCATED_IMAGES = False
-    with Image.open(io.BytesIO(data)) as im:
+    try:
+        im = Image.open(io.BytesIO(data))
+    except Image.UnidentifiedImageError:  # Pillow's message names a BytesIO object, not the file
+        raise NotAnImageError(f"not an image: {describe_content(data)}") from None
+    with im:
         im.load()
         return to_uint8(im)
 

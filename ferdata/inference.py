@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ferdata.errors import FerdataError
-from ferdata.training.runs import CONFIG, checkpoint_path, fold_runs, read_json
+from ferdata.training.runs import CONFIG, checkpoint_path, fold_runs, read_json, resolve_run
 from ferdata.training.weights import torch_load
 
 @dataclass
@@ -74,7 +74,7 @@ def load_run_model(run: str | os.PathLike, *, fold_index: int = 0) -> RunModel:
     """The network of a run (the first fold of a fold group unless told otherwise)."""
     from ferdata.models import get_model
 
-    runs = fold_runs(Path(run))
+    runs = fold_runs(resolve_run(run) or Path(run))
     if not 0 <= fold_index < len(runs):
         raise FerdataError(f"{run} has {len(runs)} fold run(s); fold index {fold_index} does not exist")
     run_dir = runs[fold_index]

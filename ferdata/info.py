@@ -27,9 +27,10 @@ def extra_sections(manifest: Manifest, **options: Any) -> list[dict[str, Any]]:
     return sections
 
 
-def summarize(manifest: Manifest, *, max_listed: int = 50, **options: Any) -> dict[str, Any]:
+def summarize(manifest: Manifest, *, max_listed: int = 50, sections: bool = True, **options: Any) -> dict[str, Any]:
     """Counts per label × source split, subjects, unreadable files, duplicates and conflicts,
-    all on effective labels (relabel decisions from ``labels.parquet`` applied)."""
+    all on effective labels (relabel decisions from ``labels.parquet`` applied); with
+    ``sections`` also what later steps added (faces, splits, features, suspects)."""
     table = images_with_effective_labels(manifest)
     meta = manifest.metadata()
     rows = table.select(["path", "label", "subject_id", "source_split", "content_hash", "readable", "error"]).to_pylist()
@@ -82,7 +83,9 @@ def summarize(manifest: Manifest, *, max_listed: int = 50, **options: Any) -> di
         "n_relabelled": n_relabelled(manifest),
         "skipped": meta.get("skipped", {}),
         "warnings": meta.get("warnings", {}),
+        "skipped_first": meta.get("skipped_first", {}),
+        "warnings_first": meta.get("warnings_first", {}),
         "report": meta.get("report", {}),
         "problems": validate_images(table),
-        "sections": extra_sections(manifest, **options),
+        "sections": extra_sections(manifest, **options) if sections else [],
     }

@@ -25,7 +25,8 @@ from ferdata import __version__, atomic
 from ferdata.datasets import create_dataset
 from ferdata.datasets.base import OUTSIDE, Entry, link_policy, outside_error, refuse_file
 from ferdata.engines import Executor, create_executor
-from ferdata.errors import FerdataError, FerdataWarning, Interrupted
+from ferdata.errors import FerdataError, FerdataWarning, Interrupted, arg
+from ferdata.findings import first_paths
 from ferdata.imageio import max_pixels as pillow_max_pixels
 from ferdata.imageio import probe_bytes, sha256
 from ferdata.manifest import SCHEMA_VERSION, Manifest, images_schema, manifests_root, write_table
@@ -117,7 +118,7 @@ def ingest(
     source_path = source_path.resolve()
     name = name or dataset
     if not name or "/" in name or name.startswith("."):
-        raise FerdataError(f"manifest name {name!r} is not a plain folder name; choose one with --name")
+        raise FerdataError(f"manifest name {name!r} is not a plain folder name; choose one with {arg('name')}")
     mdir = atomic.make_folder(manifests_root(manifests) / name)
     try:
         with manifest_lock(mdir):
@@ -161,7 +162,7 @@ def _ingest_locked(adapter: Any, dataset: str, source_path: Path, name: str, mdi
                 raise
             raise FerdataError(f"{exc} ({len(links.refused)} folder(s) link outside {source_path}, e.g. "
                             f"{links.refused[0]} -> {os.path.realpath(links.refused[0])}, and were not read: "
-                            "pass --follow-links to read them)") from None
+                            f"pass {arg('follow_links')} to read them)") from None
     progress.finish()
     if not scan.entries and not links.refused:
         raise FerdataError(f"{source_path}: no images found; {dataset} expects {adapter.layout}")
@@ -207,6 +208,8 @@ def _ingest_locked(adapter: Any, dataset: str, source_path: Path, name: str, mdi
         "max_pixels": limit,
         "skipped": dict(scan.skipped),
         "warnings": dict(scan.warnings),
+        "skipped_first": first_paths(scan.skipped),
+        "warnings_first": first_paths(scan.warnings),
         "report": scan.report,
         "n_rows": table.num_rows,
         "n_unreadable": n_unreadable,

@@ -11,7 +11,8 @@ from ferdata.errors import FerdataError
 
 def parse_key_values(items: Iterable[str] | None, *, option: str, example: str) -> dict[str, Any]:
     """``["lr=0.01", "model=short"]`` → dict; values are parsed as JSON when they are JSON
-    (numbers, booleans, lists), else kept as strings; dashes in keys become underscores."""
+    (numbers, booleans, lists), else kept as strings; dashes in keys become underscores.
+    ``option`` names the parameter in errors (``arg("hparams")``, shown as ``--hp``)."""
     out: dict[str, Any] = {}
     for item in items or ():
         key, sep, raw = item.partition("=")

@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from ferdata.errors import FerdataError, UnknownLabelError
+from ferdata.errors import FerdataError, UnknownLabelError, arg
 
 #: The eight expression classes, in the order used for class indices everywhere.
 EMOTIONS: tuple[str, ...] = (
@@ -77,7 +77,7 @@ def canonical(raw: str, code_map: Mapping[str, str], *, dataset: str, what: str 
         known = ", ".join(sorted(code_map))
         raise UnknownLabelError(
             f"{dataset}: unknown {what} {raw!r} (known: {known}); map it with "
-            f"--label-map '{raw}=<label>' or pass --skip-unknown"
+            f"{arg('label_map')} '{raw}=<label>' or pass {arg('skip_unknown')}"
         ) from None
 
 
@@ -91,11 +91,11 @@ def parse_label_map(spec: str | None) -> dict[str, str]:
         if not part:
             continue
         if "=" not in part:
-            raise FerdataError(f"--label-map entry {part!r} is not RAW=LABEL (e.g. 'joy=happy')")
+            raise FerdataError(f"{arg('label_map')} entry {part!r} is not RAW=LABEL (e.g. 'joy=happy')")
         raw, target = (s.strip() for s in part.split("=", 1))
         if target not in VOCABULARY:
             raise FerdataError(
-                f"--label-map target {target!r} is not a known label; use one of: {', '.join(VOCABULARY)}"
+                f"{arg('label_map')} target {target!r} is not a known label; use one of: {', '.join(VOCABULARY)}"
             )
         out[raw] = target
     return out
@@ -171,7 +171,7 @@ def class_set(spec: str | None, present: Iterable[str] | None = None) -> ClassSe
     unknown = [lab for lab in labels if lab not in VOCABULARY]
     if unknown or not labels:
         raise FerdataError(
-            f"--classes {spec!r}: unknown label(s) {', '.join(unknown) or '(none given)'}; use "
+            f"{arg('classes')} {spec!r}: unknown label(s) {', '.join(unknown) or '(none given)'}; use "
             f"{', '.join(CLASS_SETS)} or a comma list of: {', '.join(VOCABULARY)}"
         )
     return _identity(",".join(labels), labels)

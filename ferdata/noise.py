@@ -33,7 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ferdata import __version__, atomic
-from ferdata.errors import FerdataError, FerdataWarning, Interrupted
+from ferdata.errors import FerdataError, FerdataWarning, Interrupted, arg
 from ferdata.labels import VOCABULARY
 from ferdata.manifest import Manifest, read_metadata, read_table, table_from_rows, write_table
 from ferdata.manifest.effective import images_with_effective_labels
@@ -41,7 +41,7 @@ from ferdata.manifest.lock import manifest_lock
 from ferdata.manifest.schema import SUSPECTS_SCHEMA
 from ferdata.manifest.tables import SUSPECTS_TABLE
 from ferdata.progress import NullProgress, ProgressSink
-from ferdata.training.runs import PREDICTIONS, read_predictions, split_coverage
+from ferdata.training.runs import PREDICTIONS, read_predictions, resolve_run, split_coverage
 
 HELD_OUT_ROLE = "test"
 RANK_BY = ("both", "self_confidence", "normalized_margin")
@@ -87,7 +87,7 @@ def find_prediction_files(runs: Sequence[str | Path]) -> list[Path]:
     """``predictions.parquet`` of each run folder given, or of each run inside a folder of runs."""
     files: list[Path] = []
     for run in runs:
-        run = Path(run)
+        run = resolve_run(run) or Path(run)  # a run id or 'latest' too
         if run.is_file() and run.name.endswith(".parquet"):
             files.append(run)
         elif (run / PREDICTIONS).is_file():
@@ -95,13 +95,13 @@ def find_prediction_files(runs: Sequence[str | Path]) -> list[Path]:
         elif run.is_dir():
             inner = sorted(run.glob(f"*/{PREDICTIONS}"))
             if not inner:
-                raise FerdataError(f"--from-runs {run}: no {PREDICTIONS} in it or in its sub-folders; "
+                raise FerdataError(f"{arg('from_runs')} {run}: no {PREDICTIONS} in it or in its sub-folders; "
                                    "give the run folders written by 'ferdata train'")
             files.extend(inner)
         else:
-            raise FerdataError(f"--from-runs {run} does not exist; give run folders written by 'ferdata train'")
+            raise FerdataError(f"{arg('from_runs')} {run} does not exist; give run folders written by 'ferdata train'")
     if not files:
-        raise FerdataError("--from-runs: give at least one run folder")
+        raise FerdataError(f"{arg('from_runs')}: give at least one run folder")
     return files
 
 
@@ -181,7 +181,7 @@ def oof_from_model(manifest: Manifest, model: str, split: str, *, allow_image_le
     if not meta.get("group_column") and not allow_image_level:
         raise FerdataError(f"split {split!r} of {manifest.name} ({meta.get('protocol')}) does not keep subjects apart, "
                            "so a model may have seen the person it scores; use a grouped split "
-                           f"('ferdata split {manifest.name} --protocol spi') or pass --image-level")
+                           f"('ferdata split {manifest.name} --protocol spi') or pass {arg('allow_image_level')}")
     # suspects.parquet goes into the manifest: fail now, not after training every fold
     atomic.ensure_writable(manifest.dir)
     previous = unfinished_run(model, manifest, split, runs=runs, hparams=hparams, seed=seed, classes=classes)
@@ -273,7 +273,7 @@ def rank_scores(labels: np.ndarray, probs: np.ndarray, rank_by: str = "both") ->
     quality (their mean for ``both``).
     """
     if rank_by not in RANK_BY:
-        raise FerdataError(f"--rank-by {rank_by!r}: choose one of {', '.join(RANK_BY)}")
+        raise FerdataError(f"{arg('rank_by')} {rank_by!r}: choose one of {', '.join(RANK_BY)}")
     n = len(labels)
     self_conf = probs[np.arange(n), labels]
     others = probs.copy()
@@ -476,7 +476,7 @@ def build_suspects(manifest: Manifest, oof: OutOfFold, *, rank_by: str = "both",
     unknown_classes = [c for c in oof.classes if c not in VOCABULARY]
     if unknown_classes:
         raise FerdataError(f"the predictions use grouped classes ({', '.join(unknown_classes)}); flag needs "
-                           "per-label classes so annotators can choose a label, so train with e.g. --classes 7")
+                           f"per-label classes so annotators can choose a label, so train with e.g. {arg('classes')} 7")
     images = images_with_effective_labels(manifest)
     known = set(images.column("image_id").to_pylist())
     stray = [i for i in oof.image_ids if i not in known]

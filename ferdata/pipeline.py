@@ -56,9 +56,13 @@ def run_pipeline(
     train: bool = True,
     progress: ProgressSink | None = None,
     on_step: Callable[[str], None] | None = None,
+    on_step_done: Callable[[str, Any], None] | None = None,
 ) -> PipelineResult:
+    """Every step on ``source`` with defaults. ``on_step(name)`` is called as a step starts,
+    ``on_step_done(name, result)`` as it ends (the CLI prints each step's table then)."""
     progress = progress or NullProgress()
     step = on_step or (lambda _name: None)
+    done = on_step_done or (lambda _name, _result: None)
     source = Path(source)
     dataset = dataset or detect_dataset(source)
 
@@ -66,6 +70,7 @@ def run_pipeline(
     ing = ingest(dataset, source, name=name, manifests=manifests, workers=workers, progress=progress)
     manifest = ing.manifest
     result = PipelineResult(dataset, manifest, ing)
+    done("ingest", ing)
 
     from ferdata.splits import make_split
 
@@ -73,22 +78,26 @@ def run_pipeline(
     protocol, folds = choose_protocol(manifest)
     split = make_split(manifest, protocol, folds=folds, seed=seed, workers=workers, progress=progress)
     result.steps["split"] = split
+    done("split", split)
 
     from ferdata.faces.preprocess import preprocess
 
     step("preprocess")
     result.steps["preprocess"] = preprocess(manifest, detector=detector, align="rotate", size=48, gray=True,
                                             workers=workers, progress=progress)
+    done("preprocess", result.steps["preprocess"])
 
     from ferdata.features.extract import compute_features
 
     step("features")
     result.steps["features"] = compute_features(manifest, reduce="pca:5", fit_on=f"{split.name}:train",
                                                 workers=workers, progress=progress)
+    done("features", result.steps["features"])
     if train:
         from ferdata.training import train as train_model
 
         step("train")
         result.steps["train"] = train_model(model, manifest, split.name, fold=0, runs=runs,
                                             hparams={"epochs": epochs}, seed=seed, progress=progress)
+        done("train", result.steps["train"])
     return result

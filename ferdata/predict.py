@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 
 from ferdata import atomic, interrupts
-from ferdata.errors import FerdataError
+from ferdata.errors import FerdataError, arg
 from ferdata.imageio import IMAGE_SUFFIXES, read_pixels
 from ferdata.inference import RunModel, load_run_model
 from ferdata.manifest import atomic_write_bytes, read_metadata, write_table
@@ -129,7 +129,7 @@ class Predictor:
             self.config_source += f", detector replaced by {detector}"
         if self.face_config.get("detector") == "given":
             raise FerdataError("the run's crops come from boxes given in the dataset, which new pictures do not have; "
-                               "pick a detector with --detector haar|mtcnn|mediapipe")
+                               f"pick a detector with {arg('detector')} haar|mtcnn|mediapipe")
         self.faces = FacePreprocessor(self.face_config)
         # One throw-away batch: the first forward pays for lazy initialisation, which would
         # otherwise be booked as the first frame's classification time.
@@ -220,28 +220,49 @@ def kind_of(path: Path) -> str:
                        f"({', '.join(sorted(VIDEO_SUFFIXES))}) or a folder")
 
 
-def frames(input: Path) -> Iterator[tuple[str, int, np.ndarray]]:
+def frames(input: Path, skipped: list[tuple[str, str]] | None = None) -> Iterator[tuple[str, int, np.ndarray]]:
     """``(source, frame number, frame)`` of an image, a video or a folder of both: RGB, or
-    grey for a grey picture (decoded as ``preprocess`` decodes it, so crops match training)."""
+    grey for a grey picture (decoded as ``preprocess`` decodes it, so crops match training).
+
+    A bad single input is an error; in a folder a file that cannot be decoded is appended
+    to ``skipped`` as ``(path relative to the folder, why)`` and the run goes on."""
     kind = kind_of(input)
     if kind == "image":
         try:
             yield str(input), 0, read_pixels(input)
         except (OSError, ValueError) as exc:
-            raise FerdataError(f"{input}: cannot decode the image ({type(exc).__name__}: {exc})") from None
+            raise FerdataError(f"{input}: cannot decode the image: {_reason(exc)}") from None
     elif kind == "video":
         yield from ((str(input), k, im) for k, im in enumerate(_frames_of_video(input)))
     else:
         files = sorted(p for p in input.rglob("*") if p.is_file() and not p.name.startswith(".")
                        and p.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES)
         for f in files:
+            rel = f.relative_to(input).as_posix()
             if f.suffix.lower() in VIDEO_SUFFIXES:
-                yield from ((str(f), k, im) for k, im in enumerate(_frames_of_video(f)))
-            else:
                 try:
-                    yield str(f), 0, read_pixels(f)
-                except (OSError, ValueError):
-                    continue  # an unreadable file in a folder is skipped, not fatal
+                    yield from ((str(f), k, im) for k, im in enumerate(_frames_of_video(f)))
+                except FerdataError as exc:
+                    if skipped is not None:
+                        skipped.append((rel, str(exc).removeprefix(f"{f}: ")))
+                continue
+            try:
+                image = read_pixels(f)
+            except (OSError, ValueError) as exc:
+                if skipped is not None:
+                    skipped.append((rel, _reason(exc)))
+                continue
+            yield str(f), 0, image
+
+
+def _reason(exc: BaseException) -> str:
+    """A decoder's failure in one line (the exception type only where the message needs it)."""
+    from ferdata.imageio import NotAnImageError
+
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if isinstance(exc, NotAnImageError):
+        return text
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def count_frames(input: Path) -> int:
@@ -372,10 +393,29 @@ class PredictResult:
     classify_ms: float
     config_source: str
     written: list[Path] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    """Files of a folder that could not be decoded: (path relative to the folder, why)."""
 
     @property
     def ms_per_frame(self) -> float:
         return self.detect_ms + self.preprocess_ms + self.classify_ms
+
+
+#: Where ``ferdata predict`` writes annotated copies when no ``--out`` is given: under the run.
+DEFAULT_OUT = "predict"
+
+
+def default_out(run: str | os.PathLike, input: str | os.PathLike, runs: str | os.PathLike | None = None) -> Path:
+    """Where annotated images go when no ``--out`` is given, so a prediction never writes
+    into the current directory: ``<run>/predict/`` for an image, ``<run>/predict/<folder
+    name>/`` for a folder (its sub-folders kept)."""
+    from ferdata.training.runs import resolve_run
+
+    found = resolve_run(run, runs)
+    if found is None:
+        raise FerdataError(f"no run {str(run)!r}; give a run folder made by 'ferdata train' (or 'latest')")
+    base = found / DEFAULT_OUT
+    return base / Path(input).resolve().name if Path(input).is_dir() else base
 
 
 def _outputs(outs: list[Path], kind: str) -> tuple[list[Path], Path | None, Path | None]:
@@ -386,18 +426,18 @@ def _outputs(outs: list[Path], kind: str) -> tuple[list[Path], Path | None, Path
             tables.append(o)
         elif suffix in VIDEO_SUFFIXES:
             if kind not in ("video", "camera"):
-                raise FerdataError(f"--out {o}: an annotated video needs a video or camera input")
+                raise FerdataError(f"{arg('out')} {o}: an annotated video needs a video or camera input")
             video = o
         elif suffix in ANNOTATED_IMAGE_SUFFIXES:
             if kind != "image":
-                raise FerdataError(f"--out {o}: one annotated image needs one image input; give a folder for many")
+                raise FerdataError(f"{arg('out')} {o}: one annotated image needs one image input; give a folder for many")
             images = o
         elif suffix == "":
             if kind not in ("folder", "image"):
-                raise FerdataError(f"--out {o}: a folder of annotated images needs an image or folder input")
+                raise FerdataError(f"{arg('out')} {o}: a folder of annotated images needs an image or folder input")
             images = o
         else:
-            raise FerdataError(f"--out {o}: use .parquet or .csv (table), .mp4/.avi (video), .png/.jpg (image) "
+            raise FerdataError(f"{arg('out')} {o}: use .parquet or .csv (table), .mp4/.avi (video), .png/.jpg (image) "
                                "or a folder (annotated images)")
     return tables, video, images
 
@@ -417,14 +457,14 @@ def predict(run: str | os.PathLike, input: str | os.PathLike | None = None, *, c
     """
     progress = progress or NullProgress()
     if (input is None) == (camera is None):
-        raise FerdataError("give either an INPUT (image, folder or video) or --camera N")
+        raise FerdataError(f"give either an INPUT (image, folder or video) or {arg('camera')} N")
     if input is not None and not Path(input).exists():
         raise FerdataError(f"{input} does not exist")
     kind = "camera" if camera is not None else kind_of(Path(input))
     if threads is None:
         return _predict(run, input, camera, kind, out, max_frames, manifests, detector, progress)
     if threads < 1:
-        raise FerdataError(f"--threads {threads}: give at least 1")
+        raise FerdataError(f"{arg('threads')} {threads}: give at least 1")
     import torch
 
     before = torch.get_num_threads()
@@ -441,11 +481,12 @@ def _predict(run: str | os.PathLike, input: str | os.PathLike | None, camera: in
     tables, video_out, images_out = _outputs([Path(o) for o in (out or [])], kind)
     predictor = Predictor(run, manifests=manifests, detector=detector)
     classes = predictor.classes
+    skipped: list[tuple[str, str]] = []
     if camera is not None:
         source_frames: Iterator = ((f"camera:{camera}", k, im) for k, im in enumerate(_frames_of_video(camera)))
         total = max_frames or 0
     else:
-        source_frames = frames(Path(input))
+        source_frames = frames(Path(input), skipped)
         total = count_frames(Path(input))
         if max_frames:
             total = min(total, max_frames) if total else max_frames
@@ -482,7 +523,9 @@ def _predict(run: str | os.PathLike, input: str | os.PathLike | None, camera: in
     if video is not None and results:
         written.append(video_out)
     if not results:
-        raise FerdataError(f"{input if camera is None else f'camera {camera}'}: no frame could be read")
+        why = (f" ({len(skipped)} file(s) could not be decoded, e.g. {skipped[0][0]}: {skipped[0][1]})"
+               if skipped else "")
+        raise FerdataError(f"{input if camera is None else f'camera {camera}'}: no frame could be read{why}")
     table = rows_table(results, classes)
     for t in tables:
         if t.suffix.lower() == ".csv":
@@ -497,4 +540,4 @@ def _predict(run: str | os.PathLike, input: str | os.PathLike | None, camera: in
     return PredictResult(table, classes, n, sum(len(r.boxes) for r in results if r.found),
                          sum(1 for r in results if r.found),
                          sum(r.detect_ms for r in results) / n, sum(r.preprocess_ms for r in results) / n,
-                         sum(r.classify_ms for r in results) / n, predictor.config_source, written)
+                         sum(r.classify_ms for r in results) / n, predictor.config_source, written, skipped)

@@ -95,3 +95,23 @@ def test_read_pixels_errors_on_a_truncated_file(tmp_path):
     p.write_bytes(data[: len(data) // 2])
     with pytest.raises(OSError):
         read_pixels(p)
+
+
+@pytest.mark.parametrize("data, says", [
+    (b"this is not an image at all", "a text file (27 bytes) starting 'this is not an image at all'"),
+    (b"<!DOCTYPE html><html><body>404</body></html>", "an HTML page"),
+    (b"%PDF-1.7\n...", "a PDF document"),
+    (b"PK\x03\x04rest", "a ZIP archive"),
+    (b"", "empty file (0 bytes)"),
+    (bytes(range(256)), "256 bytes of data no image decoder recognises (starting 00 01 02"),
+])
+def test_a_file_that_is_not_an_image_says_what_it_is(tmp_path, data, says):
+    from ferdata.imageio import NotAnImageError, probe_bytes, read_pixels
+
+    path = tmp_path / "photo.jpg"
+    path.write_bytes(data)
+    if data:
+        with pytest.raises(NotAnImageError) as err:
+            read_pixels(path)
+        assert says in str(err.value) and "BytesIO" not in str(err.value)
+    assert says in probe_bytes(data).error

@@ -133,7 +133,7 @@ def test_missing_source_and_bad_name(tmp_path):
         ingest("jaffe", tmp_path / "nope", manifests=tmp_path)
     (tmp_path / "src" / "happy").mkdir(parents=True)
     image(tmp_path / "src" / "happy" / "a.png")
-    with pytest.raises(FerdataError, match="--name"):
+    with pytest.raises(FerdataError, match="with name"):
         ingest("folder", tmp_path / "src", name="../evil", manifests=tmp_path)
 
 

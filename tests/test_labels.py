@@ -21,7 +21,7 @@ def test_dataset_codes_as_documented():
 
 
 def test_canonical_names_the_fix():
-    with pytest.raises(UnknownLabelError, match=r"jaffe: unknown label 'XX'.*--label-map 'XX=<label>'"):
+    with pytest.raises(UnknownLabelError, match=r"jaffe: unknown label 'XX'.*label_map 'XX=<label>'"):
         canonical("XX", JAFFE_CODES, dataset="jaffe")
 
 

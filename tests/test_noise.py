@@ -108,7 +108,7 @@ def test_rank_scores(rank_by):
 
 
 def test_rank_by_unknown_is_a_user_error():
-    with pytest.raises(FerdataError, match="--rank-by"):
+    with pytest.raises(FerdataError, match="rank_by"):
         rank_scores(np.array([0]), np.array([[1.0]]), "loss")
 
 

@@ -119,7 +119,7 @@ def test_folder_and_the_runs_own_preprocessing_config(jaffe, tiny_run, tmp_path)
     config["detector"] = "given"
     write_table(manifest_copy / "faces.parquet", pa.table({"image_id": pa.array([], pa.string())}),
                 {"latest_config": "abc123", "configs": {"abc123": config}})
-    with pytest.raises(FerdataError, match="--detector"):
+    with pytest.raises(FerdataError, match="with detector haar"):
         Predictor(run)
 
     result = predict(run, folder, out=[tmp_path / "annotated"], detector="haar")
@@ -169,4 +169,36 @@ def test_cli_predict_prints_faces_and_timings(jaffe, tiny_run, tmp_path, monkeyp
     assert res.exit_code == 0, res.output
     assert torch.get_num_threads() == threads  # put back for whoever runs next
     assert "ms per frame: detection" in res.output and "classification" in res.output
-    assert (tmp_path / f"{image.stem}.annotated.png").exists()
+    # the annotated copy goes under the run (the --out default), never into the current directory
+    assert (tiny_run / "predict" / f"{image.stem}.annotated.png").exists()
+    assert not list(tmp_path.iterdir())
+
+
+def test_cli_predict_on_a_folder_lists_bad_files_and_relative_paths(jaffe, tiny_run, tmp_path):
+
+    from typer.testing import CliRunner
+
+    from ferdata.cli.app import app
+
+    folder = tmp_path / "photos"
+    for sub, f in zip(("happy", "sad"), _jaffe_files(jaffe, 2)):
+        (folder / sub).mkdir(parents=True)
+        shutil.copy(f, folder / sub / "ok0.tiff")  # the same base name twice
+    (folder / "sad" / "bad.jpg").write_text("hello, I am a text file")
+    res = CliRunner().invoke(app, ["predict", str(tiny_run), str(folder), "--threads", "1"])
+    assert res.exit_code == 0, res.output
+    assert "happy/ok0.tiff" in res.output and "sad/ok0.tiff" in res.output
+    assert "sad/bad.jpg: not an image: a text file" in res.output and "BytesIO" not in res.output
+    out = tiny_run / "predict" / "photos"
+    assert (out / "happy" / "ok0.annotated.png").exists() and (out / "sad" / "ok0.annotated.png").exists()
+
+    res = CliRunner().invoke(app, ["predict", str(tiny_run), str(folder), "--threads", "1", "--json",
+                                   "--out", str(tmp_path / "faces.csv")])
+    data = json.loads(res.stdout)
+    assert data["frames"] == 2 and data["skipped_cannot_be_decoded"] == 1
+    assert data["skipped_files"][0]["path"] == "sad/bad.jpg"
+    assert sorted(r["source"] for r in data["tables"]["faces"]) == ["happy/ok0.tiff", "sad/ok0.tiff"]
+
+    res = CliRunner().invoke(app, ["predict", str(tiny_run), str(folder / "sad" / "bad.jpg")])
+    assert res.exit_code == 2
+    assert "bad.jpg: cannot decode the image: not an image: a text file (23 bytes) starting 'hello, I am" in res.output

@@ -56,11 +56,11 @@ def _one_line_warnings() -> Iterator[None]:
         yield
 
 
-def _fail(message: str, code: int) -> typer.Exit:
-    from ferdata.cli.common import err_console
+def _fail(exc: FerdataError) -> typer.Exit:
+    from ferdata.cli.common import err_console, error_text
 
-    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, markup=True, soft_wrap=True)
-    return typer.Exit(code)
+    err_console.print(error_text(exc), highlight=False, soft_wrap=True)
+    return typer.Exit(exc.exit_code)
 
 
 _INTERRUPTED = "interrupted; what was written is whole (every write is atomic); run the command again"
@@ -80,7 +80,7 @@ class _Group(TyperGroup):
             with interrupts.watch(), _one_line_warnings(), lock_policy(wait=True, on_wait=_waiting):
                 result = super().invoke(ctx)
         except FerdataError as exc:
-            raise _fail(str(exc), exc.exit_code) from None
+            raise _fail(exc) from None
         except KeyboardInterrupt as exc:
             message = str(exc) if isinstance(exc, Interrupted) else _INTERRUPTED
             _interrupted(message)
@@ -89,13 +89,13 @@ class _Group(TyperGroup):
             mapped = from_os_error(exc)
             if mapped is None:
                 raise
-            raise _fail(str(mapped), mapped.exit_code) from None
+            raise _fail(mapped) from None
         if interrupts.received():  # the interrupt was swallowed somewhere: still say so, still 130
             _interrupted(_INTERRUPTED)
             raise typer.Exit(Interrupted.exit_code)
         return result
 
-    def list_commands(self, ctx):  # noqa: ANN001 - keep the pipeline order, not alphabetical
+    def list_commands(self, ctx):
         return list(self.commands)
 
 

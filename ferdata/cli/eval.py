@@ -2,61 +2,71 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from ferdata.cli.common import ManifestsOpt, RichProgress, RunsOpt, console, fmt, summary_table
+from ferdata.cli.common import (
+    Example,
+    JsonOpt,
+    ManifestsOpt,
+    RichProgress,
+    RunsOpt,
+    Summary,
+    command_help,
+    console,
+    print_json,
+    table,
+)
 
 ORDER = 55
 
+EXAMPLES = (
+    Example("ferdata eval latest", "the newest run's test metrics: per class, confusion, averages"),
+    Example("ferdata eval latest --on jaffe --split all-test",
+            "the run on a manifest's every image (cross-dataset), written under the run"),
+    Example("ferdata eval latest --json", "the metrics as JSON"),
+)
+
 
 def eval_command(
-    run: Annotated[str, typer.Argument(help="Run folder (or id under --runs-dir).")],
+    run: Annotated[str, typer.Argument(help="Run folder, id under --runs-dir, or 'latest'.")],
     on: Annotated[str | None, typer.Option("--on", help="Evaluate on another manifest (cross-dataset).")] = None,
     split: Annotated[str, typer.Option("--split", help="With --on: a split's test role, or all-test.")] = "all-test",
     runs_dir: RunsOpt = None,
     manifests: ManifestsOpt = None,
     device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda | mps")] = "auto",
-    as_json: Annotated[bool, typer.Option("--json", help="Print metrics as JSON.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Top-1/top-2, per-class and averaged precision/recall/F1 and confusion matrix of a run."""
-    from ferdata.training import evaluate
+    # not from ferdata.training: once imported, its submodule of that name shadows the function
+    from ferdata.training.evaluate import evaluate
 
     m = evaluate(run, on=on, split=split, runs=runs_dir, manifests=manifests, device=device, progress=RichProgress())
     if as_json:
-        typer.echo(json.dumps(m, indent=2, default=str))
+        print_json(m)
         return
     role = "test" if "test" in m else "val" if "val" in m else "train"
     r = m[role]
     classes = m["classes"]
-    t = Table(title=f"{role}: per class", title_justify="left")
-    for c in ("class", "precision", "recall", "F1", "support"):
-        t.add_column(c, justify="right" if c != "class" else "left")
-    for c in classes:
-        pc = r["per_class"][c]
-        t.add_row(c, fmt(pc["precision"]), fmt(pc["recall"]), fmt(pc["f1"]), fmt(pc["support"]))
-    console.print(t)
-    cm = Table(title=f"{role}: confusion (rows true, columns predicted)", title_justify="left")
-    cm.add_column("")
-    for c in classes:
-        cm.add_column(c[:8], justify="right")
-    for c, row in zip(classes, r["confusion"]):
-        cm.add_row(c, *(str(v) for v in row))
-    console.print(cm)
-    rows = [("run", m["run"]), (f"{role} images", r["n"]), ("top-1 accuracy", r["accuracy"]),
-            ("top-2 accuracy", r["top2_accuracy"]), ("macro P / R / F1", _prf(r["macro"])),
-            ("weighted P / R / F1", _prf(r["weighted"])), ("majority class", r["majority_baseline"])]
+    console.print(table(f"{role}: per class", ("class", "precision", "recall", "F1", "support"),
+                        [(c, r["per_class"][c]["precision"], r["per_class"][c]["recall"], r["per_class"][c]["f1"],
+                          r["per_class"][c]["support"]) for c in classes]))
+    console.print(table(f"{role}: confusion (rows true, columns predicted)", ("", *classes),
+                        [(c, *row) for c, row in zip(classes, r["confusion"])]))
+    s = Summary("evaluation")
+    s.row("run", m["run"]).row(f"{role} images", r["n"]).row("top-1 accuracy", r["accuracy"])
+    s.row("top-2 accuracy", r["top2_accuracy"]).row("macro P / R / F1", _prf(r["macro"]))
+    s.row("weighted P / R / F1", _prf(r["weighted"])).row("majority class", r["majority_baseline"])
     if "aggregate" in m:
         a = m["aggregate"]["accuracy"]
-        rows.append((f"accuracy over {m['aggregate']['folds']} folds", f"{a['mean']:.4f} ± {a['std']:.4f}"))
+        s.row(f"accuracy over {m['aggregate']['folds']} folds", f"{a['mean']:.4f} ± {a['std']:.4f}")
     if on:
-        rows.append(("evaluated on", f"{m['on']} ({m['split']})"))
-        rows += [(f"left out: {k}", v) for k, v in m["excluded"].items()]
-        rows.append(("written to", m["out_dir"]))
-    console.print(summary_table("evaluation", rows))
+        s.row("evaluated on", f"{m['on']} ({m['split']})")
+        for k, v in m["excluded"].items():
+            s.row(f"left out: {k}", v)
+        s.row("written to", m["out_dir"])
+    s.print()
 
 
 def _prf(d: dict) -> str:
@@ -64,4 +74,4 @@ def _prf(d: dict) -> str:
 
 
 def register(app: typer.Typer) -> None:
-    app.command("eval")(eval_command)
+    app.command("eval", **command_help("A run's metrics, or the run on another manifest", EXAMPLES))(eval_command)

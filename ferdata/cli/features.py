@@ -2,15 +2,38 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
+
+from ferdata.cli.common import (
+    Example,
+    JsonOpt,
+    ManifestsOpt,
+    NoWaitOpt,
+    RichProgress,
+    Summary,
+    WorkersOpt,
+    command_help,
+    console,
+    lock_waits,
+    print_broken,
+    summary_table,
+    table,
+)
+
+if TYPE_CHECKING:
+    from ferdata.features.extract import FeaturesResult
 
 ORDER = 30
 
-from ferdata.cli.common import (ManifestsOpt, NoWaitOpt, RichProgress, WorkersOpt, console, lock_waits, print_broken,
-                                summary_table)
+EXAMPLES = (
+    Example("ferdata features jaffe --fit-on loso:train",
+            "LPQ + PHOG of every crop, PCA to 5 fitted on the training role of fold 0"),
+    Example("ferdata features sfew --descriptor lpq --lpq-window 5 --no-crops",
+            "LPQ alone, on the whole images"),
+    Example("ferdata features --list", "the descriptors and their defaults"),
+)
 
 
 def features_command(
@@ -33,20 +56,23 @@ def features_command(
     workers: WorkersOpt = None,
     list_: Annotated[bool, typer.Option("--list", help="List the descriptors and edge detectors, and exit.")] = False,
     no_wait: NoWaitOpt = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Describe every face with LPQ / PHOG and write <manifest>/features.parquet."""
     from ferdata.errors import FerdataError
-    from ferdata.features import DESCRIPTORS, compute_features, create_descriptor, list_descriptors
+    from ferdata.features import (
+        DESCRIPTORS,
+        compute_features,
+        create_descriptor,
+        list_descriptors,
+    )
     from ferdata.features.edges import list_edge_detectors
     from ferdata.manifest import Manifest
 
     if list_:
-        table = Table(title="descriptors", title_justify="left")
-        table.add_column("name")
-        table.add_column("defaults")
-        for n in list_descriptors():
-            table.add_row(n, ", ".join(f"{k}={v}" for k, v in create_descriptor(n).params().items()))
-        console.print(table)
+        console.print(table("descriptors", ("name", "defaults"),
+                            [(n, ", ".join(f"{k}={v}" for k, v in create_descriptor(n).params().items()))
+                             for n in list_descriptors()], justify=("left", "left")))
         console.print(summary_table("edge detectors (--phog-edges)", [(e, "") for e in list_edge_detectors()]))
         print_broken(DESCRIPTORS)
         return
@@ -67,29 +93,35 @@ def features_command(
             Manifest.open(name, manifests), descriptors, reduce=reduce, fit_on=fit_on, reduce_from=reduce_from,
             use_crops=crops, crops_config=crops_config, workers=workers, progress=RichProgress(), manifests=manifests,
         )
-    rows: list[tuple] = [("features", str(result.path)), ("input", result.input), ("images", result.n_images),
-                         ("described", result.n_described)]
-    rows += [(f"skipped: {why}", n) for why, n in sorted(result.skipped.items())]
+    features_summary(result).print(as_json)
+
+
+def features_summary(result: FeaturesResult) -> Summary:
+    """The closing table of a features run (also a stage of 'ferdata pipeline')."""
+    s = Summary(f"features → {result.manifest.name}")
+    s.row("features", str(result.path)).row("input", result.input).row("images", result.n_images)
+    s.row("described", result.n_described)
+    s.counted("skipped", result.skipped)
     for n, info in result.descriptors.items():
         params = ", ".join(f"{k}={v}" for k, v in info["params"].items() if v is not None)
-        rows.append((f"{n} ({info['length']} values)", params))
+        s.row(f"{n} ({info['length']} values)", params, key=n)
     red = result.reduction
     if red is not None:
         fitted = red.fitted_on
         if fitted.get("features_table"):
             where = fitted["features_table"]
-        elif fitted.get("split"):  # spelled out: rich would render ":train:" as an emoji
+        elif fitted.get("split"):
             where = f"split {fitted['split']}, role {fitted['role']}, fold {fitted['fold']} ({fitted['n_images']} images)"
         else:
             where = f"all images ({fitted.get('n_images')}; paper 000's choice)"
-        rows.append((f"reduction pca:{red.k}", f"fitted on {where}"))
+        s.row(f"reduction pca:{red.k}", f"fitted on {where}", key="reduction")
         for n in red.descriptors:
-            rows.append((f"  {n} variance explained", float(red.explained_variance_ratio[n].sum())))
-        rows.append(("reduced columns", ", ".join([f"{n}_pca" for n in red.descriptors] + [red.fused_column])))
+            s.row(f"  {n} variance explained", float(red.explained_variance_ratio[n].sum()))
+        s.row("reduced columns", ", ".join([f"{n}_pca" for n in red.descriptors] + [red.fused_column]))
     else:
-        rows.append(("reduction", "none (add --fit-on SPLIT[:ROLE] or --fit-on all)"))
-    rows.append(("seconds", round(result.seconds, 2)))
-    console.print(summary_table(f"features → {result.manifest.name}", rows))
+        s.row("reduction", "none (add --fit-on SPLIT[:ROLE] or --fit-on all)")
+    s.row("seconds", round(result.seconds, 2))
+    return s
 
 
 def _parse_roi(text: str | None) -> tuple[int, int, int, int] | None:
@@ -107,4 +139,5 @@ def _parse_roi(text: str | None) -> tuple[int, int, int, int] | None:
 
 
 def register(app: typer.Typer) -> None:
-    app.command("features")(features_command)
+    app.command("features", **command_help("LPQ / PHOG descriptors of every face, PCA-reduced", EXAMPLES))(
+        features_command)

@@ -8,16 +8,35 @@ from typing import Annotated
 
 import typer
 
-from ferdata.cli.common import ManifestsOpt, NoWaitOpt, RichProgress, console, lock_waits, summary_table
+from ferdata.cli.common import (
+    Example,
+    JsonOpt,
+    ManifestsOpt,
+    NoWaitOpt,
+    RichProgress,
+    Summary,
+    command_help,
+    lock_waits,
+)
 
 ORDER = 65
+
+EXAMPLES = (
+    Example("ferdata flag jaffe", "the default scorer: frozen ImageNet MobileNetV2 descriptors and a logistic head "
+                                  "per fold of the strictest split the data allows (no training run)"),
+    Example("ferdata flag sfew --from-runs latest",
+            "score every image with the runs of 'train --fold all' (each image by the fold that held it out)"),
+    Example("ferdata flag sfew --model small-cnn --split spi-2 --epochs 1",
+            "train one model per fold of a grouped split and score each fold's held-out images"),
+    Example("ferdata info sfew --suspects 10", "then: the top 10 suspects"),
+)
 
 
 def flag_command(
     name: Annotated[str, typer.Argument(help="Manifest name (or folder).")],
     from_runs: Annotated[list[Path] | None, typer.Option(
-        "--from-runs", help="Run folders (or a folder of runs) whose predictions.parquet hold out-of-fold "
-                            "probabilities; repeatable.")] = None,
+        "--from-runs", help="Run folders (or a folder of runs, a run id, 'latest') whose predictions.parquet "
+                            "hold out-of-fold probabilities; repeatable.")] = None,
     model: Annotated[str | None, typer.Option(
         "--model", help="Train this model once per fold of --split and score each fold's held-out images "
                         "[default: frozen MobileNetV2 descriptors and a logistic head per fold].")] = None,
@@ -61,6 +80,7 @@ def flag_command(
         = False,
     manifests: ManifestsOpt = None,
     no_wait: NoWaitOpt = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Find likely mislabeled images with confident learning on out-of-fold probabilities; writes suspects.parquet."""
     from ferdata.errors import FerdataError
@@ -120,32 +140,35 @@ def flag_command(
                                   "share a fold)")]
     with lock_waits(no_wait):
         result = flag(manifest, oof, rank_by=rank_by, filter_by=filter_by or DEFAULT_FILTER_BY, progress=progress)
-    for note in notes:
-        console.print(f"[yellow]note:[/] {note}", highlight=False)
-    rows: list[tuple[str, object]] = [("suspects", str(result.path))]
+    s = Summary(f"flag {manifest.name}")
+    if result.top:
+        s.table("top suspects", ("rank", "path", "given", "suggested", "score"),
+                [(r["rank"], r["path"], r["given_label"], r["suggested_label"] or "",
+                  "" if r["score"] is None else f"{r['score']:.3f}") for r in result.top])
+    s.row("suspects", str(result.path))
     if result.run:
-        rows.append(("run folder", result.run))
-    rows += source_rows
-    rows += [("images scored", result.n_scored),
-             ("out-of-fold accuracy", round(result.accuracy, 4)),
-             (f"majority baseline ({result.majority_class})", round(result.baseline, 4)),
-             ("flagged by confident learning", f"{result.n_flagged:,} ({result.flagged_share:.1%} of scored)"),
-             ("questioned by the data only", result.n_data_only)]
+        s.row("run folder", result.run)
+    for label, value in source_rows:
+        s.row(label, value)
+    s.row("images scored", result.n_scored).row("out-of-fold accuracy", round(result.accuracy, 4))
+    s.row(f"majority baseline ({result.majority_class})", round(result.baseline, 4), key="majority_baseline")
+    s.row("flagged by confident learning", f"{result.n_flagged:,} ({result.flagged_share:.1%} of scored)",
+          key="flagged_by_confident_learning")
+    s.row("flagged", result.n_flagged, show=False).row("flagged share", round(result.flagged_share, 4), show=False)
+    s.row("questioned by the data only", result.n_data_only)
     unscored = sum(p["unscored"] for p in (oof.source.get("partial") or {}).values())
     if unscored:
-        rows.append(("images left unscored (--partial)", unscored))
-    rows += [(f"noise rate {c} (threshold {result.thresholds.get(c, float('nan')):.2f})", round(r, 3))
-             for c, r in result.noise_rates.items()]
-    rows += [("seconds", round(time.perf_counter() - started, 1)),
-             ("CPU seconds (this process and its workers)", round(cpu_seconds() - cpu_start, 1))]
-    console.print(summary_table(f"flag {manifest.name}", rows))
-    if result.top:
-        console.print(summary_table(
-            "top suspects", [(r["rank"], r["path"], r["given_label"], r["suggested_label"] or "",
-                              "" if r["score"] is None else f"{r['score']:.3f}") for r in result.top],
-            ("rank", "path", "given", "suggested", "score")))
+        s.row("images left unscored (--partial)", unscored, key="images_left_unscored")
+    for c, r in result.noise_rates.items():
+        s.row(f"noise rate {c} (threshold {result.thresholds.get(c, float('nan')):.2f})", round(r, 3),
+              key=f"noise_rate_{c}")
+    s.row("seconds", round(time.perf_counter() - started, 1))
+    s.row("CPU seconds (this process and its workers)", round(cpu_seconds() - cpu_start, 1), key="cpu_seconds")
+    for note in notes:
+        s.note("note: " + note)
     for warning in result.warnings:
-        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        s.warn(warning)
+    s.print(as_json)
 
 
 def _model_split(manifest, folds: int, seed: int, classes: str | None, val_size: float | None,  # noqa: ANN001
@@ -166,4 +189,4 @@ def _model_split(manifest, folds: int, seed: int, classes: str | None, val_size:
 
 
 def register(app: typer.Typer) -> None:
-    app.command("flag")(flag_command)
+    app.command("flag", **command_help("Likely label errors, by confident learning", EXAMPLES))(flag_command)

@@ -3,21 +3,35 @@ faces, features, suspects, review decisions)."""
 
 from __future__ import annotations
 
-import json
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from rich.table import Table
+from rich.text import Text
 
-from ferdata.cli.common import ManifestsOpt, console, summary_table
+from ferdata.cli.common import (
+    Example,
+    JsonOpt,
+    ManifestsOpt,
+    Summary,
+    command_help,
+    console,
+    print_json,
+    table,
+)
 
 ORDER = 15
+
+EXAMPLES = (
+    Example("ferdata info jaffe", "counts per label, subjects, unreadable files, duplicates, later steps"),
+    Example("ferdata info jaffe --split loso", "also the split: images per fold and role, its leakage audit"),
+    Example("ferdata info jaffe --json", "the same as one JSON object, for scripts"),
+)
 
 
 def info_command(
     name: Annotated[str, typer.Argument(help="Manifest name (or folder).")],
     manifests: ManifestsOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
+    as_json: JsonOpt = False,
     split: Annotated[str | None, typer.Option("--split", help="Also report this split: class counts per fold and role, leakage audit.")] = None,
     suspects: Annotated[int | None, typer.Option(
         "--suspects", min=1, help="Also list the top N suspected label errors (from 'ferdata flag').")] = None,
@@ -31,55 +45,53 @@ def info_command(
 
     summary = summarize(Manifest.open(name, manifests), split=split, suspects=suspects, relabels=relabels)
     if as_json:
-        typer.echo(json.dumps(summary, indent=2, default=str))
+        print_json(summary)
         return
     render_summary(summary)
 
 
-def render_summary(s: dict) -> None:
-    head = [("dataset", s["dataset"]), ("source", s["source_root"]), ("created", s["created_at"]),
-            ("images", s["n_images"]), ("unreadable", s["n_unreadable"]),
-            ("subjects", s["subjects"]["n_subjects"]), ("images without subject", s["subjects"]["images_without_subject"])]
+def overview(s: dict[str, Any], into: Summary) -> Summary:
+    """Subjects, duplicates and label conflicts: the rows ``info`` and ``ingest`` both show."""
+    into.row("subjects", s["subjects"]["n_subjects"])
+    into.row("images without subject", s["subjects"]["images_without_subject"])
     ips = s["subjects"]["images_per_subject"]
     if ips:
-        head.append(("images per subject (min/median/max)", f"{ips['min']} / {ips['median']:g} / {ips['max']}"))
-    head += [("duplicate groups (same content)", s["duplicates"]["groups"]),
-             ("label conflicts (same content, two labels)", s["n_conflicts"])]
+        into.row("images per subject (min/median/max)", f"{ips['min']} / {ips['median']:g} / {ips['max']}")
+    into.row("duplicate groups (same content)", s["duplicates"]["groups"])
+    into.row("label conflicts (same content, two labels)", s["n_conflicts"])
     if s.get("n_relabelled"):
-        head.append(("relabelled (labels.parquet)", s["n_relabelled"]))
-    head += [(f"skipped: {k}", v) for k, v in s["skipped"].items()]
-    head += [(f"warning: {k}", v) for k, v in s["warnings"].items()]
-    console.print(summary_table(f"manifest {s['name']}", head))
+        into.row("relabelled (labels.parquet)", s["n_relabelled"])
+    return into
+
+
+def render_summary(s: dict[str, Any]) -> None:
+    head = Summary(f"manifest {s['name']}")
+    head.row("dataset", s["dataset"]).row("source", s["source_root"]).row("created", s["created_at"])
+    head.row("images", s["n_images"]).row("unreadable", s["n_unreadable"])
+    overview(s, head)
+    head.counted("skipped", s["skipped"], s.get("skipped_first"))
+    head.counted("warning", s["warnings"], s.get("warnings_first"))
+    head.print()
 
     splits = s["source_splits"]
-    t = Table(title="images per label × source split", title_justify="left")
-    t.add_column("label")
-    for sp in splits:
-        t.add_column(sp, justify="right")
-    t.add_column("total", justify="right")
-    for lab, counts in s["labels"].items():
-        t.add_row(lab, *(str(counts.get(sp, 0)) for sp in splits), str(sum(counts.values())))
-    console.print(t)
-
+    console.print(table("images per label × source split", ["label", *splits, "total"],
+                        [(lab, *(counts.get(sp, 0) for sp in splits), sum(counts.values()))
+                         for lab, counts in s["labels"].items()]))
     if s["unreadable"]:
-        t = Table(title=f"unreadable files ({s['n_unreadable']})", title_justify="left")
-        t.add_column("path")
-        t.add_column("error")
-        for u in s["unreadable"]:
-            t.add_row(u["path"], u["error"])
-        console.print(t)
+        console.print(table(f"unreadable files ({s['n_unreadable']})", ("path", "error"),
+                            [(u["path"], u["error"]) for u in s["unreadable"]], justify=("left", "left")))
     if s["conflicts"]:
-        t = Table(title="label conflicts", title_justify="left")
-        t.add_column("labels")
-        t.add_column("paths")
-        for c in s["conflicts"]:
-            t.add_row(", ".join(c["labels"]), "\n".join(c["paths"]))
-        console.print(t)
+        console.print(table("label conflicts", ("labels", "paths"),
+                            [(", ".join(c["labels"]), "\n".join(c["paths"])) for c in s["conflicts"]],
+                            justify=("left", "left")))
     for section in s.get("sections", []):
-        console.print(summary_table(section["title"], section["rows"], section.get("columns", ("", ""))))
+        columns = section.get("columns", ("", ""))
+        console.print(table(section["title"], columns, section["rows"], header=any(columns)))
     if s["problems"]:
-        console.print("[bold red]validation problems:[/]\n" + "\n".join(f"  - {p}" for p in s["problems"]))
+        console.print(Text("validation problems:", "bold red"))
+        for p in s["problems"]:
+            console.print(Text(f"  - {p}"), soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:
-    app.command("info")(info_command)
+    app.command("info", **command_help("Counts, subjects, duplicates, splits of a manifest", EXAMPLES))(info_command)

@@ -3,15 +3,38 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
+
+from ferdata.cli.common import (
+    Example,
+    JsonOpt,
+    ManifestsOpt,
+    NoWaitOpt,
+    RichProgress,
+    Summary,
+    WorkersOpt,
+    command_help,
+    console,
+    lock_waits,
+    print_broken,
+    table,
+)
+
+if TYPE_CHECKING:
+    from ferdata.ingest import IngestResult
 
 ORDER = 10
 
-from ferdata.cli.common import (ManifestsOpt, NoWaitOpt, RichProgress, WorkersOpt, console, lock_waits, print_broken,
-                                summary_table)
+EXAMPLES = (
+    Example("ferdata ingest jaffe ../shared/data/jaffe", "JAFFE into manifests/jaffe/images.parquet"),
+    Example("ferdata ingest sfew ../shared/data/sfew_anu", "SFEW (ANU layout: Images/<Emotion>/, PCA/SFEW.xlsx)"),
+    Example("ferdata ingest folder ../shared/data/jaffe --name jaffe-by-name --label-pattern "
+            "'^..\\.(?P<label>..)' --label-map AN=anger,DI=disgust,FE=fear,HA=happy,NE=neutral,SA=sad,SU=surprise",
+            "labels read from the file names (KA.AN1.39.tiff: characters 4-5)"),
+    Example("ferdata ingest --list", "the dataset adapters, their layouts and options"),
+)
 
 
 def ingest_command(
@@ -29,10 +52,17 @@ def ingest_command(
     neutral: Annotated[str | None, typer.Option("--neutral", help="ckplus (original layout): first | none.")] = None,
     xlsx: Annotated[str | None, typer.Option("--xlsx", help="sfew: SFEW.xlsx path, or 'none'.")] = None,
     csv: Annotated[list[str] | None, typer.Option("--csv", help="affectnet / folder: annotation CSV (repeatable).")] = None,
-    subject_pattern: Annotated[str | None, typer.Option("--subject-pattern", help="folder: regex with (?P<subject>...).")] = None,
+    subject_pattern: Annotated[str | None, typer.Option(
+        "--subject-pattern", help="folder: regex on the file name with (?P<subject>...).")] = None,
+    label_pattern: Annotated[str | None, typer.Option(
+        "--label-pattern", help="folder: regex on the file name with (?P<label>...), e.g. '^.{4}(?P<label>[a-g])' "
+        "for a 5th character a-g; map the values with --label-map.")] = None,
     label_rule: Annotated[str | None, typer.Option(
         "--label-rule", help="ferplus: majority | plurality | ferplus (the FER+ paper's) [default: majority].")] = None,
-    follow_links: Annotated[bool, typer.Option("--follow-links", help="Read files and folders that links lead to outside the dataset folder [default: record them as error rows].")] = False,
+    follow_links: Annotated[bool, typer.Option(
+        "--follow-links", help="Read files and folders that links lead to outside the dataset folder "
+                               "[default: record them as error rows].")] = False,
+    as_json: JsonOpt = False,
     no_wait: NoWaitOpt = False,
 ) -> None:
     """Ingest a dataset folder into <manifests>/<name>/images.parquet."""
@@ -41,13 +71,11 @@ def ingest_command(
     from ferdata.ingest import ingest
 
     if list_:
-        table = Table(title="dataset adapters", title_justify="left")
-        for col in ("name", "what", "layout", "options"):
-            table.add_column(col)
+        rows = []
         for n in list_datasets():
             cls = get_dataset_class(n)
-            table.add_row(n, cls.description, cls.layout, " ".join("--" + o.replace("_", "-") for o in cls.options))
-        console.print(table)
+            rows.append((n, cls.description, cls.layout, " ".join("--" + o.replace("_", "-") for o in cls.options)))
+        console.print(table("dataset adapters", ("name", "what", "layout", "options"), rows, justify=["left"] * 4))
         print_broken(DATASETS)
         return
     if dataset is None or source is None:
@@ -57,22 +85,51 @@ def ingest_command(
             dataset, source, name=name, manifests=manifests, workers=workers, progress=RichProgress(),
             max_pixels=max_pixels, label_map=label_map, skip_unknown=skip_unknown, follow_links=follow_links,
             ratings=ratings, frames=frames, neutral=neutral, xlsx=xlsx, csv=tuple(csv or ()),
-            subject_pattern=subject_pattern, label_rule=label_rule,
+            subject_pattern=subject_pattern, label_pattern=label_pattern, label_rule=label_rule,
         )
-    rows = [("manifest", str(result.manifest.images_path)), ("images", result.n_rows),
-            ("unreadable", result.n_unreadable)]
-    rows += [(f"label {lab}" if lab is not None else "no label", n)
-             for lab, n in sorted(result.labels.items(), key=lambda kv: str(kv[0]))]
-    rows += [(f"skipped: {why}", n) for why, n in sorted(result.skipped.items())]
-    rows += [(f"warning: {why}", n) for why, n in sorted(result.warnings.items())]
-    for key, value in result.report.items():
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            rows.append((key.replace("_", " "), value))
-        elif isinstance(value, list):
-            rows.append((key.replace("_", " "), len(value)))
-    rows.append(("seconds", round(result.seconds, 2)))
-    console.print(summary_table(f"ingest {dataset} → {result.manifest.name}", rows))
+    ingest_summary(dataset, result).print(as_json)
+
+
+def ingest_summary(dataset: str, result: IngestResult) -> Summary:
+    """The closing table of an ingest (also the first stage of 'ferdata pipeline')."""
+    from ferdata.cli.info import overview
+    from ferdata.findings import first_paths
+    from ferdata.info import summarize
+
+    s = Summary(f"ingest {dataset} → {result.manifest.name}")
+    s.row("manifest", str(result.manifest.images_path)).row("images", result.n_rows)
+    s.row("unreadable", result.n_unreadable)
+    for why, n in sorted(result.errors.items()):
+        s.row(f"  unreadable: {why}", n)
+    for lab, n in sorted(result.labels.items(), key=lambda kv: str(kv[0])):
+        s.row(f"label {lab}" if lab is not None else "no label", n)
+    overview(summarize(result.manifest, sections=False), s)
+    s.counted("skipped", result.skipped, first_paths(result.skipped))
+    s.counted("warning", result.warnings, first_paths(result.warnings))
+    report_rows(result.report, s)
+    s.row("seconds", round(result.seconds, 2))
+    return s
+
+
+def report_rows(report: dict[str, Any], s: Summary, *, shown: int = 3) -> Summary:
+    """An adapter's findings: numbers and strings as rows; a list as its count with its first
+    items; ``<key>_sample`` lists as the examples of the count ``<key>`` (never a row)."""
+    samples = {k[: -len("_sample")]: v for k, v in report.items() if k.endswith("_sample") and isinstance(v, list)}
+    for key, value in report.items():
+        if key.endswith("_sample") or isinstance(value, (dict, bool)):
+            continue
+        label = key.replace("_", " ")
+        items = value if isinstance(value, list) else samples.get(key)
+        if isinstance(value, list):
+            value = len(value)
+        s.row(label, value)
+        if items and value:
+            s.data[f"{key}_first"] = list(items[:20])
+            more = value - min(len(items), shown) if isinstance(value, int) else 0
+            s.note("e.g. " + ", ".join(str(i) for i in items[:shown]) + (f" (+{more:,} more)" if more > 0 else ""))
+    return s
 
 
 def register(app: typer.Typer) -> None:
-    app.command("ingest", no_args_is_help=False)(ingest_command)
+    app.command("ingest", no_args_is_help=False,
+                **command_help("Ingest a dataset folder into a Parquet manifest", EXAMPLES))(ingest_command)

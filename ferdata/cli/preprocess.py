@@ -2,15 +2,37 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
+
+from ferdata.cli.common import (
+    Example,
+    JsonOpt,
+    ManifestsOpt,
+    NoWaitOpt,
+    RichProgress,
+    Summary,
+    WorkersOpt,
+    command_help,
+    console,
+    lock_waits,
+    print_broken,
+    table,
+)
+
+if TYPE_CHECKING:
+    from ferdata.faces.preprocess import PreprocessResult
 
 ORDER = 20
 
-from ferdata.cli.common import (ManifestsOpt, NoWaitOpt, RichProgress, WorkersOpt, console, lock_waits, print_broken,
-                                summary_table)
+EXAMPLES = (
+    Example("ferdata preprocess jaffe --detector mediapipe --align rotate --size 48 --gray",
+            "48×48 grey crops with the eyes level (what 'ferdata pipeline' does)"),
+    Example("ferdata preprocess sfew --detector haar --clahe --size 96 --preview 16",
+            "Haar faces, CLAHE, plus a contact sheet of 16 crops"),
+    Example("ferdata preprocess --list", "the face detectors"),
+)
 
 
 def preprocess_command(
@@ -30,45 +52,55 @@ def preprocess_command(
     workers: WorkersOpt = None,
     list_: Annotated[bool, typer.Option("--list", help="List the detectors and exit.")] = False,
     no_wait: NoWaitOpt = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Detect faces, align and crop them into <manifests>/<name>/crops/<config>/ and faces.parquet."""
     from ferdata.errors import FerdataError
     from ferdata.faces import DETECTORS, get_detector_class, list_detectors
     from ferdata.faces.preprocess import preprocess
     from ferdata.keyvalues import parse_key_values
-    from ferdata.manifest.tables import FACES_TABLE
 
     if list_:
-        table = Table(title="face detectors", title_justify="left")
-        table.add_column("name")
-        table.add_column("what")
-        for n in list_detectors():
-            table.add_row(n, get_detector_class(n).description)
-        console.print(table)
+        console.print(table("face detectors", ("name", "what"),
+                            [(n, get_detector_class(n).description) for n in list_detectors()], justify=("left", "left")))
         print_broken(DETECTORS)
         return
     if name is None:
         raise FerdataError("give a manifest name, e.g. 'ferdata preprocess jaffe --detector mtcnn' (see --help)")
     with lock_waits(no_wait):
         r = preprocess(name, manifests=manifests, workers=workers, progress=RichProgress(), preview=preview,
-                       detector=detector, detector_opts=parse_key_values(detector_option, option="--detector-option", example="model=short"), pick=pick, clahe=clahe,
-                       clip_limit=clip_limit, tile_grid=tile_grid, align=align, size=size, gray=gray, fallback=fallback)
+                       detector=detector, detector_opts=parse_key_values(detector_option, option="--detector-option",
+                                                                         example="model=short"),
+                       pick=pick, clahe=clahe, clip_limit=clip_limit, tile_grid=tile_grid, align=align, size=size,
+                       gray=gray, fallback=fallback)
+    preprocess_summary(r).print(as_json)
+
+
+def preprocess_summary(r: PreprocessResult) -> Summary:
+    """The closing table of a preprocessing run (also a stage of 'ferdata pipeline')."""
+    from ferdata.manifest.tables import FACES_TABLE
+
+    detector, align = r.config.get("detector"), r.config.get("align")
+    size, gray = r.config.get("size"), r.config.get("gray")
     c = r.counts
-    rows = [
-        ("config", r.config_hash), ("detector", detector), ("align", align), ("size", f"{size}×{size}" + (" grey" if gray else "")),
-        ("images", r.n_images), ("processed now", r.n_processed), ("already done (skipped)", r.n_done_before),
-        *([("crops made again (their files were gone)", r.n_crops_remade)] if r.n_crops_remade else []),
-        ("faces found", c["face_found"]), ("detection rate", f"{100 * r.detection_rate:.1f}%"),
-        ("faces per image", round(r.faces_per_image, 3)), ("fallback: whole image", c["fallback_whole"]),
-        ("fallback: skipped", c["fallback_skip"]), ("flat frames", c["flat"]), ("errors", c["error"]),
-    ]
-    rows += [(f"{k.replace('_ms', '')} ms/image", round(v, 2)) for k, v in r.stage_ms.items()]
-    rows += [("crops", str(r.crops_dir)), ("table", str(r.manifest.table_path(FACES_TABLE)))]
+    s = Summary(f"preprocess {r.manifest.name}")
+    s.row("config", r.config_hash).row("detector", detector).row("align", align)
+    s.row("size", f"{size}×{size}" + (" grey" if gray else ""))
+    s.row("images", r.n_images).row("processed now", r.n_processed).row("already done (skipped)", r.n_done_before)
+    if r.n_crops_remade:
+        s.row("crops made again (their files were gone)", r.n_crops_remade, key="crops_remade")
+    s.row("faces found", c["face_found"]).row("detection rate", f"{100 * r.detection_rate:.1f}%")
+    s.row("faces per image", round(r.faces_per_image, 3)).row("fallback: whole image", c["fallback_whole"])
+    s.row("fallback: skipped", c["fallback_skip"]).row("flat frames", c["flat"]).row("errors", c["error"])
+    for k, v in r.stage_ms.items():
+        s.row(f"{k.replace('_ms', '')} ms/image", round(v, 2))
+    s.row("crops", str(r.crops_dir)).row("table", str(r.manifest.table_path(FACES_TABLE)))
     if r.preview:
-        rows.append(("preview", str(r.preview)))
-    rows.append(("seconds", round(r.seconds, 2)))
-    console.print(summary_table(f"preprocess {r.manifest.name}", rows))
+        s.row("preview", str(r.preview))
+    s.row("seconds", round(r.seconds, 2))
+    return s
 
 
 def register(app: typer.Typer) -> None:
-    app.command("preprocess", no_args_is_help=False)(preprocess_command)
+    app.command("preprocess", no_args_is_help=False,
+                **command_help("Detect, align and crop the faces of a manifest", EXAMPLES))(preprocess_command)

@@ -2,16 +2,36 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import typer
-from rich.table import Table
+
+from ferdata.cli.common import (
+    Example,
+    JsonOpt,
+    ManifestsOpt,
+    NoWaitOpt,
+    RichProgress,
+    Summary,
+    WorkersOpt,
+    command_help,
+    console,
+    lock_waits,
+    print_broken,
+    print_json,
+    table,
+)
 
 ORDER = 40
 
-from ferdata.cli.common import (ManifestsOpt, NoWaitOpt, RichProgress, WorkersOpt, console, lock_waits, print_broken,
-                                summary_table)
+EXAMPLES = (
+    Example("ferdata split jaffe --protocol loso", "leave one subject out: manifests/jaffe/splits/loso.parquet"),
+    Example("ferdata split sfew --protocol spi --folds 2 --group-by movie --classes 6",
+            "two folds that keep whole movies apart, the six basic emotions"),
+    Example("ferdata split jaffe --protocol ppi --test-size 0.2 --val-size 0.1 --json",
+            "an image-level hold-out (the audit shows what leaks), as JSON"),
+    Example("ferdata split --list", "the protocols"),
+)
 
 
 def split_command(
@@ -29,27 +49,29 @@ def split_command(
     manifests: ManifestsOpt = None,
     workers: WorkersOpt = None,
     list_: Annotated[bool, typer.Option("--list", help="List the protocols and exit.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the split's metadata as JSON.")] = False,
+    as_json: JsonOpt = False,
     no_wait: NoWaitOpt = False,
 ) -> None:
     """Split a manifest into train/val/test roles per fold: <manifests>/<name>/splits/<split>.parquet."""
     from ferdata.errors import FerdataError
-    from ferdata.manifest import Manifest
+    from ferdata.manifest import Manifest, list_manifests, manifests_root
     from ferdata.splits import PROTOCOLS, get_protocol_class, list_protocols, make_split
 
     if list_:
-        table = Table(title="split protocols", title_justify="left")
-        for col in ("name", "subjects", "what"):
-            table.add_column(col)
+        rows = []
         for p in list_protocols():
             cls = get_protocol_class(p)
-            table.add_row(p, {"required": "needs them", "optional": "--group-by", "never": "ignored"}[cls.groups],
-                          cls.description)
-        console.print(table)
+            rows.append((p, {"required": "needs them", "optional": "--group-by", "never": "ignored"}[cls.groups],
+                         cls.description))
+        console.print(table("split protocols", ("name", "subjects", "what"), rows, justify=["left"] * 3))
         print_broken(PROTOCOLS)
         return
     if name is None or protocol is None:
-        raise FerdataError("give a manifest and a protocol, e.g. 'ferdata split jaffe --protocol loso' (see --list)")
+        known = list_manifests(manifests)
+        have = (f"manifests under {manifests_root(manifests)}: {', '.join(known)}" if known else
+                f"no manifest under {manifests_root(manifests)} yet: make one with 'ferdata ingest'")
+        raise FerdataError(f"give a manifest and a protocol, e.g. 'ferdata split {known[0] if known else 'jaffe'} "
+                           f"--protocol loso' (protocols: --list; {have})")
     with lock_waits(no_wait):
         result = make_split(
             Manifest.open(name, manifests), protocol, folds=folds, seed=seed, val_size=val_size, test_size=test_size,
@@ -57,23 +79,32 @@ def split_command(
             workers=workers, progress=RichProgress(),
         )
     if as_json:
-        typer.echo(json.dumps({"path": str(result.path), **result.metadata}, indent=2, sort_keys=True))
+        print_json({"path": str(result.path), **result.metadata})
         return
     render_split(result.metadata, str(result.path))
 
 
-def render_split(meta: dict, path: str | None = None) -> None:
-    """The split's summary table and its per-fold audit table."""
+def split_summary(meta: dict, path: str | None = None) -> Summary:
+    """The split's summary, its per-fold audit and its warnings (also a stage of 'ferdata pipeline')."""
     from ferdata.splits.info import audit_rows, summary_rows
 
-    console.print(summary_table(f"split {meta['manifest']} → {meta['name']}", summary_rows(meta)))
+    s = Summary(f"split {meta['manifest']} → {meta['name']}")
     columns, fold_rows = audit_rows(meta)
-    console.print(summary_table("leakage audit per fold", fold_rows, columns))
-    for warning in meta.get("warnings", []):
-        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+    s.table("leakage audit per fold", columns, fold_rows, key="audit", before=False)
+    for label, value in summary_rows(meta):
+        s.row(label, value)
     if path:
-        console.print(f"wrote {path}", highlight=False, soft_wrap=True)
+        s.row("wrote", path)
+    for warning in meta.get("warnings", []):
+        s.warn(warning)
+    return s
+
+
+def render_split(meta: dict, path: str | None = None) -> None:
+    """The split's summary table and its per-fold audit table."""
+    split_summary(meta, path).print()
 
 
 def register(app: typer.Typer) -> None:
-    app.command("split", no_args_is_help=True)(split_command)
+    app.command("split", **command_help("Train/val/test roles per fold, audited for leakage", EXAMPLES))(
+        split_command)

@@ -3,65 +3,110 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.live import Live
 from rich.table import Table
 
-from ferdata.cli.common import ManifestsOpt, RichProgress, console, fmt, print_broken, summary_table
+from ferdata.cli.common import (
+    Example,
+    JsonOpt,
+    ManifestsOpt,
+    RichProgress,
+    Summary,
+    clock,
+    command_help,
+    console,
+    fmt,
+    print_broken,
+    progress_seconds,
+    table,
+)
+
+if TYPE_CHECKING:
+    from ferdata.training.api import RunResult
 
 ORDER = 50
 
+EXAMPLES = (
+    Example("ferdata train small-cnn --manifest jaffe --split loso --epochs 2",
+            "fold 0 of a split into runs/<time>-small-cnn-jaffe-loso/"),
+    Example("ferdata train small-cnn --manifest sfew --split spi-2 --fold all --epochs 1 --hp batch_size=16",
+            "every fold, test accuracy as mean ± std"),
+    Example("ferdata train --list", "the models, their papers and input sizes"),
+)
 
 
 class EpochDisplay(RichProgress):
-    """The progress bar of each epoch plus a live table of finished epochs (loss, accuracy,
-    throughput) on stderr."""
+    """Each epoch's progress bar plus a live table of finished epochs (loss, accuracy,
+    throughput) on stderr; in a log, one plain line per finished epoch at most every
+    :func:`~ferdata.cli.common.progress_seconds` (and always the last), then the table."""
 
     COLUMNS = ("fold", "epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "images_per_s", "lr")
 
     def __init__(self) -> None:
         super().__init__()
-        self.table = self._new_table()
+        self.rows: list[tuple] = []
         self.live: Live | None = None
+        self._epoch_t0: float | None = None
 
-    def _new_table(self) -> Table:
-        t = Table(title="epochs", title_justify="left")
-        for c in self.COLUMNS:
-            t.add_column(c.replace("_", " "), justify="right")
-        t.add_column("best")
-        return t
+    def _table(self) -> Table:
+        return table("epochs", [*(c.replace("_", " ") for c in self.COLUMNS), "best"], self.rows)
 
     def epoch_done(self, row: dict[str, Any]) -> None:
-        self.table.add_row(*(fmt(row.get(c)) for c in self.COLUMNS), "*" if row.get("best") else "")
+        self.rows.append((*(row.get(c) for c in self.COLUMNS), "*" if row.get("best") else ""))
         if self.console.is_terminal:
             if self.live is None:
-                self.live = Live(self.table, console=self.console, transient=False, auto_refresh=False)
+                self.live = Live(self._table(), console=self.console, transient=False, auto_refresh=False)
                 self.live.start()
-            self.live.refresh()
+            self.live.update(self._table(), refresh=True)
+            return
+        now = time.monotonic()
+        if self._epoch_t0 is None:
+            self._epoch_t0 = now - float(row.get("seconds") or 0.0)
+        total = row.get("epochs")
+        last = total is not None and row.get("epoch") == total
+        if last or now - self._last >= progress_seconds():  # one interval with the bar's lines
+            self._last = now
+            self.line(self.epoch_line(row, now - self._epoch_t0))
+
+    @staticmethod
+    def epoch_line(row: dict[str, Any], elapsed: float) -> str:
+        """``fold 0 epoch 4/30: train loss 1.23, train acc 0.45, val acc 0.41, 120/s, 0:12 elapsed, ETA 1:10``."""
+        epoch, total = row.get("epoch"), row.get("epochs")
+        parts = [f"fold {row.get('fold')} epoch {epoch}{f'/{total}' if total else ''}:"]
+        for key, name in (("train_loss", "train loss"), ("train_accuracy", "train acc"), ("val_loss", "val loss"),
+                          ("val_accuracy", "val acc")):
+            if row.get(key) is not None:
+                parts.append(f"{name} {fmt(row[key])},")
+        if row.get("images_per_s"):
+            parts.append(f"{row['images_per_s']:.0f} images/s,")
+        parts.append(f"{clock(elapsed)} elapsed")
+        if total and epoch:
+            parts[-1] += f", ETA {clock(elapsed / epoch * (total - epoch))}" if epoch < total else ", done"
+        return " ".join(parts)
 
     def close(self) -> None:
         if self.live is not None:
             self.live.stop()
             self.live = None
-        elif self.table.row_count:
-            self.console.print(self.table)
+        elif self.rows:
+            self.console.print(self._table())
 
 
 def _list_models() -> None:
     from ferdata.models import MODELS
     from ferdata.training import list_model_rows
 
-    rows = list_model_rows()
-    t = Table(title="models", title_justify="left")
-    for c in ("name", "paper", "input", "kind", "features", "description"):
-        t.add_column(c)
-    for r in rows:
+    rows = []
+    for r in list_model_rows():
         size = f"{r['input_size']}×{r['input_size']}×{r['channels']}" if r["input_size"] else "-"
-        t.add_row(r["name"], r["paper"] or "", size, r["kind"], ",".join(r["features"]), r["description"])
-    console.print(t)
+        rows.append((r["name"], r["paper"] or "", size, r["kind"], ",".join(r["features"]), r["description"]))
+    console.print(table("models", ("name", "paper", "input", "kind", "features", "description"), rows,
+                        justify=["left"] * 6))
     print_broken(MODELS)
 
 
@@ -101,6 +146,7 @@ def train_command(
     amp: Annotated[bool | None, typer.Option("--amp/--no-amp", help="Mixed precision [default: on for CUDA].")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Random seed (CPU runs repeat exactly).")] = 0,
     workers: Annotated[int, typer.Option("--workers", "-j", min=0, help="Data-loading worker processes.")] = 0,
+    as_json: JsonOpt = False,
 ) -> None:
     """Train a model on a manifest split into runs/<run-id>/ (or combine runs: ensemble --runs a b)."""
     from ferdata.errors import FerdataError
@@ -138,7 +184,7 @@ def train_command(
         display.finish()
         display.close()
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun only the first process reports
-        _print_result(result.run_dir, result.metrics, [(f.run_dir.name, f.metrics) for f in result.folds])
+        train_summary(result).print(as_json)
 
 
 def _members(runs: list[str] | None) -> list[str]:
@@ -148,34 +194,39 @@ def _members(runs: list[str] | None) -> list[str]:
     return out
 
 
-def _print_result(run_dir: Path, m: dict[str, Any], folds: list[tuple[str, dict]]) -> None:
-    rows: list[tuple] = [("run", str(run_dir))]
+def train_summary(result: RunResult) -> Summary:
+    """The closing table of a training run (also the last stage of 'ferdata pipeline')."""
+    m = result.metrics
+    s = Summary("training run")
+    s.row("run", str(result.run_dir))
     if "aggregate" in m:
         for key in ("accuracy", "top2_accuracy", "macro_f1", "majority_baseline"):
             a = m["aggregate"][key]
-            rows.append((f"test {key.replace('_', ' ')} (mean ± std, {m['aggregate']['folds']} folds)",
-                         f"{a['mean']:.4f} ± {a['std']:.4f}"))
+            s.row(f"test {key.replace('_', ' ')} (mean ± std, {m['aggregate']['folds']} folds)",
+                  f"{a['mean']:.4f} ± {a['std']:.4f}", key=f"test_{key}")
+            s.data[f"test_{key}_mean"], s.data[f"test_{key}_std"] = a["mean"], a["std"]
     for role in ("train", "val", "test"):
         r = m.get(role)
         if r and r.get("n"):
-            rows.append((f"{role} images", r["n"]))
-            rows.append((f"{role} accuracy", r["accuracy"]))
+            s.row(f"{role} images", r["n"]).row(f"{role} accuracy", r["accuracy"])
             if role == "test":
-                rows += [("test top-2 accuracy", r["top2_accuracy"]), ("test macro F1", r["macro"]["f1"]),
-                         ("test weighted F1", r["weighted"]["f1"]), ("majority class (test)", r["majority_baseline"])]
+                s.row("test top-2 accuracy", r["top2_accuracy"]).row("test macro F1", r["macro"]["f1"])
+                s.row("test weighted F1", r["weighted"]["f1"]).row("majority class (test)", r["majority_baseline"])
     for member, acc in (m.get("members") or {}).items():
-        rows.append((f"member {Path(member).name} test accuracy", acc))
+        s.row(f"member {Path(member).name} test accuracy", acc)
     for key in ("epochs_run", "best_epoch", "stopped_early", "train_seconds"):
         if key in m:
-            rows.append((key.replace("_", " "), m[key]))
+            s.row(key.replace("_", " "), m[key])
     for why, n in (m.get("excluded") or {}).items():
-        rows.append((f"left out: {why}", n))
-    console.print(summary_table("training run", rows))
-    if folds:
-        console.print(summary_table("folds", [(name, f.get("val", {}).get("accuracy"), f.get("test", {}).get("accuracy"))
-                                              for name, f in folds], ("fold", "val accuracy", "test accuracy")))
+        s.row(f"left out: {why}", n)
+    if result.folds:
+        s.table("folds", ("fold", "val accuracy", "test accuracy"),
+                [(f.run_dir.name, f.metrics.get("val", {}).get("accuracy"), f.metrics.get("test", {}).get("accuracy"))
+                 for f in result.folds])
+    return s
 
 
 def register(app: typer.Typer) -> None:
     app.command("train", no_args_is_help=False,
-                context_settings={"allow_extra_args": True, "ignore_unknown_options": False})(train_command)
+                context_settings={"allow_extra_args": True, "ignore_unknown_options": False},
+                **command_help("Train a model on a split into runs/<run-id>/", EXAMPLES))(train_command)

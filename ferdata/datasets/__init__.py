@@ -7,20 +7,24 @@ from pathlib import Path
 
 from ferdata.datasets._registry import DATASETS, create_dataset, get_dataset_class, list_datasets, register_dataset
 from ferdata.datasets.base import DatasetAdapter, Entry, Scan
-from ferdata.errors import FerdataError
+from ferdata.errors import FerdataError, arg
 
 
 def detect_dataset(source: Path) -> str:
     """The one adapter whose layout ``source`` matches (``folder`` is the last resort)."""
+    if not Path(source).exists():
+        raise FerdataError(f"{source} does not exist; give a dataset folder (layouts: 'ferdata ingest --list')")
+    if not Path(source).is_dir() and Path(source).suffix.lower() != ".csv":
+        raise FerdataError(f"{source} is a file, not a dataset folder (layouts: 'ferdata ingest --list')")
     matches = [n for n in list_datasets() if n != "folder" and get_dataset_class(n).detect(source)]
     if len(matches) == 1:
         return matches[0]
     if len(matches) > 1:
-        raise FerdataError(f"{source} looks like several datasets ({', '.join(matches)}); name one with --dataset")
+        raise FerdataError(f"{source} looks like several datasets ({', '.join(matches)}); name one with {arg('dataset')}")
     if get_dataset_class("folder").detect(source):
         return "folder"
     raise FerdataError(
-        f"{source} matches no known layout; name the dataset with --dataset "
+        f"{source} matches no known layout; name the dataset with {arg('dataset')} "
         f"({', '.join(list_datasets())}) — see 'ferdata ingest --list'"
     )
 

@@ -7,15 +7,15 @@ and 68 landmarks. Paths from the CSV that point outside the image root become er
 
 from __future__ import annotations
 
-import csv
 from collections import Counter
 from pathlib import Path
 
 import pyarrow as pa
 
 from ferdata.datasets._registry import register_dataset
-from ferdata.datasets.base import DatasetAdapter, Entry, Scan, inside
-from ferdata.errors import FerdataError, LayoutError
+from ferdata.datasets.base import DatasetAdapter, Entry, Scan, at_line, csv_rows, inside
+from ferdata.errors import FerdataError, LayoutError, arg
+from ferdata.findings import Tally, count
 from ferdata.labels import AFFECTNET_CODES
 
 COLUMNS = ("subDirectory_filePath", "face_x", "face_y", "face_width", "face_height",
@@ -57,57 +57,58 @@ class AffectNet(DatasetAdapter):
         given = self.opts.get("csv") or ()
         csvs = [Path(c) if Path(c).is_absolute() else source / c for c in given] or self._find_csvs(source)
         if not csvs:
-            raise LayoutError(f"{source}: no training.csv / validation.csv found; name them with --csv "
+            raise LayoutError(f"{source}: no training.csv / validation.csv found; name them with {arg('csv')} "
                               f"(affectnet expects {self.layout})")
         for c in csvs:
             if not c.is_file():
-                raise FerdataError(f"--csv {c} does not exist")
+                raise FerdataError(f"{arg('csv')} {c} does not exist")
         image_root = next((source / d for d in IMAGE_DIRS if (source / d).is_dir()), source)
 
         entries: list[Entry] = []
-        skipped: Counter = Counter()
-        warnings: Counter = Counter()
+        skipped: Counter = Tally()
+        warnings: Counter = Tally()
         for c in csvs:
             split = c.stem.lower()
-            with open(c, newline="", encoding="utf-8", errors="replace") as fh:
-                reader = csv.reader(fh)
-                header = next(reader, None) or []
-                if [h.strip() for h in header[: len(COLUMNS)]] != list(COLUMNS):
-                    raise LayoutError(f"{c}: header {header[:3]}...; affectnet expects {', '.join(COLUMNS)}")
-                for n, row in enumerate(reader, 2):
-                    if not row or not row[0].strip():
-                        skipped["empty CSV row"] += 1
-                        continue
-                    rel = row[0].strip().replace("\\", "/")
-                    if len(row) < len(COLUMNS):
-                        entries.append(Entry(rel, None, None, source_split=split,
-                                             error=f"{c.name} line {n}: {len(row)} columns, expected {len(COLUMNS)}"))
-                        continue
-                    code = row[6].strip()
+            rows = csv_rows(c)
+            _, header = next(rows, (1, []))
+            if [h.strip() for h in header[: len(COLUMNS)]] != list(COLUMNS):
+                raise LayoutError(f"{c}: header {header[:3]}...; affectnet expects {', '.join(COLUMNS)}")
+            for n, row in rows:
+                if not row or not row[0].strip():
+                    count(skipped, "empty CSV row", f"{c.name} line {n}")
+                    continue
+                rel = row[0].strip().replace("\\", "/")
+                if len(row) < len(COLUMNS):
+                    entries.append(Entry(rel, None, None, source_split=split,
+                                         error=f"{c.name} line {n}: {len(row)} columns, expected {len(COLUMNS)}"))
+                    continue
+                code = row[6].strip()
+                with at_line(c, n):
                     label = self.to_label(code, what="expression code")
-                    if label is None:
-                        skipped[f"unknown label {code}"] += 1
-                        continue
-                    error = None
-                    if not inside(image_root, rel):
-                        error = f"{c.name} line {n}: path {rel!r} points outside the image root"
-                    try:
-                        extras = {
-                            "face_x": _num(row[1], int), "face_y": _num(row[2], int),
-                            "face_width": _num(row[3], int), "face_height": _num(row[4], int),
-                            "landmarks": [float(v) for v in row[5].split(";") if v.strip()] or None,
-                            "valence": _num(row[7]), "arousal": _num(row[8]),
-                        }
-                    except ValueError:
-                        extras, error = {}, f"{c.name} line {n}: a box, landmark or valence/arousal value is not a number"
-                    for k in ("valence", "arousal"):
-                        if extras.get(k) is not None and extras[k] <= -2:
-                            extras[k] = None
-                    entries.append(Entry(rel, code, label, source_split=split, extras=extras, error=error))
+                if label is None:
+                    count(skipped, f"unknown label {code}", rel)
+                    continue
+                error = None
+                if not inside(image_root, rel):
+                    error = f"{c.name} line {n}: path {rel!r} points outside the image root"
+                try:
+                    extras = {
+                        "face_x": _num(row[1], int), "face_y": _num(row[2], int),
+                        "face_width": _num(row[3], int), "face_height": _num(row[4], int),
+                        "landmarks": [float(v) for v in row[5].split(";") if v.strip()] or None,
+                        "valence": _num(row[7]), "arousal": _num(row[8]),
+                    }
+                except ValueError:
+                    extras, error = {}, f"{c.name} line {n}: a box, landmark or valence/arousal value is not a number"
+                for k in ("valence", "arousal"):
+                    if extras.get(k) is not None and extras[k] <= -2:
+                        extras[k] = None
+                entries.append(Entry(rel, code, label, source_split=split, extras=extras, error=error))
         seen: Counter = Counter(e.path for e in entries)
         dup = {p for p, k in seen.items() if k > 1}
         if dup:
-            warnings["image listed in more than one row (first kept)"] += sum(seen[p] - 1 for p in dup)
+            for p in sorted(dup):
+                count(warnings, "image listed in more than one row (first kept)", p, seen[p] - 1)
             kept, done = [], set()
             for e in entries:
                 if e.path in done:

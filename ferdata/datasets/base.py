@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import csv
 import os
 import stat
 from abc import ABC, abstractmethod
@@ -21,7 +22,8 @@ from typing import Any, ClassVar
 
 import pyarrow as pa
 
-from ferdata.errors import FerdataError, LayoutError, UnknownLabelError
+from ferdata.errors import FerdataError, LayoutError, UnknownLabelError, arg
+from ferdata.findings import Tally, count
 from ferdata.imageio import IMAGE_SUFFIXES
 from ferdata.labels import SYNONYMS, parse_label_map
 
@@ -49,9 +51,10 @@ class Scan:
     image_root: str
     """Absolute directory, or ``@manifest/<dir>`` for images ferdata writes itself."""
     extra_fields: tuple[pa.Field, ...] = ()
-    skipped: Counter = field(default_factory=Counter)
-    """Files left out on purpose, by reason (hidden, not an image, unknown label)."""
-    warnings: Counter = field(default_factory=Counter)
+    skipped: Counter = field(default_factory=Tally)
+    """Files left out on purpose, by reason (hidden, not an image, unknown label); a
+    :class:`~ferdata.findings.Tally` keeps the first paths of each reason."""
+    warnings: Counter = field(default_factory=Tally)
     """Rows kept but with a caveat, by kind (irregular filename, ...)."""
     report: dict[str, Any] = field(default_factory=dict)
     """Adapter findings worth keeping in the metadata (xlsx rows without an image, ...)."""
@@ -73,8 +76,8 @@ class DatasetAdapter(ABC):
                  **options: Any) -> None:
         unknown = sorted(k for k, v in options.items() if v not in (None, (), [], False) and k not in self.options)
         if unknown:
-            opts = ", ".join("--" + k.replace("_", "-") for k in unknown)
-            accepted = ", ".join("--" + k.replace("_", "-") for k in self.options) or "none"
+            opts = ", ".join(arg(k) for k in unknown)
+            accepted = ", ".join(arg(k) for k in self.options) or "none"
             raise FerdataError(f"{opts} does not apply to {self.name} (its options: {accepted})")
         self.label_map = parse_label_map(label_map) if isinstance(label_map, str) else dict(label_map or {})
         self.skip_unknown = skip_unknown
@@ -110,7 +113,7 @@ class DatasetAdapter(ABC):
         known = known or ", ".join(sorted(table))
         raise UnknownLabelError(
             f"{self.name}: unknown {what} {raw!r} (known: {known}); map it with "
-            f"--label-map '{raw}=<label>' or pass --skip-unknown"
+            f"{arg('label_map')} '{raw}=<label>' or pass {arg('skip_unknown')}"
         )
 
     def require_dir(self, source: Path) -> Path:
@@ -236,7 +239,7 @@ def walk_files(root: Path, skipped: Counter | None = None) -> Iterator[tuple[str
         for d in dirents:
             name = d.name
             if is_hidden(name):
-                skipped["hidden"] += 1
+                count(skipped, "hidden", f"{rel}{name}")
                 continue
             relpath = f"{rel}{name}"
             try:
@@ -267,8 +270,32 @@ def image_files(root: Path, skipped: Counter) -> list[str]:
         if is_image:
             files.append(rel)
         else:
-            skipped["not an image"] += 1
+            count(skipped, "not an image", rel)
     return files
+
+
+def csv_rows(path: Path, *, encoding: str = "utf-8") -> Iterator[tuple[int, list[str]]]:
+    """``(line number, row)`` of a CSV file: a malformed line (a NUL byte, an unclosed quote,
+    a field over the size limit) stops with one error naming the file and the line."""
+    with open(path, newline="", encoding=encoding, errors="replace") as fh:
+        reader = csv.reader(fh)
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                raise LayoutError(f"{path} line {reader.line_num}: not valid CSV ({exc})") from None
+            yield reader.line_num, row
+
+
+@contextmanager
+def at_line(path: Path, line: int) -> Iterator[None]:
+    """Prefix an unknown-label error raised inside with the CSV file and line it came from."""
+    try:
+        yield
+    except UnknownLabelError as exc:
+        raise UnknownLabelError(f"{path} line {line}: {exc.raw}") from None
 
 
 def inside(root: Path, candidate: str) -> bool:

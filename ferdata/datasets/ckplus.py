@@ -19,7 +19,8 @@ import pyarrow as pa
 
 from ferdata.datasets._registry import register_dataset
 from ferdata.datasets.base import DatasetAdapter, Entry, Scan, image_files, is_hidden
-from ferdata.errors import FerdataError, LayoutError
+from ferdata.errors import FerdataError, LayoutError, arg
+from ferdata.findings import Tally, count
 from ferdata.labels import CKPLUS_CODES, SYNONYMS
 
 FRAME_RE = re.compile(r"^(?P<subject>S\d+)_(?P<seq>\d+)_(?P<frame>\d+)\.[A-Za-z0-9]+$")
@@ -40,9 +41,9 @@ class CKPlus(DatasetAdapter):
         frames = self.opts.get("frames") or "last3"
         neutral = self.opts.get("neutral") or "none"
         if frames not in ("last", "last3"):
-            raise FerdataError(f"--frames {frames!r}: use 'last' (peak frame) or 'last3' (last three frames)")
+            raise FerdataError(f"{arg('frames')} {frames!r}: use 'last' (peak frame) or 'last3' (last three frames)")
         if neutral not in ("first", "none"):
-            raise FerdataError(f"--neutral {neutral!r}: use 'first' (first frame of each sequence) or 'none'")
+            raise FerdataError(f"{arg('neutral')} {neutral!r}: use 'first' (first frame of each sequence) or 'none'")
         self.frames, self.neutral = frames, neutral
 
     @staticmethod
@@ -72,7 +73,7 @@ class CKPlus(DatasetAdapter):
         if root is not None:
             return self._scan_original(root)
         if self.neutral == "first":
-            raise FerdataError("--neutral first needs the original CK+ layout (cohn-kanade-images/ + Emotion/); "
+            raise FerdataError(f"{arg('neutral')} first needs the original CK+ layout (cohn-kanade-images/ + Emotion/); "
                                "CK+48 holds only the last three frames")
         return self._scan_48(source)
 
@@ -83,8 +84,8 @@ class CKPlus(DatasetAdapter):
         return m["subject"], f"{m['subject']}_{m['seq']}", int(m["frame"])
 
     def _scan_48(self, source: Path) -> Scan:
-        skipped: Counter = Counter()
-        warnings: Counter = Counter()
+        skipped: Counter = Tally()
+        warnings: Counter = Tally()
         files = image_files(source, skipped)
         if not files:
             raise LayoutError(f"{source}: no images found; ckplus expects {self.layout}")
@@ -96,11 +97,11 @@ class CKPlus(DatasetAdapter):
             label = self.to_label(folder, what="class folder", table=SYNONYMS, key=folder.lower(),
                                   known=CK48_FOLDERS)
             if label is None:
-                skipped[f"unknown label {folder}"] += 1
+                count(skipped, f"unknown label {folder}", rel)
                 continue
             parsed = self._parse(rel)
             if parsed is None:
-                warnings["name not like S010_004_00000017.png"] += 1
+                count(warnings, "name not like S010_004_00000017.png", rel)
                 entries.append(Entry(rel, folder, label))
                 continue
             subject, seq, frame = parsed
@@ -119,13 +120,13 @@ class CKPlus(DatasetAdapter):
 
     def _scan_original(self, root: Path) -> Scan:
         images, emotion = root / "cohn-kanade-images", root / "Emotion"
-        skipped: Counter = Counter()
-        warnings: Counter = Counter()
+        skipped: Counter = Tally()
+        warnings: Counter = Tally()
         frames_by_seq: dict[str, list[tuple[int, str]]] = defaultdict(list)
         for rel in image_files(images, skipped):
             parsed = self._parse(rel)
             if parsed is None:
-                skipped["name not like S005_001_00000011.png"] += 1
+                count(skipped, "name not like S005_001_00000011.png", rel)
                 continue
             frames_by_seq[parsed[1]].append((parsed[2], "cohn-kanade-images/" + rel))
         entries: list[Entry] = []
@@ -134,7 +135,7 @@ class CKPlus(DatasetAdapter):
             stem = label_file.name[: -len("_emotion.txt")]
             m = FRAME_RE.match(stem + ".png")
             if not m:
-                warnings["emotion file name not like S005_001_00000011_emotion.txt"] += 1
+                count(warnings, "emotion file name not like S005_001_00000011_emotion.txt", str(label_file.relative_to(emotion)))
                 continue
             seq = f"{m['subject']}_{m['seq']}"
             try:
@@ -143,11 +144,11 @@ class CKPlus(DatasetAdapter):
                 raise FerdataError(f"ckplus: {label_file} does not hold one numeric emotion code") from None
             label = self.to_label(code, what="emotion code")
             if label is None:
-                skipped[f"unknown label {code}"] += 1
+                count(skipped, f"unknown label {code}", str(label_file.relative_to(emotion)))
                 continue
             frames = sorted(frames_by_seq.get(seq, []))
             if not frames:
-                warnings["labelled sequence without images"] += 1
+                count(warnings, "labelled sequence without images", str(label_file.relative_to(emotion)))
                 continue
             n_labelled += 1
             chosen = frames[-1:] if self.frames == "last" else frames[-3:]

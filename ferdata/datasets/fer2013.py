@@ -8,7 +8,6 @@ A row with the wrong pixel count becomes a flagged row, not a crash.
 
 from __future__ import annotations
 
-import csv
 import io
 import re
 from collections import Counter
@@ -19,8 +18,16 @@ import pyarrow as pa
 from PIL import Image
 
 from ferdata.datasets._registry import register_dataset
-from ferdata.datasets.base import DatasetAdapter, Entry, Scan, image_files
+from ferdata.datasets.base import (
+    DatasetAdapter,
+    Entry,
+    Scan,
+    at_line,
+    csv_rows,
+    image_files,
+)
 from ferdata.errors import LayoutError
+from ferdata.findings import Tally, count
 from ferdata.labels import FER2013_CODES, SYNONYMS
 from ferdata.manifest.store import IN_MANIFEST
 
@@ -76,32 +83,32 @@ class FER2013(DatasetAdapter):
 
     def _scan_csv(self, path: Path) -> Scan:
         entries: list[Entry] = []
-        skipped: Counter = Counter()
-        warnings: Counter = Counter()
-        with open(path, newline="", encoding="utf-8", errors="replace") as fh:
-            reader = csv.reader(fh)
-            header = next(reader, None)
-            if not header or [h.strip().lower() for h in header[:2]] != ["emotion", "pixels"]:
-                raise LayoutError(f"{path}: header is {header!r}; fer2013 expects 'emotion,pixels,Usage'")
-            has_usage = len(header) > 2
-            for idx, row in enumerate(reader):
-                rel = f"{idx:05d}.png"
-                extras = {"csv_row": idx}
-                if not row or not any(c.strip() for c in row):
-                    skipped["empty CSV row"] += 1
-                    continue
-                code = row[0].strip()
-                usage = row[2].strip() if has_usage and len(row) > 2 else None
-                if len(row) < 2:
-                    entries.append(Entry(rel, code, None, source_split=usage, extras=extras,
-                                         error=f"CSV row {idx + 2}: missing pixels column"))
-                    continue
+        skipped: Counter = Tally()
+        warnings: Counter = Tally()
+        rows = csv_rows(path)
+        _, header = next(rows, (1, None))
+        if not header or [h.strip().lower() for h in header[:2]] != ["emotion", "pixels"]:
+            raise LayoutError(f"{path}: header is {header!r}; fer2013 expects 'emotion,pixels,Usage'")
+        has_usage = len(header) > 2
+        for idx, (line, row) in enumerate(rows):
+            rel = f"{idx:05d}.png"
+            extras = {"csv_row": idx}
+            if not row or not any(c.strip() for c in row):
+                count(skipped, "empty CSV row", f"line {line}")
+                continue
+            code = row[0].strip()
+            usage = row[2].strip() if has_usage and len(row) > 2 else None
+            if len(row) < 2:
+                entries.append(Entry(rel, code, None, source_split=usage, extras=extras,
+                                     error=f"CSV line {line}: missing pixels column"))
+                continue
+            with at_line(path, line):
                 label = self.to_label(code, what="emotion code")
-                if label is None:
-                    skipped[f"unknown label {code}"] += 1
-                    continue
-                entries.append(Entry(rel, code, label, source_split=usage or None, extras=extras,
-                                     payload=row[1]))
+            if label is None:
+                count(skipped, f"unknown label {code}", f"line {line}")
+                continue
+            entries.append(Entry(rel, code, label, source_split=usage or None, extras=extras,
+                                 payload=row[1]))
         if not entries:
             raise LayoutError(f"{path}: no data rows; fer2013 expects {self.layout}")
         return Scan(entries, IN_MANIFEST + "images", (pa.field("csv_row", pa.int32()),), skipped, warnings,
@@ -111,21 +118,21 @@ class FER2013(DatasetAdapter):
         tops = [d for d in ("train", "test", "val", "validation") if (source / d).is_dir()]
         if not tops:
             raise LayoutError(f"{source}: neither fer2013.csv nor train/ and test/ folders; fer2013 expects {self.layout}")
-        skipped: Counter = Counter()
+        skipped: Counter = Tally()
         entries: list[Entry] = []
         for top in tops:
             for rel in image_files(source / top, skipped):
                 if "/" not in rel:
-                    skipped["not inside a class folder"] += 1
+                    count(skipped, "not inside a class folder", f"{top}/{rel}")
                     continue
                 folder = rel.split("/", 1)[0]
                 label = self.to_label(folder, what="class folder", table=SYNONYMS, key=folder.lower(),
                                       known="angry, disgust, fear, happy, neutral, sad, surprise")
                 if label is None:
-                    skipped[f"unknown label {folder}"] += 1
+                    count(skipped, f"unknown label {folder}", f"{top}/{rel}")
                     continue
                 m = PREFIX_RE.match(rel.rsplit("/", 1)[-1])
                 split = m.group(1) if m else FOLDER_SPLITS[top]
                 entries.append(Entry(f"{top}/{rel}", folder, label, source_split=split))
-        return Scan(entries, str(source), (), skipped, Counter(), {"layout": "folders"})
+        return Scan(entries, str(source), (), skipped, Tally(), {"layout": "folders"})
 

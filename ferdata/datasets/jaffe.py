@@ -14,7 +14,8 @@ import pyarrow as pa
 
 from ferdata.datasets._registry import register_dataset
 from ferdata.datasets.base import DatasetAdapter, Entry, Scan, image_files
-from ferdata.errors import FerdataError, UnknownLabelError
+from ferdata.errors import FerdataError, UnknownLabelError, arg
+from ferdata.findings import Tally, count
 from ferdata.labels import JAFFE_CODES
 
 NAME_RE = re.compile(r"^(?P<subject>[A-Za-z]{2})\.(?P<code>[A-Za-z]{2})(?P<pose>\d+)\.(?P<number>\d+)\.[^.]+$")
@@ -30,7 +31,7 @@ def read_ratings(path: Path) -> dict[tuple[str, str], dict[str, float]]:
     try:
         lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError as exc:
-        raise FerdataError(f"--ratings {path}: cannot read it ({exc.strerror})") from None
+        raise FerdataError(f"{arg('ratings')} {path}: cannot read it ({exc.strerror})") from None
     for n, line in enumerate(lines, 1):
         parts = line.split()
         if not parts or parts[0].startswith("#"):
@@ -38,17 +39,17 @@ def read_ratings(path: Path) -> dict[tuple[str, str], dict[str, float]]:
         if len(parts) != 8 or "-" not in parts[7]:
             if n == 1:  # a header line such as "N HAP SAD SUR ANG DIS FEA PIC"
                 continue
-            raise FerdataError(f"--ratings {path}: line {n} is not 'index HAP SAD SUR ANG DIS FEA ID'")
+            raise FerdataError(f"{arg('ratings')} {path}: line {n} is not 'index HAP SAD SUR ANG DIS FEA ID'")
         try:
             scores = [float(x) for x in parts[1:7]]
         except ValueError:
             if n == 1:
                 continue
-            raise FerdataError(f"--ratings {path}: line {n} has a non-numeric score") from None
+            raise FerdataError(f"{arg('ratings')} {path}: line {n} has a non-numeric score") from None
         subject, key = parts[7].split("-", 1)
         out[(subject.upper(), key.upper())] = {lab: s for (_, lab), s in zip(RATING_COLUMNS, scores)}
     if not out:
-        raise FerdataError(f"--ratings {path}: no rating rows found")
+        raise FerdataError(f"{arg('ratings')} {path}: no rating rows found")
     return out
 
 
@@ -69,7 +70,7 @@ class Jaffe(DatasetAdapter):
 
     def scan(self, source: Path, manifest_dir: Path) -> Scan:
         self.require_dir(source)
-        skipped: Counter = Counter()
+        skipped: Counter = Tally()
         files = image_files(source, skipped)
         ratings_path = self.opts.get("ratings")
         if ratings_path is None and (source / "ratings.txt").is_file():
@@ -82,16 +83,16 @@ class Jaffe(DatasetAdapter):
             m = NAME_RE.match(rel.rsplit("/", 1)[-1])
             if not m:
                 if self.skip_unknown:
-                    skipped["name not like KA.AN1.39.tiff"] += 1
+                    count(skipped, "name not like KA.AN1.39.tiff", rel)
                     continue
                 raise UnknownLabelError(
                     f"jaffe: cannot read subject and expression from {rel!r} (expected names like "
-                    "KA.AN1.39.tiff); rename it, or pass --skip-unknown"
+                    f"KA.AN1.39.tiff); rename it, or pass {arg('skip_unknown')}"
                 )
             code = m["code"].upper()
             label = self.to_label(code, what="expression code")
             if label is None:
-                skipped[f"unknown label {code}"] += 1
+                count(skipped, f"unknown label {code}", rel)
                 continue
             subject, pose = m["subject"].upper(), f"{code}{m['pose']}"
             extras: dict = {"pose": int(m["pose"]), "image_number": int(m["number"])}
@@ -113,4 +114,4 @@ class Jaffe(DatasetAdapter):
             missing = sum(1 for e in entries if "rating_top" not in e.extras)
             if missing:
                 report["images_without_rating"] = missing
-        return Scan(entries, str(source), tuple(fields), skipped, Counter(), report)
+        return Scan(entries, str(source), tuple(fields), skipped, Tally(), report)

@@ -17,7 +17,8 @@ import pyarrow as pa
 
 from ferdata.datasets._registry import register_dataset
 from ferdata.datasets.base import DatasetAdapter, Entry, Scan, image_files
-from ferdata.errors import FerdataError, LayoutError
+from ferdata.errors import FerdataError, LayoutError, arg
+from ferdata.findings import Tally, count
 from ferdata.labels import SFEW_NAMES, SFEW_XLSX_CODES, SYNONYMS
 
 REGULAR = re.compile(r"^(?P<movie>.+)_(?P<clip>\d{9})_(?P<char>\d{8})$")
@@ -58,7 +59,7 @@ def _read_xlsx(path: Path, load_workbook) -> dict[str, dict[str, list[float]]]:
     try:
         wb = load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # noqa: BLE001
-        raise FerdataError(f"{path}: cannot read it as an Excel workbook ({exc}); pass --xlsx none to skip it") from None
+        raise FerdataError(f"{path}: cannot read it as an Excel workbook ({exc}); pass {arg('xlsx')} none to skip it") from None
     out: dict[str, dict[str, list[float]]] = {}
     try:
         rows = wb.worksheets[0].iter_rows(values_only=True)
@@ -117,11 +118,11 @@ class SFEW(DatasetAdapter):
         xlsx_opt = self.opts.get("xlsx")
         xlsx_path = None if xlsx_opt == "none" else Path(xlsx_opt) if xlsx_opt else source / "PCA" / "SFEW.xlsx"
         if xlsx_opt and xlsx_opt != "none" and not xlsx_path.is_file():
-            raise FerdataError(f"--xlsx {xlsx_path} does not exist")
+            raise FerdataError(f"{arg('xlsx')} {xlsx_path} does not exist")
         pcs = read_xlsx(xlsx_path) if xlsx_path and xlsx_path.is_file() else None
 
-        skipped: Counter = Counter()
-        warnings: Counter = Counter()
+        skipped: Counter = Tally()
+        warnings: Counter = Tally()
         entries: list[Entry] = []
         used: set[tuple[str, str]] = set()
         label_mismatch: list[str] = []
@@ -130,19 +131,19 @@ class SFEW(DatasetAdapter):
             prefix = "" if prefix == "." else prefix + "/"
             for rel in image_files(parent, skipped):
                 if "/" not in rel:
-                    skipped["not inside an emotion folder"] += 1
+                    count(skipped, "not inside an emotion folder", prefix + rel)
                     continue
                 folder = rel.split("/", 1)[0]
                 label = self.to_label(folder, what="emotion folder", table=SFEW_FOLDERS,
                                       key=folder.lower(), known=", ".join(SFEW_NAMES))
                 if label is None:
-                    skipped[f"unknown label {folder}"] += 1
+                    count(skipped, f"unknown label {folder}", prefix + rel)
                     continue
                 stem = rel.rsplit("/", 1)[-1].rsplit(".", 1)[0]
                 movie, clip, char, regular = parse_name(stem)
                 subject = f"{movie}_{char}" if regular else None
                 if not regular:
-                    warnings["irregular file name (subject left empty)"] += 1
+                    count(warnings, "irregular file name (subject left empty)", prefix + rel)
                 extras: dict = {"movie": movie, "clip": clip, "character": char}
                 if pcs is not None and stem in pcs:
                     rows = pcs[stem]

@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 
 from ferdata import atomic
 from ferdata.engines import Executor, create_executor
-from ferdata.errors import DiskFullError, FerdataError, Interrupted
+from ferdata.errors import DiskFullError, FerdataError, Interrupted, arg
 from ferdata.faces._registry import create_detector, detector_options, get_detector_class
 from ferdata.faces import geometry
 from ferdata.faces.base import Detector, Face
@@ -98,13 +98,13 @@ def make_config(detector: str = "mtcnn", *, detector_opts: Mapping[str, Any] | N
                 flat_std: float = 2.0) -> FaceConfig:
     """A validated config with the detector's options resolved (MediaPipe gets its face mesh
     when alignment needs eye centres, unless ``mesh`` is given)."""
-    for value, allowed, what in ((align, ALIGNS, "--align"), (pick, PICKS, "--pick"), (fallback, FALLBACKS, "--fallback")):
+    for value, allowed, what in ((align, ALIGNS, arg("align")), (pick, PICKS, arg("pick")), (fallback, FALLBACKS, arg("fallback"))):
         if value not in allowed:
             raise FerdataError(f"{what} {value!r} is not one of: {', '.join(allowed)}")
     if size < 8:
-        raise FerdataError(f"--size {size} is too small; give at least 8 pixels")
+        raise FerdataError(f"{arg('size')} {size} is too small; give at least 8 pixels")
     if clahe and (clip_limit <= 0 or tile_grid < 1):
-        raise FerdataError(f"CLAHE needs --clip-limit > 0 and --tile-grid >= 1 (got {clip_limit}, {tile_grid})")
+        raise FerdataError(f"CLAHE needs {arg('clip_limit')} > 0 and {arg('tile_grid')} >= 1 (got {clip_limit}, {tile_grid})")
     opts = dict(detector_opts or {})
     get_detector_class(detector)  # unknown names fail here with the list of choices
     if detector == "mediapipe" and "mesh" not in opts:

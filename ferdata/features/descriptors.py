@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from ferdata.errors import FerdataError
+from ferdata.errors import FerdataError, arg
 from ferdata.features._registry import register_descriptor
 from ferdata.features.base import Descriptor
 from ferdata.features.edges import EDGE_DETECTORS
@@ -22,7 +22,7 @@ class LPQDescriptor(Descriptor):
 
     def __init__(self, window: int = 7, decorr: bool = True, matlab_compatible: bool = False) -> None:
         if window < 3 or window > 15 or window % 2 == 0:
-            raise FerdataError(f"--lpq-window {window}: use an odd window between 3 and 15 (the paper uses 3, 5 or 7)")
+            raise FerdataError(f"{arg('lpq_window')} {window}: use an odd window between 3 and 15 (the paper uses 3, 5 or 7)")
         self.window = int(window)
         self.decorr = bool(decorr)
         self.matlab_compatible = bool(matlab_compatible)
@@ -50,17 +50,17 @@ class PHOGDescriptor(Descriptor):
                  roi: tuple[int, int, int, int] | list[int] | None = None, edge_detector: str = "canny",
                  matlab_compatible: bool = False) -> None:
         if angle not in (180, 360):
-            raise FerdataError(f"--phog-angle {angle}: use 180 (unsigned) or 360 (signed)")
+            raise FerdataError(f"{arg('phog_angle')} {angle}: use 180 (unsigned) or 360 (signed)")
         if not 1 <= bins <= 360:
-            raise FerdataError(f"--phog-bins {bins}: use between 1 and 360 bins")
+            raise FerdataError(f"{arg('phog_bins')} {bins}: use between 1 and 360 bins")
         if not 0 <= levels <= 6:
-            raise FerdataError(f"--phog-levels {levels}: use between 0 and 6 pyramid levels")
+            raise FerdataError(f"{arg('phog_levels')} {levels}: use between 0 and 6 pyramid levels")
         if edge_detector not in EDGE_DETECTORS:
             EDGE_DETECTORS.get(edge_detector)  # raises with the choices
         if roi is not None:
             roi = tuple(int(v) for v in roi)
             if len(roi) != 4 or not (0 <= roi[0] < roi[1] and 0 <= roi[2] < roi[3]):
-                raise FerdataError(f"--phog-roi {roi}: give top,bottom,left,right in pixels with top<bottom, left<right")
+                raise FerdataError(f"{arg('phog_roi')} {roi}: give top,bottom,left,right in pixels with top<bottom, left<right")
         self.bins = int(bins)
         self.angle = int(angle)
         self.levels = int(levels)

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from ferdata.errors import FerdataError
+from ferdata.errors import FerdataError, arg
 from ferdata.features.base import Descriptor
 from ferdata.features.fitset import FitOn, fit_image_ids, parse_fit_on
 from ferdata.features.reduction import Reduction, fit_reduction, parse_reduce
@@ -121,12 +121,12 @@ def load_reduction(source: str | Path, manifests: str | Path | None = None) -> R
         try:
             path = Manifest.open(str(source), manifests).table_path(FEATURES_TABLE)
         except FerdataError:
-            raise FerdataError(f"--reduce-from {source}: no features.parquet there; give a file, folder or manifest name") from None
+            raise FerdataError(f"{arg('reduce_from')} {source}: no features.parquet there; give a file, folder or manifest name") from None
     if not path.exists():
-        raise FerdataError(f"--reduce-from {source}: {path} does not exist; run 'ferdata features' there first")
+        raise FerdataError(f"{arg('reduce_from')} {source}: {path} does not exist; run 'ferdata features' there first")
     meta = read_metadata(path).get("reduction")
     if not meta:
-        raise FerdataError(f"--reduce-from {source}: {path} holds no fitted reduction; re-run it with --fit-on")
+        raise FerdataError(f"{arg('reduce_from')} {source}: {path} holds no fitted reduction; re-run it with {arg('fit_on')}")
     reduction = Reduction.from_metadata(meta)
     reduction.fitted_on = {**reduction.fitted_on, "features_table": str(path)}
     return reduction
@@ -161,16 +161,16 @@ def compute_features(
     descriptors = descriptors or [create_descriptor(n) for n in DEFAULT_DESCRIPTORS]
     names = [d.name for d in descriptors]
     if len(set(names)) != len(names):
-        raise FerdataError(f"--descriptor lists a descriptor twice ({', '.join(names)})")
+        raise FerdataError(f"{arg('descriptor')} lists a descriptor twice ({', '.join(names)})")
     if reduce_from is not None:
         if fit_on is not None or parse_reduce(reduce) is not None:
-            raise FerdataError("--reduce-from applies a stored reduction; drop --reduce / --fit-on")
+            raise FerdataError(f"{arg('reduce_from')} applies a stored reduction; drop {arg('reduce')} / {arg('fit_on')}")
         k = None
     else:
         k = parse_reduce(reduce) if reduce is not None else (DEFAULT_K if fit_on is not None else None)
     if k is not None and fit_on is None:
         raise FerdataError(
-            f"--reduce pca:{k} needs --fit-on SPLIT[:ROLE[:FOLD]] (fit on training images only) or --fit-on all "
+            f"{arg('reduce')} pca:{k} needs {arg('fit_on')} SPLIT[:ROLE[:FOLD]] (fit on training images only) or {arg('fit_on')} all "
             "(fit on everything, as paper 000 did: leaks test images into the transform)"
         )
     fit = parse_fit_on(fit_on) if isinstance(fit_on, str) else fit_on
@@ -205,7 +205,7 @@ def compute_features(
         if len(sizes) > 1:
             raise FerdataError(
                 f"{name} vectors have different lengths ({', '.join(map(str, sorted(sizes)))}) because the faces "
-                "differ in size; use crops of one size or drop --matlab-compatible"
+                f"differ in size; use crops of one size or drop {arg('matlab_compatible')}"
             )
         columns[name] = np.stack([v[j] for v in vectors])
         lengths[name] = columns[name].shape[1]
@@ -214,7 +214,7 @@ def compute_features(
     if k is not None:
         rows = np.arange(len(ids)) if fit_ids is None else np.array([i for i, x in enumerate(ids) if x in fit_ids], dtype=np.int64)
         if len(rows) == 0:
-            raise FerdataError(f"--fit-on {fit.describe()}: none of its images could be described; check the split")
+            raise FerdataError(f"{arg('fit_on')} {fit.describe()}: none of its images could be described; check the split")
         fitted_on = {**fit.as_dict(), "n_images": int(len(rows))}
         reduction = fit_reduction({n: columns[n][rows] for n in names}, k, fitted_on=fitted_on,
                                   descriptor_params=params)
@@ -222,7 +222,7 @@ def compute_features(
         for name in reduction.descriptors:
             if name in params and reduction.descriptor_params.get(name, params[name]) != params[name]:
                 raise FerdataError(
-                    f"--reduce-from: the stored reduction was fitted on {name} with {reduction.descriptor_params[name]},"
+                    f"{arg('reduce_from')}: the stored reduction was fitted on {name} with {reduction.descriptor_params[name]},"
                     f" not {params[name]}; use the same descriptor options"
                 )
     reduced = reduction.transform(columns) if reduction is not None else {}

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ferdata.errors import FerdataError
+from ferdata.errors import FerdataError, arg
 from ferdata.manifest import Manifest
 from ferdata.manifest.tables import ROLES
 
@@ -39,14 +39,14 @@ def parse_fit_on(spec: str) -> FitOn:
         return FitOn(None)
     parts = text.split(":")
     if not parts[0] or len(parts) > 3:
-        raise FerdataError(f"--fit-on {spec!r}: use SPLIT[:ROLE[:FOLD]] (e.g. spi-2:train or spi-2:val:1) or all")
+        raise FerdataError(f"{arg('fit_on')} {spec!r}: use SPLIT[:ROLE[:FOLD]] (e.g. spi-2:train or spi-2:val:1) or all")
     role = (parts[1] if len(parts) > 1 and parts[1] else "train").lower()
     if role not in ROLES:
-        raise FerdataError(f"--fit-on {spec!r}: role {role!r} is not one of {', '.join(ROLES)}")
+        raise FerdataError(f"{arg('fit_on')} {spec!r}: role {role!r} is not one of {', '.join(ROLES)}")
     try:
         fold = int(parts[2]) if len(parts) > 2 and parts[2] else 0
     except ValueError:
-        raise FerdataError(f"--fit-on {spec!r}: the fold must be a whole number (e.g. spi-2:val:0)") from None
+        raise FerdataError(f"{arg('fit_on')} {spec!r}: the fold must be a whole number (e.g. spi-2:val:0)") from None
     return FitOn(parts[0], role, fold)
 
 
@@ -61,7 +61,7 @@ def fit_image_ids(manifest: Manifest, fit_on: FitOn) -> set[str] | None:
         hint = f" (have: {', '.join(known)})" if known else ""
         raise FerdataError(
             f"no split {fit_on.split!r} at {path}{hint}; create it with 'ferdata split {manifest.name}' "
-            "or fit on everything with --fit-on all"
+            f"or fit on everything with {arg('fit_on')} all"
         )
     try:
         table = pq.read_table(path, columns=["image_id", "fold", "role"])

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ferdata.errors import FerdataError
+from ferdata.errors import FerdataError, arg
 
 
 def parse_reduce(spec: str | None) -> int | None:
@@ -24,7 +24,7 @@ def parse_reduce(spec: str | None) -> int | None:
         return None
     m = re.fullmatch(r"\s*pca\s*:\s*(\d+)\s*", spec.lower())
     if not m or int(m.group(1)) < 1:
-        raise FerdataError(f"--reduce {spec!r}: use pca:K with K >= 1 (e.g. pca:5), or none")
+        raise FerdataError(f"{arg('reduce')} {spec!r}: use pca:K with K >= 1 (e.g. pca:5), or none")
     return int(m.group(1))
 
 
@@ -60,7 +60,7 @@ class Reduction:
         out: dict[str, np.ndarray] = {}
         for name in self.descriptors:
             if name not in features:
-                raise FerdataError(f"the reduction needs the {name!r} descriptor; compute it with --descriptor {name}")
+                raise FerdataError(f"the reduction needs the {name!r} descriptor; compute it with {arg('descriptor')} {name}")
             x = np.asarray(features[name], dtype=np.float64)
             if x.shape[1] != self.means[name].shape[0]:
                 raise FerdataError(
@@ -103,7 +103,7 @@ class Reduction:
                 descriptor_params=dict(meta.get("descriptor_params") or {}),
             )
         except (KeyError, IndexError, TypeError, ValueError) as exc:
-            raise FerdataError(f"the stored reduction is incomplete ({exc!r}); re-run 'ferdata features' with --reduce") from None
+            raise FerdataError(f"the stored reduction is incomplete ({exc!r}); re-run 'ferdata features' with {arg('reduce')}") from None
 
 
 def fit_reduction(features: dict[str, np.ndarray], k: int, *, fitted_on: dict[str, Any] | None = None,
@@ -121,7 +121,7 @@ def fit_reduction(features: dict[str, np.ndarray], k: int, *, fitted_on: dict[st
                 f" of {x.shape[1]} values; lower K or fit on more images"
             )
     if n < 2:
-        raise FerdataError("the reduction needs at least 2 fitting images; choose a larger --fit-on set")
+        raise FerdataError(f"the reduction needs at least 2 fitting images; choose a larger {arg('fit_on')} set")
     components, means, ratios, reduced = {}, {}, {}, []
     for name in names:
         pca = PCA(n_components=k, svd_solver="full").fit(features[name])

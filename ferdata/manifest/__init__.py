@@ -4,6 +4,7 @@ from ferdata.manifest.schema import IMAGE_COLUMNS, SCHEMA_VERSION, images_schema
 from ferdata.manifest.store import (
     Manifest,
     atomic_write_bytes,
+    list_manifests,
     manifests_root,
     read_metadata,
     read_table,
@@ -16,6 +17,7 @@ __all__ = [
     "Manifest",
     "atomic_write_bytes",
     "images_schema",
+    "list_manifests",
     "manifests_root",
     "read_metadata",
     "read_table",

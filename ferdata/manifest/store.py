@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ferdata import atomic
-from ferdata.errors import DamagedError, ManifestError, from_os_error
+from ferdata.errors import DamagedError, ManifestError, arg, from_os_error
 from ferdata.manifest.tables import IMAGES_TABLE, written_by
 
 META_KEY = b"ferdata"
@@ -32,6 +32,12 @@ IN_MANIFEST = "@manifest/"
 def manifests_root(path: str | os.PathLike | None = None) -> Path:
     """``--manifests`` if given, else ``$FERDATA_MANIFESTS``, else ``./manifests``."""
     return Path(path or os.environ.get(ENV_MANIFESTS) or "manifests")
+
+
+def list_manifests(root: str | os.PathLike | None = None) -> list[str]:
+    """Names of the manifests under ``root`` (folders holding an images table), sorted."""
+    base = manifests_root(root)
+    return sorted(p.name for p in base.glob("*") if (p / IMAGES_TABLE).exists()) if base.is_dir() else []
 
 
 def atomic_write_bytes(path: Path, data: bytes, *, fsync: bool = True) -> Path:
@@ -103,11 +109,14 @@ class Manifest:
         candidate = Path(name)
         directory = candidate if (candidate / IMAGES_TABLE).exists() else base / name
         if not (directory / IMAGES_TABLE).exists():
-            known = sorted(p.name for p in base.glob("*") if (p / IMAGES_TABLE).exists()) if base.exists() else []
-            hint = f" (found: {', '.join(known)})" if known else ""
+            known = list_manifests(base)
+            hint = f" (found: {', '.join(known)})" if known else " (none there yet)"
+            if os.sep in str(name) or "/" in str(name) or str(name).startswith((".", "~")):
+                what = "does not exist" if not candidate.exists() else f"is not a manifest folder (no {IMAGES_TABLE})"
+                raise ManifestError(f"{name} {what}; give a manifest name{hint} or the folder of one")
             raise ManifestError(
                 f"no manifest {name!r} under {base}{hint}; create it with 'ferdata ingest DATASET SOURCE --name {name}'"
-                " or point --manifests / $FERDATA_MANIFESTS at the right folder"
+                f" or point {arg('manifests')} / $FERDATA_MANIFESTS at the right folder"
             )
         return cls(directory)
 

@@ -5,12 +5,29 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from pathlib import Path
 
 from ferdata.errors import FerdataError
 from ferdata.manifest import Manifest
+from ferdata.manifest.tables import IMAGES_TABLE
 from ferdata.progress import ProgressSink
 from ferdata.reports.dataset import ReportResult, dataset_report
 from ferdata.training.runs import CONFIG, resolve_run
+
+
+def _no_such_path(target: str, manifests: str | os.PathLike | None) -> None:
+    """A target written as a path that is neither a run nor a manifest: say so, and what
+    would work (not "create a manifest named runs/x")."""
+    from ferdata.manifest import list_manifests, manifests_root
+    from ferdata.training.runs import runs_root
+
+    if not any(sep in target for sep in ("/", os.sep)) or (Path(target) / IMAGES_TABLE).exists():
+        return
+    known = list_manifests(manifests)
+    what = "does not exist" if not Path(target).exists() else f"is neither a run folder (no {CONFIG}) nor a manifest"
+    raise FerdataError(f"{target} {what}; give a run folder made by 'ferdata train' (under {runs_root()}, or "
+                       f"'latest') or a manifest name ({', '.join(known) if known else f'none under {manifests_root(manifests)}'})")
+
 
 def build_report(targets: Sequence[str], *, out: str | os.PathLike | None = None,
                  manifests: str | os.PathLike | None = None, per_class: int = 8, seed: int = 0,
@@ -25,6 +42,7 @@ def build_report(targets: Sequence[str], *, out: str | os.PathLike | None = None
     if not runs:
         if len(targets) > 1:
             raise FerdataError("a dataset report takes one manifest; to compare, give run folders")
+        _no_such_path(targets[0], manifests)
         return dataset_report(Manifest.open(targets[0], manifests), out, per_class=per_class, seed=seed,
                               progress=progress)
     from ferdata.reports.run import compare_report, run_report

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from ferdata.errors import FerdataError
+from ferdata.errors import FerdataError, arg
 
 ENV_URL = "LABEL_STUDIO_URL"
 ENV_TOKEN = "LABEL_STUDIO_API_KEY"
@@ -55,13 +55,13 @@ class Connection:
                               "check that the server is healthy and try again") from None
         except httpx.TransportError as exc:
             raise ServerError(f"cannot reach Label Studio at {self.url} while {what} ({type(exc).__name__}); "
-                              f"start the server or fix --url / ${ENV_URL}") from None
+                              f"start the server or fix {arg('url')} / ${ENV_URL}") from None
 
 
 def translate_status(url: str, status: int | None, what: str, body: Any = None) -> ServerError:
     if status in (401, 403):
         return ServerError(f"Label Studio at {url} refused the API token (HTTP {status}) while {what}; "
-                           f"check --token / ${ENV_TOKEN} (a legacy token needs the server's "
+                           f"check {arg('token')} / ${ENV_TOKEN} (a legacy token needs the server's "
                            "--enable-legacy-api-token)", status)
     if status is not None and status >= 500:
         return ServerError(f"Label Studio at {url} failed (HTTP {status}) while {what}; "
@@ -99,9 +99,9 @@ def connect(url: str | None = None, token: str | None = None, *, httpx_client: h
             doc_root = local.document_root
     if not url:
         raise FerdataError(f"no Label Studio server: start one with 'ferdata review server start', or set ${ENV_URL} "
-                           f"and ${ENV_TOKEN} (or pass --url) for a team server")
+                           f"and ${ENV_TOKEN} (or pass {arg('url')}) for a team server")
     if not url.startswith(("http://", "https://")):
-        raise FerdataError(f"--url {url!r} is not an http(s) URL; e.g. http://localhost:8080")
+        raise FerdataError(f"{arg('url')} {url!r} is not an http(s) URL; e.g. http://localhost:8080")
     if not token:
         raise FerdataError(f"no Label Studio API token for {url}; set ${ENV_TOKEN} (Account & Settings → Access Token)")
     client = LabelStudio(base_url=url, api_key=token, timeout=None if httpx_client else TIMEOUT_S,

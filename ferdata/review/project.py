@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote, urlparse
 from xml.sax.saxutils import quoteattr
 
-from ferdata.errors import FerdataError
+from ferdata.errors import FerdataError, arg
 from ferdata.review.connection import Connection
 
 #: Names in the labeling config; the pull reads the ``label`` choice and the ``note`` text.
@@ -106,15 +106,15 @@ def choose_image_mode(mode: str, image_root: Path, paths: list[str], doc_root: P
     server must see the same disk under its document root); ``embed`` puts a PNG in the
     task; ``auto`` takes local when it can and the browser can show the files."""
     if mode not in IMAGE_MODES:
-        raise FerdataError(f"--images {mode!r}: choose one of {', '.join(IMAGE_MODES)}")
+        raise FerdataError(f"{arg('images')} {mode!r}: choose one of {', '.join(IMAGE_MODES)}")
     covered = doc_root is not None and _is_within(image_root.resolve(), doc_root)
     if mode == "local":
         if doc_root is None:
-            raise FerdataError(f"--images local needs the server's document root; pass --document-root or set "
+            raise FerdataError(f"{arg('images')} local needs the server's document root; pass {arg('doc_root')} or set "
                                f"${ENV_DOCUMENT_ROOT} to the folder the server serves local files from")
         if not covered:
-            raise FerdataError(f"--images local: the images under {image_root} are outside the document root "
-                               f"{doc_root}; start Label Studio with a document root above them or use --images embed")
+            raise FerdataError(f"{arg('images')} local: the images under {image_root} are outside the document root "
+                               f"{doc_root}; start Label Studio with a document root above them or use {arg('images')} embed")
         return "local"
     if mode == "embed":
         return "embed"

@@ -18,7 +18,7 @@ from typing import Any
 import pyarrow as pa
 
 from ferdata.datasets.base import inside
-from ferdata.errors import FerdataError
+from ferdata.errors import FerdataError, arg
 from ferdata.manifest import Manifest, read_metadata, table_from_rows, write_table
 from ferdata.manifest.lock import manifest_lock
 from ferdata.manifest.effective import images_with_effective_labels, label_decisions
@@ -189,7 +189,7 @@ def pull(manifest: Manifest, conn: Connection, *, title: str | None = None, dry_
     if rejected and not skip_invalid:
         more = f" (and {len(rejected) - 1} more)" if len(rejected) > 1 else ""
         raise FerdataError(f"{rejected[0]}{more}; nothing was written — fix the task(s) in Label Studio, or pass "
-                           "--skip-invalid to take the valid decisions")
+                           f"{arg('skip_invalid')} to take the valid decisions")
     n_changed = sum(1 for r in accepted if r["old_label"] != r["new_label"])
     result = PullResult(project.id, title, len(tasks), annotated, len(accepted), already, rejected, accepted,
                         dry_run, n_changed, len(accepted) - n_changed)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ferdata.errors import FerdataError
+from ferdata.errors import FerdataError, arg
 from ferdata.manifest import Manifest
 from ferdata.noise import read_suspects
 from ferdata.progress import NullProgress, ProgressSink
@@ -83,7 +83,7 @@ def push(manifest: Manifest, conn: Connection, *, top: int = 50, title: str | No
     """Send the ``top`` suspects of ``manifest`` to a (new or reused) project."""
     progress = progress or NullProgress()
     if top < 1:
-        raise FerdataError("--top must be at least 1")
+        raise FerdataError(f"{arg('top')} must be at least 1")
     suspects, meta = read_suspects(manifest)
     rows = suspects.sort_by("rank").slice(0, top).to_pylist()
     if not rows:
@@ -122,7 +122,7 @@ def push(manifest: Manifest, conn: Connection, *, top: int = 50, title: str | No
             imported += len(chunk)
             progress.advance(len(chunk))
     except ServerError as exc:
-        raise PushInterrupted(f"{exc} — {imported} of {len(new)} new tasks were imported into project "
+        raise PushInterrupted(f"{exc.raw} — {imported} of {len(new)} new tasks were imported into project "
                               f"{title!r} (id {project.id}) before that; run push again to complete it",
                               exc.status) from None
     finally:
@@ -156,7 +156,7 @@ def push(manifest: Manifest, conn: Connection, *, top: int = 50, title: str | No
             added += 1
             progress.advance()
     except ServerError as exc:
-        raise PushInterrupted(f"{exc} — all {imported} new tasks are in project {title!r} (id {project.id}) but "
+        raise PushInterrupted(f"{exc.raw} — all {imported} new tasks are in project {title!r} (id {project.id}) but "
                               f"{len(wanted) - added} pre-annotations are missing; run push again to add them",
                               exc.status) from None
     finally:

@@ -22,7 +22,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ferdata.engines import Executor, create_executor
-from ferdata.errors import FerdataError, FerdataWarning
+from ferdata.errors import FerdataError, FerdataWarning, arg
 from ferdata.labels import ClassSet, class_set
 from ferdata.manifest import Manifest, read_metadata, read_table, write_table
 from ferdata.manifest.effective import images_with_effective_labels
@@ -142,10 +142,10 @@ def build_frame(manifest_name: str, dataset: str, images: pa.Table, protocol: Sp
     uses_groups = protocol.groups == "required" or (protocol.groups == "optional" and group_by) or \
         (protocol.groups == "never" and group_by and protocol.name != "ppi")
     if protocol.name == "ppi" and group_by:
-        raise FerdataError("ppi ignores subjects by definition; drop --group-by, or use spi / kfold --group-by")
+        raise FerdataError(f"ppi ignores subjects by definition; drop {arg('group_by')}, or use spi / kfold {arg('group_by')}")
     key = group_by or "subject"
     if key not in GROUP_COLUMNS:
-        raise FerdataError(f"--group-by {key!r}: use one of {', '.join(GROUP_COLUMNS)}")
+        raise FerdataError(f"{arg('group_by')} {key!r}: use one of {', '.join(GROUP_COLUMNS)}")
     group_column = GROUP_COLUMNS[key] if uses_groups else None
     label_of = f"{manifest_name}" if manifest_name == dataset else f"{manifest_name} ({dataset})"
     if group_column and (group_column not in table.columns or table[group_column].isna().all()):
@@ -321,10 +321,10 @@ def _make_split(manifest: Manifest, protocol: str, *, folds: int | None = None, 
     progress = progress or NullProgress()
     near_threshold = DEFAULT_NEAR_THRESHOLD if near_threshold is None else near_threshold
     if not 0 <= near_threshold <= MAX_NEAR_THRESHOLD:
-        raise FerdataError(f"--near-threshold {near_threshold}: give the differing pHash bits, 0 to "
+        raise FerdataError(f"{arg('near_threshold')} {near_threshold}: give the differing pHash bits, 0 to "
                            f"{MAX_NEAR_THRESHOLD} (beyond that unrelated faces match)")
     if name is not None and not _NAME_RE.match(name):
-        raise FerdataError(f"--name {name!r}: use letters, digits, '.', '_' and '-' only (e.g. spi-10)")
+        raise FerdataError(f"{arg('name')} {name!r}: use letters, digits, '.', '_' and '-' only (e.g. spi-10)")
     proto = create_protocol(protocol, folds=folds, test_size=test_size, val_size=val_size, seed=seed,
                             grouped=bool(group_by))
     fingerprint = manifest.images_fingerprint()
@@ -354,7 +354,7 @@ def _make_split(manifest: Manifest, protocol: str, *, folds: int | None = None, 
         shown = "; ".join(audit["forbidden"][:3]) + (f"; and {len(audit['forbidden']) - 3} more"
                                                     if len(audit["forbidden"]) > 3 else "")
         raise FerdataError(f"{manifest.name} split {split_name} ({proto.name}) leaks: {shown}; "
-                           f"nothing written (drop --strict to keep it and read the audit)")
+                           f"nothing written (drop {arg('strict')} to keep it and read the audit)")
 
     table = _split_table(frame, fold_roles)
     warnings = _warnings(proto, frame, fold_roles, group_column)

@@ -31,7 +31,7 @@ from sklearn.model_selection import (
     StratifiedShuffleSplit,
 )
 
-from ferdata.errors import FerdataError
+from ferdata.errors import FerdataError, arg
 from ferdata.splits._registry import register_protocol
 
 Fold = tuple[np.ndarray, np.ndarray, np.ndarray]
@@ -61,12 +61,12 @@ class SplitProtocol(ABC):
     def __init__(self, *, folds: int | None = None, test_size: float | None = None,
                  val_size: float | None = None, seed: int = 0, grouped: bool = False) -> None:
         if folds is not None and folds < 2:
-            raise FerdataError(f"--folds {folds}: use 2 or more (or leave it out for a single hold-out split)")
-        for opt, value in (("--test-size", test_size), ("--val-size", val_size)):
+            raise FerdataError(f"{arg('folds')} {folds}: use 2 or more (or leave it out for a single hold-out split)")
+        for opt, value in ((arg("test_size"), test_size), (arg("val_size"), val_size)):
             if value is not None and not 0 < value < 1:
                 raise FerdataError(f"{opt} {value}: give a fraction between 0 and 1, e.g. 0.2")
         if folds is not None and test_size is not None:
-            raise FerdataError("--folds and --test-size both given: k folds test 1/k each; use one of them")
+            raise FerdataError(f"{arg('folds')} and {arg('test_size')} both given: k folds test 1/k each; use one of them")
         self.folds = folds
         self.test_size = test_size
         self.val_size = val_size
@@ -151,7 +151,7 @@ def stratified_folds(y: np.ndarray, groups: np.ndarray, k: int, seed: int) -> np
     n_groups = len(uniq)
     if n_groups < k:
         raise FerdataError(f"{k} folds need at least {k} groups, but the images form only {n_groups}; "
-                           f"lower --folds")
+                           f"lower {arg('folds')}")
     folds = np.full(len(y), -1, dtype=np.int64)
     singletons = n_groups == len(y)
     if singletons or _pure_groups(y, groups) or n_groups > MANY_GROUPS:
@@ -375,7 +375,7 @@ class LeaveOneSubjectOut(SplitProtocol):
 
     def _train_test(self, X, y, groups):
         if self.folds or self.test_size:
-            raise FerdataError("loso makes one fold per subject: drop --folds / --test-size")
+            raise FerdataError(f"loso makes one fold per subject: drop {arg('folds')} / {arg('test_size')}")
         if len(np.unique(groups)) < 2:
             raise FerdataError("loso needs at least 2 subjects (groups)")
         yield from LeaveOneGroupOut().split(np.zeros(len(y)), y, groups)
@@ -397,7 +397,7 @@ class StratifiedKFoldProtocol(SplitProtocol):
 
     def _train_test(self, X, y, groups):
         if self.test_size:
-            raise FerdataError("kfold's test part is one fold in --folds; drop --test-size (or use ppi for a hold-out)")
+            raise FerdataError(f"kfold's test part is one fold in {arg('folds')}; drop {arg('test_size')} (or use ppi for a hold-out)")
         k = self.folds or self.default_folds
         folds = stratified_folds(y, groups, k, self.seed)
         for f in range(k):
@@ -435,7 +435,7 @@ class Official(SplitProtocol):
 
     def split(self, X, y, groups):
         if self.folds or self.test_size:
-            raise FerdataError("official uses the dataset's own test part: drop --folds / --test-size")
+            raise FerdataError(f"official uses the dataset's own test part: drop {arg('folds')} / {arg('test_size')}")
         official_val = np.flatnonzero(self.roles(X["source_split"]) == "val")
         for train, val, test in super().split(X, y, groups):
             yield train, np.sort(np.concatenate([val, official_val])).astype(np.int64), test
@@ -449,7 +449,7 @@ class _Whole(SplitProtocol):
 
     def _train_test(self, X, y, groups):
         if self.folds or self.test_size:
-            raise FerdataError(f"{self.name} puts every image in one role: drop --folds / --test-size")
+            raise FerdataError(f"{self.name} puts every image in one role: drop {arg('folds')} / {arg('test_size')}")
         everyone = np.arange(len(y))
         empty = np.array([], dtype=np.int64)
         yield (empty, everyone) if self.role == "test" else (everyone, empty)

@@ -16,7 +16,7 @@ from typing import Any
 import pyarrow as pa
 
 from ferdata import atomic
-from ferdata.errors import FerdataError, Interrupted
+from ferdata.errors import FerdataError, Interrupted, arg
 from ferdata.manifest import Manifest
 from ferdata.manifest.crops import latest_crop_config
 from ferdata.models import ModelPlugin, get_model
@@ -89,7 +89,7 @@ def train(
         return RunResult(run_dir, metrics)
 
     if manifest is None or split is None:
-        raise FerdataError(f"give --manifest and --split, e.g. 'ferdata train {model} --manifest ck48 --split spi-10'")
+        raise FerdataError(f"give {arg('manifest')} and {arg('split')}, e.g. 'ferdata train {model} --manifest ck48 --split spi-10'")
     m = manifest if isinstance(manifest, Manifest) else Manifest.open(manifest, manifests)
     sp = read_split(m, split, classes)
     # Pin the crops a run reads: a later 'ferdata preprocess' must not change what this run
@@ -105,7 +105,7 @@ def train(
         dev = torch.device("cuda", dist.local_rank)
     use_amp = bool(amp if amp is not None else (dev is not None and dev.type == "cuda"))
     if use_amp and (dev is None or dev.type != "cuda"):
-        raise FerdataError("--amp needs a CUDA device")
+        raise FerdataError(f"{arg('amp')} needs a CUDA device")
     base_config = {
         "plugin": plugin.name, "kind": plugin.kind, "paper": plugin.paper, "input_size": plugin.input_size,
         "channels": plugin.channels, "features": list(plugin.features), "hparams": hp,
@@ -266,7 +266,7 @@ def _resume(run: str | os.PathLike, *, runs, manifests, hparams, device, amp, wo
     m = Manifest.open(config["manifest"]["path"], manifests)
     sp = read_split(m, config["split"]["name"], None)
     if sp.content_hash != config["split"]["content_hash"]:
-        raise FerdataError(f"split {sp.name!r} changed since {run_dir} started; train a new run instead of --resume")
+        raise FerdataError(f"split {sp.name!r} changed since {run_dir} started; train a new run instead of {arg('resume')}")
     dist = dev = None
     use_amp = False
     if plugin.kind == "torch":

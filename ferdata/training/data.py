@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ferdata.errors import FerdataError
+from ferdata.errors import FerdataError, arg
 from ferdata.labels import ClassSet, class_set
 from ferdata.manifest import Manifest, read_table
 from ferdata.manifest.crops import crop_paths
@@ -400,7 +400,7 @@ def _augment_names(spec: str | Sequence[str] | None) -> list[str]:
         return list(AUGMENTATIONS)
     bad = [n for n in names if n not in AUGMENTATIONS]
     if bad:
-        raise FerdataError(f"--augment {','.join(bad)}: unknown; use a comma list of {', '.join(AUGMENTATIONS)}, all or none")
+        raise FerdataError(f"{arg('augment')} {','.join(bad)}: unknown; use a comma list of {', '.join(AUGMENTATIONS)}, all or none")
     return names
 
 

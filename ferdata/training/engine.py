@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ferdata import atomic
-from ferdata.errors import FerdataError
+from ferdata.errors import FerdataError, arg
 from ferdata.models import ModelPlugin
 from ferdata.progress import NullProgress
 from ferdata.training import runs as R
@@ -45,13 +45,13 @@ def pick_device(spec: str | None = "auto") -> Any:
         else:
             spec = "cpu"
     if spec.startswith("cuda") and not torch.cuda.is_available():
-        raise FerdataError(f"--device {spec}: CUDA is not available here; use --device cpu or auto")
+        raise FerdataError(f"{arg('device')} {spec}: CUDA is not available here; use {arg('device')} cpu or auto")
     if spec == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise FerdataError("--device mps: MPS is not available here; use --device cpu or auto")
+        raise FerdataError(f"{arg('device')} mps: MPS is not available here; use {arg('device')} cpu or auto")
     try:
         return torch.device(spec)
     except RuntimeError:
-        raise FerdataError(f"--device {spec!r}: use auto, cpu, cuda, cuda:N or mps") from None
+        raise FerdataError(f"{arg('device')} {spec!r}: use auto, cpu, cuda, cuda:N or mps") from None
 
 
 @dataclass
@@ -219,7 +219,7 @@ def apply_weights(plugin: ModelPlugin, model: Any, weights: str | None) -> dict[
         result = plugin.pretrained(model, weights)
         return result if isinstance(result, dict) else {"loaded": -1}
     if weights == "imagenet":
-        raise FerdataError(f"model {plugin.name!r} has no ImageNet weights; use --weights none or a file")
+        raise FerdataError(f"model {plugin.name!r} has no ImageNet weights; use {arg('weights')} none or a file")
     return load_weights(model, weights)
 
 
@@ -514,7 +514,7 @@ def run_fold(job: FoldJob) -> dict[str, Any]:
                 save_checkpoint(best_path, **{k: state[k] for k in ("model", "epoch", "classes", "plugin")})
         epochs_done = epoch + 1
         if job.on_epoch is not None and d.main:
-            job.on_epoch(row)
+            job.on_epoch({**row, "epochs": hp["epochs"]})  # the total, for an ETA
         if val_loader is not None and patience > 0 and bad_epochs >= patience:
             stopped_early = True
             break

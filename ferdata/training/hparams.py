@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ferdata.errors import FerdataError
+from ferdata.errors import FerdataError, arg
 from ferdata.keyvalues import parse_key_values
 
 ENGINE_DEFAULTS: dict[str, Any] = {
@@ -38,7 +38,7 @@ ENGINE_DEFAULTS: dict[str, Any] = {
 
 def parse_hp(items: Iterable[str] | None) -> dict[str, Any]:
     """``["lr=0.01", "regularizer=prune"]`` → dict, values parsed as JSON when they are JSON."""
-    return parse_key_values(items, option="--hp", example="lr=0.01")
+    return parse_key_values(items, option=arg("hparams"), example="lr=0.01")
 
 
 def resolve(plugin_defaults: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -49,11 +49,11 @@ def resolve(plugin_defaults: Mapping[str, Any], overrides: Mapping[str, Any]) ->
     for key in ("lr", "momentum", "weight_decay", "gamma", "center_loss_weight", "center_loss_alpha", "grad_clip"):
         hp[key] = float(hp[key])
     if hp["epochs"] < 1 or hp["batch_size"] < 1:
-        raise FerdataError("--epochs and --batch-size must be at least 1")
+        raise FerdataError(f"{arg('epochs')} and {arg('batch_size')} must be at least 1")
     if hp["class_weights"] not in ("none", "balanced"):
-        raise FerdataError(f"--class-weights {hp['class_weights']!r}: use none or balanced")
+        raise FerdataError(f"{arg('class_weights')} {hp['class_weights']!r}: use none or balanced")
     if hp["targets"] not in ("labels", "votes"):
-        raise FerdataError(f"--targets {hp['targets']!r}: use labels or votes")
+        raise FerdataError(f"{arg('targets')} {hp['targets']!r}: use labels or votes")
     if hp["monitor"] not in ("val_loss", "val_accuracy"):
         raise FerdataError(f"monitor {hp['monitor']!r}: use val_loss or val_accuracy")
     return hp

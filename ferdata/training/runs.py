@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from ferdata import atomic
 from ferdata.atomic import make_folder, os_errors
-from ferdata.errors import DamagedError, FerdataError
+from ferdata.errors import DamagedError, FerdataError, arg
 from ferdata.manifest import atomic_write_bytes, read_metadata, read_table, write_table
 from ferdata.manifest.tables import written_by
 
@@ -165,7 +165,7 @@ def read_predictions(path: Path, required: Sequence[str] = PREDICTION_COLUMNS) -
     if path.is_dir():
         path = path / PREDICTIONS
     if not path.exists():
-        raise FerdataError(f"{path} does not exist; the run did not finish (train it again or pass --resume)")
+        raise FerdataError(f"{path} does not exist; the run did not finish (train it again or pass {arg('resume')})")
     meta = read_metadata(path)
     table = read_table(path)
     names = set(table.column_names)
@@ -214,8 +214,26 @@ def fold_runs(run_dir: Path) -> list[Path]:
     raise FerdataError(f"{run_dir} is not a run folder (no {CONFIG}); give a folder made by 'ferdata train'")
 
 
+#: The run id that means "the newest run under the runs root" (``ferdata eval latest``).
+LATEST = "latest"
+
+
+def latest_run(runs: str | os.PathLike | None = None) -> Path:
+    """The newest run folder (or fold group) under the runs root, by the time stamp that
+    starts its name (:func:`new_run_dir`)."""
+    root = runs_root(runs)
+    found = [p for p in root.iterdir() if p.is_dir() and is_run(p)] if root.is_dir() else []
+    if not found:
+        raise FerdataError(f"{LATEST!r}: no run under {root} yet; train one with "
+                           f"'ferdata train MODEL --manifest NAME --split SPLIT' (or point {arg('runs')} at your runs)")
+    return max(found, key=lambda p: (p.name[:15], p.name))
+
+
 def resolve_run(target: str | os.PathLike, runs: str | os.PathLike | None = None) -> Path | None:
-    """A run folder (or fold group) by path, or by id under the runs root; ``None`` if neither."""
+    """A run folder (or fold group) by path, by id under the runs root, or ``latest``;
+    ``None`` if neither."""
+    if str(target) == LATEST and not Path(target).exists():
+        return latest_run(runs)
     for candidate in (Path(target), runs_root(runs) / target):
         if candidate.is_dir() and is_run(candidate):
             return candidate
@@ -223,8 +241,10 @@ def resolve_run(target: str | os.PathLike, runs: str | os.PathLike | None = None
 
 
 def open_run(path: str | os.PathLike, runs: str | os.PathLike | None = None) -> Path:
-    """A run folder by path, or by id under the runs root."""
+    """A run folder by path, by id under the runs root, or ``latest``."""
     p = Path(path)
+    if str(path) == LATEST and not p.exists():
+        p = latest_run(runs)
     for candidate in (p, runs_root(runs) / p):
         if (candidate / CONFIG).exists():
             return candidate

@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ferdata.errors import FerdataError
+from ferdata.errors import FerdataError, arg
 from ferdata.training.data import file_sha256
 
 _HASH_IN_NAME = re.compile(r"-([a-f0-9]{6,})\.")
@@ -87,7 +87,7 @@ def imagenet_state_dict(weights: Any) -> dict:
 def _missing(weights: Any, path: Path, why: str) -> FerdataError:
     return FerdataError(
         f"ImageNet weights {path.name} are not in {path.parent} and cannot be downloaded ({why}); "
-        f"download {weights.url} and put it there (or set TORCH_HOME), or use --weights none"
+        f"download {weights.url} and put it there (or set TORCH_HOME), or use {arg('weights')} none"
     )
 
 
@@ -120,6 +120,6 @@ def load_weights(model: Any, weights: str | os.PathLike, imagenet: Any = None) -
     """``imagenet`` (through the torchvision enum member ``imagenet``) or a file path."""
     if str(weights) == "imagenet":
         if imagenet is None:
-            raise FerdataError("this model has no ImageNet weights; use --weights none or a file")
+            raise FerdataError(f"this model has no ImageNet weights; use {arg('weights')} none or a file")
         return load_matching(model, imagenet_state_dict(imagenet))
     return load_matching(model, unwrap_state_dict(torch_load(weights)))

@@ -78,7 +78,7 @@ def test_jaffe_ratings_are_joined_and_unused_rows_reported(tmp_path):
 def test_jaffe_unparseable_name_is_one_line_error(tmp_path):
     exp = write_fake("jaffe", tmp_path / "src")
     shutil.copy(exp.source / "KA.AN1.39.tiff", exp.source / "portrait.tiff")
-    with pytest.raises(UnknownLabelError, match="portrait.tiff.*--skip-unknown"):
+    with pytest.raises(UnknownLabelError, match="portrait.tiff.*skip_unknown"):
         run("jaffe", exp.source, tmp_path)
     assert run("jaffe", exp.source, tmp_path, skip_unknown=True).n_rows == 5
 
@@ -87,7 +87,7 @@ def test_jaffe_bad_ratings_file(tmp_path):
     exp = write_fake("jaffe", tmp_path / "src")
     bad = tmp_path / "bad.txt"
     bad.write_text("1 2 3 KA-AN1\n2 x y z\n")
-    with pytest.raises(FerdataError, match="--ratings .*line 2"):
+    with pytest.raises(FerdataError, match="ratings .*line 2"):
         run("jaffe", exp.source, tmp_path, ratings=bad)
 
 
@@ -130,11 +130,11 @@ def test_ckplus_original_layout_frames_and_neutral(tmp_path):
 
 def test_ckplus_bad_options(tmp_path):
     exp = write_fake("ckplus", tmp_path / "src")
-    with pytest.raises(FerdataError, match="--frames 'peak'"):
+    with pytest.raises(FerdataError, match="frames 'peak'"):
         run("ckplus", exp.source, tmp_path, frames="peak")
-    with pytest.raises(FerdataError, match="--neutral first needs the original"):
+    with pytest.raises(FerdataError, match="neutral first needs the original"):
         run("ckplus", exp.source, tmp_path, neutral="first")
-    with pytest.raises(FerdataError, match="--ratings does not apply to ckplus"):
+    with pytest.raises(FerdataError, match="ratings does not apply to ckplus"):
         run("ckplus", exp.source, tmp_path, ratings="x.txt")
 
 
@@ -151,6 +151,10 @@ def test_sfew_subjects_movies_and_xlsx(tmp_path):
     assert odd["subject_id"] is None and odd["movie"] == "OceansTwelve"
     assert rows["IAmSam_013827920__00000004.png"]["subject_id"] is None
     assert res.warnings["irregular file name (subject left empty)"] == 2
+    # a counted warning keeps the names it counts, in the result and in the table's metadata
+    odd_names = ["Images/Surprise/IAmSam_013827920__00000004.png", "Images/Surprise/OceansTwelve-001817760_00000003.png"]
+    assert res.warnings.first_paths()["irregular file name (subject left empty)"] == odd_names
+    assert res.manifest.metadata()["warnings_first"]["irregular file name (subject left empty)"] == odd_names
     hang = rows["Hangover_010805134_00000019.png"]
     assert hang["lpq_pc1"] == 0.0 and hang["phog_pc5"] == pytest.approx(0.9)
     assert hp["lpq_pc1"] is None
@@ -313,7 +317,7 @@ def test_folder_unknown_label_folder_names_the_fix(tmp_path):
     image(exp.source / "Smirk" / "EF.1.png", seed=9)
     with pytest.raises(UnknownLabelError) as err:
         run("folder", exp.source, tmp_path)
-    assert "'Smirk'" in str(err.value) and "--label-map 'Smirk=<label>'" in str(err.value)
+    assert "'Smirk'" in str(err.value) and "label_map 'Smirk=<label>'" in str(err.value)
     assert "\n" not in str(err.value)
     assert run("folder", exp.source, tmp_path, label_map="Smirk=contempt").labels["contempt"] == 1
     res = run("folder", exp.source, tmp_path / "s", skip_unknown=True)
@@ -338,6 +342,61 @@ def test_folder_subject_pattern_needs_named_group(tmp_path):
         run("folder", exp.source, tmp_path, subject_pattern=r"^([A-Z]{2})")
     with pytest.raises(FerdataError, match="not a valid regular expression"):
         run("folder", exp.source, tmp_path, subject_pattern=r"(?P<subject>[")
+
+
+def test_folder_label_pattern_reads_labels_from_file_names(tmp_path):
+    """An unseen set whose 5th character a-g is the expression: no hand-made CSV needed."""
+    from tests.datasets.fakes import image
+
+    src = tmp_path / "unseen"
+    for i, name in enumerate(("s01_a_1.png", "s01_e_2.png", "s02_e_1.png", "s02_x_1.png", "notes.png")):
+        image(src / ("sub" if i == 2 else "") / name, seed=500 + i)
+    (src / "readme.txt").write_text("about this set")
+    mapping = "a=anger,b=disgust,c=fear,d=happy,e=sad,f=surprise,g=neutral"
+    res = run("folder", src, tmp_path, label_pattern=r"^.{4}(?P<label>[a-g])", label_map=mapping,
+              subject_pattern=r"^(?P<subject>s\d\d)")
+    rows = {r["path"]: r for r in res.manifest.images().to_pylist()}
+    assert {p: (r["label_raw"], r["label"], r["subject_id"]) for p, r in rows.items()} == {
+        "s01_a_1.png": ("a", "anger", "s01"), "s01_e_2.png": ("e", "sad", "s01"),
+        "sub/s02_e_1.png": ("e", "sad", "s02")}
+    # names that do not match are skipped and named, like every other skip
+    assert res.skipped["file name does not match --label-pattern"] == 2
+    assert res.skipped.first_paths()["file name does not match --label-pattern"] == ["notes.png", "s02_x_1.png"]
+    assert res.skipped.first_paths()["not an image"] == ["readme.txt"]
+
+    with pytest.raises(UnknownLabelError, match=r"s01_a_1.png: .*unknown label from the file name 'a'.*label_map"):
+        run("folder", src, tmp_path / "no-map", label_pattern=r"^.{4}(?P<label>[a-g])")
+    with pytest.raises(FerdataError, match=r"needs a named group \(\?P<label>"):
+        run("folder", src, tmp_path, label_pattern=r"^.{4}([a-g])")
+    with pytest.raises(LayoutError, match="no file name matches label_pattern"):
+        run("folder", src, tmp_path, label_pattern=r"^zzz(?P<label>.)")
+    with pytest.raises(FerdataError, match="use one"):
+        run("folder", src, tmp_path, label_pattern=r"(?P<label>.)", csv=("x.csv",))
+
+
+@pytest.mark.parametrize("body, message", [
+    ("path,label\nHappy/AB.1.png,happy\nangry/CD.1.jpg,smirk\n", r"list.csv line 3: folder: unknown label 'smirk'"),
+    ("path,label\nHappy/AB.1.png,happy\nangry/CD.1.jpg," + "x" * 200_000 + "\n",
+     r"list.csv line 3: not valid CSV \(field larger than field limit"),
+    ("path,label\nHappy/AB.1.png\n", r"list.csv line 2: expected path,label"),
+])
+def test_folder_csv_errors_name_the_line(tmp_path, body, message):
+    exp = write_fake("folder", tmp_path / "src")
+    (tmp_path / "list.csv").write_text(body)
+    with pytest.raises(FerdataError, match=message):
+        run("folder", exp.source, tmp_path, csv=(str(tmp_path / "list.csv"),))
+
+
+def test_fer2013_and_affectnet_csv_errors_name_the_line(tmp_path):
+    p = tmp_path / "fer2013.csv"
+    p.write_text("emotion,pixels,Usage\n0,1 2 3,Training\n9,1 2 3,Training\n")
+    with pytest.raises(UnknownLabelError, match=r"fer2013.csv line 3: .*unknown emotion code '9'"):
+        run("fer2013", p, tmp_path)
+    exp = write_fake("affectnet", tmp_path / "src")
+    with open(exp.source / "validation.csv", "a") as fh:
+        fh.write("103/x.jpg,1,1,1,1,,42,0,0\n")
+    with pytest.raises(UnknownLabelError, match=r"validation.csv line 3: .*unknown expression code '42'"):
+        run("affectnet", exp.source, tmp_path)
 
 
 def test_empty_source_says_which_layout(tmp_path):

@@ -225,8 +225,8 @@ def test_preview_contact_sheet(fake_faces):
 
 
 @pytest.mark.parametrize("kw,match", [
-    ({"align": "tilt"}, "--align"), ({"pick": "first"}, "--pick"), ({"fallback": "drop"}, "--fallback"),
-    ({"size": 4}, "--size"), ({"detector": "nope"}, "unknown detector 'nope'"),
+    ({"align": "tilt"}, "^align 'tilt'"), ({"pick": "first"}, "^pick 'first'"), ({"fallback": "drop"}, "^fallback 'drop'"),
+    ({"size": 4}, "^size 4"), ({"detector": "nope"}, "unknown detector 'nope'"),
     ({"detector": "haar", "detector_opts": {"colour": 1}}, "has no option colour"),
 ])
 def test_bad_options_are_one_line_errors(fake_faces, kw, match):

@@ -73,8 +73,8 @@ def test_phog_roi_restricts_the_histogram(batches):
 
 
 @pytest.mark.parametrize(("options", "message"), [
-    ({"angle": 90}, "--phog-angle"), ({"bins": 0}, "--phog-bins"), ({"levels": 9}, "--phog-levels"),
-    ({"roi": (5, 2, 0, 4)}, "--phog-roi"), ({"edge_detector": "sobel"}, "unknown edge detector"),
+    ({"angle": 90}, "phog_angle"), ({"bins": 0}, "phog_bins"), ({"levels": 9}, "phog_levels"),
+    ({"roi": (5, 2, 0, 4)}, "phog_roi"), ({"edge_detector": "sobel"}, "unknown edge detector"),
 ])
 def test_phog_bad_options(options, message):
     with pytest.raises(FerdataError, match=message):
@@ -82,7 +82,7 @@ def test_phog_bad_options(options, message):
 
 
 def test_lpq_bad_window():
-    with pytest.raises(FerdataError, match="--lpq-window"):
+    with pytest.raises(FerdataError, match="lpq_window"):
         create_descriptor("lpq", window=4)
 
 
