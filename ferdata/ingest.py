@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -22,13 +23,14 @@ import pyarrow as pa
 
 from ferdata import __version__
 from ferdata.datasets import create_dataset
-from ferdata.datasets.base import Entry
+from ferdata.datasets.base import NAME_ERROR_FIELD, SHOWN_PATHS, DatasetAdapter, Entry
 from ferdata.engines import Executor, create_executor
 from ferdata.errors import FerdataError
 from ferdata.imageio import max_pixels as pillow_max_pixels
 from ferdata.imageio import probe_bytes, sha256
 from ferdata.manifest import SCHEMA_VERSION, Manifest, images_schema, manifests_root, write_table
-from ferdata.manifest.store import IN_MANIFEST
+from ferdata.manifest.store import IN_MANIFEST, read_metadata
+from ferdata.manifest.tables import IMAGES_TABLE
 from ferdata.progress import NullProgress, ProgressSink
 
 
@@ -43,6 +45,15 @@ class IngestResult:
     report: dict[str, Any]
     seconds: float
     errors: Counter = field(default_factory=Counter)
+    name_errors: int = 0
+    """Rows whose file name, place or annotation row could not be read (kept, subject empty)."""
+    name_error_paths: list[str] = field(default_factory=list)
+    """The first few of them."""
+    skipped_paths: dict[str, list[str]] = field(default_factory=dict)
+    """The first few paths of each skip reason (and of each warning), to name them."""
+    warning_paths: dict[str, list[str]] = field(default_factory=dict)
+    replaced: str | None = None
+    """Where the manifest this ingest replaced (``--replace``) was moved, if one was."""
 
 
 def image_id(dataset: str, path: str) -> str:
@@ -96,9 +107,16 @@ def ingest(
     max_pixels: int | None = None,
     label_map: str | dict | None = None,
     skip_unknown: bool = False,
+    replace: bool = False,
     **options: Any,
 ) -> IngestResult:
-    """Ingest ``source`` with the ``dataset`` adapter into ``<manifests>/<name>``."""
+    """Ingest ``source`` with the ``dataset`` adapter into ``<manifests>/<name>``.
+
+    Re-ingesting the same source with the same adapter refreshes the manifest in place (image
+    IDs are stable, so the tables beside it stay valid). A manifest built from another
+    source or adapter is never replaced silently: that needs ``replace``, which moves the
+    old manifest folder aside (``<name>.replaced-<time>``) rather than deleting it.
+    """
     started = time.perf_counter()
     progress = progress or NullProgress()
     adapter = create_dataset(dataset, label_map=label_map, skip_unknown=skip_unknown, **options)
@@ -110,8 +128,54 @@ def ingest(
     if not name or "/" in name or name.startswith("."):
         raise FerdataError(f"manifest name {name!r} is not a plain folder name; choose one with --name")
     mdir = manifests_root(manifests) / name
-    mdir.mkdir(parents=True, exist_ok=True)
+    previous = _other_source(mdir, adapter.name, source_path)
+    if previous is not None and not replace:
+        raise FerdataError(f"manifest {name!r} ({mdir}) holds {previous}; this is {adapter.name} from {source_path}: "
+                           f"pass --replace to replace it, or --name to ingest beside it")
+    replaced = _move_aside(mdir) if previous is not None else None
+    try:
+        return _ingest_into(adapter, source_path, name, mdir, progress=progress, workers=workers,
+                            executor=executor, max_pixels=max_pixels, started=started, replaced=replaced)
+    except BaseException:
+        if replaced is not None and not (mdir / IMAGES_TABLE).exists():  # put the old manifest back
+            shutil.rmtree(mdir, ignore_errors=True)
+            os.replace(replaced, mdir)
+        raise
 
+
+def _other_source(mdir: Path, dataset: str, source: Path) -> str | None:
+    """``"<adapter> from <root>"`` when ``mdir`` holds a manifest of another source or
+    adapter; ``None`` when it holds none or the same one."""
+    path = mdir / IMAGES_TABLE
+    if not path.exists():
+        return None
+    try:
+        meta = read_metadata(path)
+    except FerdataError:
+        return "an unreadable images.parquet"
+    old_dataset, old_root = meta.get("dataset"), meta.get("source_root")
+    if old_dataset == dataset and old_root == str(source):
+        return None
+    return f"{old_dataset or 'an unknown adapter'} from {old_root or 'an unknown source'}"
+
+
+def _move_aside(mdir: Path) -> Path:
+    """Rename a manifest folder to ``<name>.replaced-<UTC time>`` beside it (nothing is lost)."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    target = mdir.with_name(f"{mdir.name}.replaced-{stamp}")
+    n = 1
+    while target.exists():
+        n += 1
+        target = mdir.with_name(f"{mdir.name}.replaced-{stamp}-{n}")
+    os.replace(mdir, target)
+    return target
+
+
+def _ingest_into(adapter: DatasetAdapter, source_path: Path, name: str, mdir: Path, *, progress: ProgressSink,
+                 workers: int | None, executor: Executor | None, max_pixels: int | None, started: float,
+                 replaced: Path | None) -> IngestResult:
+    dataset = adapter.name
+    mdir.mkdir(parents=True, exist_ok=True)
     progress.start(f"scanning {source_path.name}", 0)
     scan = adapter.scan(source_path, mdir)
     progress.finish()
@@ -137,8 +201,12 @@ def ingest(
         results[i] = res
     progress.finish()
 
-    table = _build_table(adapter.name, entries, results, scan.extra_fields)
+    fields = (NAME_ERROR_FIELD, *(f for f in scan.extra_fields if f.name != NAME_ERROR_FIELD.name))
+    table = _build_table(adapter.name, entries, results, fields)
     n_unreadable = table.num_rows - sum(table.column("readable").to_pylist())
+    unparsed = [e.path for e in entries if e.name_error]
+    skipped_paths = dict(getattr(scan.skipped, "paths", {}))
+    warning_paths = dict(getattr(scan.warnings, "paths", {}))
     meta = {
         "table": "images",
         "schema_version": SCHEMA_VERSION,
@@ -155,6 +223,9 @@ def ingest(
         "report": scan.report,
         "n_rows": table.num_rows,
         "n_unreadable": n_unreadable,
+        "name_errors": {"count": len(unparsed), "first": unparsed[:SHOWN_PATHS]},
+        "skipped_paths": skipped_paths,
+        "warning_paths": warning_paths,
     }
     manifest = Manifest(mdir)
     write_table(manifest.images_path, table, meta)
@@ -169,6 +240,11 @@ def ingest(
         report=scan.report,
         seconds=time.perf_counter() - started,
         errors=errors,
+        name_errors=len(unparsed),
+        name_error_paths=unparsed[:SHOWN_PATHS],
+        skipped_paths=skipped_paths,
+        warning_paths=warning_paths,
+        replaced=str(replaced) if replaced is not None else None,
     )
 
 
@@ -198,5 +274,5 @@ def _build_table(dataset: str, entries: list[Entry], results: list, extra_fields
         cols["readable"].append(bool(readable))
         cols["error"].append(error)
         for k in extra_cols:
-            extra_cols[k].append(e.extras.get(k))
+            extra_cols[k].append(e.name_error if k == NAME_ERROR_FIELD.name else e.extras.get(k))
     return pa.Table.from_pydict({**cols, **extra_cols}, schema=images_schema(extra_fields))

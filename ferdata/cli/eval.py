@@ -20,12 +20,14 @@ def eval_command(
     runs_dir: RunsOpt = None,
     manifests: ManifestsOpt = None,
     device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda | mps")] = "auto",
+    make_crops: Annotated[bool, typer.Option("--make-crops", help="With --on: make the face crops the run was trained on when the other manifest has none made that way [default: refuse, naming the preprocess command].")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print metrics as JSON.")] = False,
 ) -> None:
     """Top-1/top-2, per-class and averaged precision/recall/F1 and confusion matrix of a run."""
     from ferdata.training import evaluate
 
-    m = evaluate(run, on=on, split=split, runs=runs_dir, manifests=manifests, device=device, progress=RichProgress())
+    m = evaluate(run, on=on, split=split, runs=runs_dir, manifests=manifests, device=device, make_crops=make_crops,
+                 progress=RichProgress())
     if as_json:
         typer.echo(json.dumps(m, indent=2, default=str))
         return
@@ -54,6 +56,7 @@ def eval_command(
         rows.append((f"accuracy over {m['aggregate']['folds']} folds", f"{a['mean']:.4f} ± {a['std']:.4f}"))
     if on:
         rows.append(("evaluated on", f"{m['on']} ({m['split']})"))
+        rows.append(("images read as", m["read"]))
         rows += [(f"left out: {k}", v) for k, v in m["excluded"].items()]
         rows.append(("written to", m["out_dir"]))
     console.print(summary_table("evaluation", rows))

@@ -21,7 +21,8 @@ def ingest_command(
     workers: WorkersOpt = None,
     list_: Annotated[bool, typer.Option("--list", help="List the dataset adapters and exit.")] = False,
     label_map: Annotated[str | None, typer.Option("--label-map", help="RAW=LABEL pairs, comma separated.")] = None,
-    skip_unknown: Annotated[bool, typer.Option("--skip-unknown", help="Skip (and count) unknown labels.")] = False,
+    skip_unknown: Annotated[bool, typer.Option("--skip-unknown", help="Leave out (and count) unknown labels and files whose name or place cannot be read [default: keep such files as rows with name_error].")] = False,
+    replace: Annotated[bool, typer.Option("--replace", help="Replace a manifest of the same name built from another source or adapter (the old one is moved aside).")] = False,
     max_pixels: Annotated[int | None, typer.Option("--max-pixels", help="Pixel limit per image [default: Pillow's].")] = None,
     ratings: Annotated[Path | None, typer.Option("--ratings", help="jaffe: semantic ratings file.")] = None,
     frames: Annotated[str | None, typer.Option("--frames", help="ckplus: last | last3 [default: last3].")] = None,
@@ -49,15 +50,21 @@ def ingest_command(
         raise FerdataError("give a dataset and a source folder, e.g. 'ferdata ingest jaffe ~/data/jaffe' (see --list)")
     result = ingest(
         dataset, source, name=name, manifests=manifests, workers=workers, progress=RichProgress(),
-        max_pixels=max_pixels, label_map=label_map, skip_unknown=skip_unknown,
+        max_pixels=max_pixels, label_map=label_map, skip_unknown=skip_unknown, replace=replace,
         ratings=ratings, frames=frames, neutral=neutral, xlsx=xlsx, csv=tuple(csv or ()),
         subject_pattern=subject_pattern,
     )
     rows = [("manifest", str(result.manifest.images_path)), ("images", result.n_rows),
             ("unreadable", result.n_unreadable)]
-    rows += [(f"label {lab}", n) for lab, n in sorted(result.labels.items(), key=lambda kv: str(kv[0]))]
-    rows += [(f"skipped: {why}", n) for why, n in sorted(result.skipped.items())]
-    rows += [(f"warning: {why}", n) for why, n in sorted(result.warnings.items())]
+    if result.replaced:
+        rows.append(("previous manifest moved to", result.replaced))
+    rows += [(f"label {lab}" if lab is not None else "no label", n)
+             for lab, n in sorted(result.labels.items(), key=lambda kv: (kv[0] is None, str(kv[0])))]
+    if result.name_errors:
+        rows.append(("name or place not read (kept: no subject, see name_error)",
+                     _named(result.name_errors, result.name_error_paths)))
+    rows += [(f"skipped: {why}", _named(n, result.skipped_paths.get(why, []))) for why, n in sorted(result.skipped.items())]
+    rows += [(f"warning: {why}", _named(n, result.warning_paths.get(why, []))) for why, n in sorted(result.warnings.items())]
     for key, value in result.report.items():
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             rows.append((key.replace("_", " "), value))
@@ -65,6 +72,14 @@ def ingest_command(
             rows.append((key.replace("_", " "), len(value)))
     rows.append(("seconds", round(result.seconds, 2)))
     console.print(summary_table(f"ingest {dataset} → {result.manifest.name}", rows))
+
+
+def _named(n: int, paths: list[str]) -> str | int:
+    """A count with the first paths it counts: ``3 (a.png, b.png, ...)``."""
+    if not paths:
+        return n
+    more = ", ..." if n > len(paths) else ""
+    return f"{n:,} ({', '.join(paths)}{more})"
 
 
 def register(app: typer.Typer) -> None:

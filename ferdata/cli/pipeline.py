@@ -15,7 +15,7 @@ from ferdata.cli.common import ManifestsOpt, RichProgress, WorkersOpt, console, 
 def pipeline_command(
     source: Annotated[Path, typer.Argument(help="A dataset folder in any supported layout.")],
     dataset: Annotated[str | None, typer.Option("--dataset", help="Adapter [default: detected from the layout].")] = None,
-    name: Annotated[str | None, typer.Option("--name", help="Manifest name [default: the dataset's].")] = None,
+    name: Annotated[str | None, typer.Option("--name", help="Manifest name [default: the folder's name].")] = None,
     manifests: ManifestsOpt = None,
     runs: Annotated[Path | None, typer.Option("--runs", envvar="FERDATA_RUNS", help="Runs folder [default: ./runs].")] = None,
     workers: WorkersOpt = None,

@@ -146,8 +146,17 @@ def _members(runs: list[str] | None) -> list[str]:
     return out
 
 
+def _started_from(run_dir: Path, folds: list[tuple[str, dict]]) -> str | None:
+    """The weights the run (its first fold, for a fold-all run) started from, in words."""
+    from ferdata.training import runs as R
+    from ferdata.training.weights import describe_start
+
+    path = (run_dir / folds[0][0] if folds else run_dir) / R.CONFIG
+    return describe_start(R.read_json(path)) if path.exists() else None
+
+
 def _print_result(run_dir: Path, m: dict[str, Any], folds: list[tuple[str, dict]]) -> None:
-    rows: list[tuple] = [("run", str(run_dir))]
+    rows: list[tuple] = [("run", str(run_dir)), ("started from", _started_from(run_dir, folds))]
     if "aggregate" in m:
         for key in ("accuracy", "top2_accuracy", "macro_f1", "majority_baseline"):
             a = m["aggregate"][key]

@@ -22,6 +22,37 @@ from ferdata.imageio import IMAGE_SUFFIXES
 from ferdata.labels import SYNONYMS, parse_label_map
 
 
+#: Why a file's name, place or annotation row could not be read: the row stays (readable as
+#: it is) with an empty subject, and an empty label unless its place gave one.
+NAME_ERROR_FIELD = pa.field("name_error", pa.string())
+#: How many paths a count of skipped files, warnings or name errors keeps, to name them.
+SHOWN_PATHS = 5
+
+
+class Tally(Counter):
+    """Counts by reason that also keep the first :data:`SHOWN_PATHS` paths of each reason, so
+    a summary can name what it counted."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.paths: dict[str, list[str]] = {}
+
+    def add(self, reason: str, path: str | None = None, n: int = 1) -> None:
+        self[reason] += n
+        if path is not None:
+            shown = self.paths.setdefault(reason, [])
+            if len(shown) < SHOWN_PATHS:
+                shown.append(path)
+
+
+def count(counter: Counter, reason: str, path: str | None = None) -> None:
+    """``counter[reason] += 1``, keeping ``path`` when the counter is a :class:`Tally`."""
+    if isinstance(counter, Tally):
+        counter.add(reason, path)
+    else:
+        counter[reason] += 1
+
+
 @dataclass
 class Entry:
     """One image of a dataset, as the adapter sees it before any file is opened."""
@@ -36,7 +67,10 @@ class Entry:
     payload: Any = None
     """Data the adapter's ``materialize`` turns into the file's bytes (FER-2013 pixels)."""
     error: str | None = None
-    """Known to be bad before the file is read (a malformed CSV row, a path outside the root)."""
+    """Known to be bad before the file is read (a path outside the root): never read."""
+    name_error: str | None = None
+    """The file's name, place or annotation row could not be read (the reason); the file is
+    still read, and its row kept with an empty subject (see :data:`NAME_ERROR_FIELD`)."""
 
 
 @dataclass
@@ -64,6 +98,13 @@ class DatasetAdapter(ABC):
     options: ClassVar[tuple[str, ...]] = ()
     """Adapter-specific keyword options this adapter accepts."""
     code_map: ClassVar[Mapping[str, str]] = SYNONYMS
+    default_group_by: ClassVar[str] = "subject"
+    """What person-aware split protocols keep apart when ``--group-by`` is not given
+    (``subject``, ``movie``, ``sequence`` or ``clip``): the grouping that surely keeps one
+    person on one side."""
+    group_notes: ClassVar[Mapping[str, str]] = {}
+    """A line per ``--group-by`` value that needs one (what the column really is), shown
+    where the split is made."""
 
     def __init__(self, *, label_map: str | Mapping[str, str] | None = None, skip_unknown: bool = False,
                  **options: Any) -> None:
@@ -109,6 +150,16 @@ class DatasetAdapter(ABC):
             f"--label-map '{raw}=<label>' or pass --skip-unknown"
         )
 
+    def unparsed(self, rel: str, reason: str, skipped: Counter, *, label_raw: str | None = None,
+                 label: str | None = None, **fields: Any) -> Entry | None:
+        """A file whose name or place cannot be read: a row with the ``reason`` in
+        ``name_error`` and no subject (a stray file never costs the rest of the dataset), or,
+        with ``--skip-unknown``, left out and counted under the reason with its path."""
+        if self.skip_unknown:
+            count(skipped, reason, rel)
+            return None
+        return Entry(rel, label_raw, label, name_error=reason, **fields)
+
     def require_dir(self, source: Path) -> Path:
         if not source.exists():
             raise FerdataError(f"{source} does not exist; give the {self.name} dataset directory ({self.layout})")
@@ -153,7 +204,7 @@ def walk_files(root: Path, skipped: Counter | None = None) -> Iterator[tuple[str
         for d in dirents:
             name = d.name
             if is_hidden(name):
-                skipped["hidden"] += 1
+                count(skipped, "hidden", f"{rel}{name}")
                 continue
             relpath = f"{rel}{name}"
             try:
@@ -178,7 +229,7 @@ def image_files(root: Path, skipped: Counter) -> list[str]:
         if is_image:
             files.append(rel)
         else:
-            skipped["not an image"] += 1
+            count(skipped, "not an image", rel)
     return files
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +18,7 @@ import pyarrow as pa
 from PIL import Image
 
 from ferdata.datasets._registry import register_dataset
-from ferdata.datasets.base import DatasetAdapter, Entry, Scan, image_files
+from ferdata.datasets.base import NAME_ERROR_FIELD, DatasetAdapter, Entry, Scan, Tally, image_files
 from ferdata.errors import LayoutError
 from ferdata.labels import FER2013_CODES, SYNONYMS
 from ferdata.manifest.store import IN_MANIFEST
@@ -75,8 +74,8 @@ class FER2013(DatasetAdapter):
 
     def _scan_csv(self, path: Path) -> Scan:
         entries: list[Entry] = []
-        skipped: Counter = Counter()
-        warnings: Counter = Counter()
+        skipped = Tally()
+        warnings = Tally()
         with open(path, newline="", encoding="utf-8", errors="replace") as fh:
             reader = csv.reader(fh)
             header = next(reader, None)
@@ -87,7 +86,7 @@ class FER2013(DatasetAdapter):
                 rel = f"{idx:05d}.png"
                 extras = {"csv_row": idx}
                 if not row or not any(c.strip() for c in row):
-                    skipped["empty CSV row"] += 1
+                    skipped.add("empty CSV row", f"{path.name} line {idx + 2}")
                     continue
                 code = row[0].strip()
                 usage = row[2].strip() if has_usage and len(row) > 2 else None
@@ -97,7 +96,7 @@ class FER2013(DatasetAdapter):
                     continue
                 label = self.to_label(code, what="emotion code")
                 if label is None:
-                    skipped[f"unknown label {code}"] += 1
+                    skipped.add(f"unknown label {code}", f"{path.name} line {idx + 2}")
                     continue
                 entries.append(Entry(rel, code, label, source_split=usage or None, extras=extras,
                                      payload=row[1]))
@@ -110,21 +109,23 @@ class FER2013(DatasetAdapter):
         tops = [d for d in ("train", "test", "val", "validation") if (source / d).is_dir()]
         if not tops:
             raise LayoutError(f"{source}: neither fer2013.csv nor train/ and test/ folders; fer2013 expects {self.layout}")
-        skipped: Counter = Counter()
+        skipped = Tally()
         entries: list[Entry] = []
         for top in tops:
             for rel in image_files(source / top, skipped):
-                if "/" not in rel:
-                    skipped["not inside a class folder"] += 1
+                m = PREFIX_RE.match(rel.rsplit("/", 1)[-1])
+                split = m.group(1) if m else FOLDER_SPLITS[top]
+                if "/" not in rel:  # a stray file beside the class folders: a row without a label
+                    entry = self.unparsed(f"{top}/{rel}", "not inside a class folder", skipped, source_split=split)
+                    if entry is not None:
+                        entries.append(entry)
                     continue
                 folder = rel.split("/", 1)[0]
                 label = self.to_label(folder, what="class folder", table=SYNONYMS, key=folder.lower(),
                                       known="angry, disgust, fear, happy, neutral, sad, surprise")
                 if label is None:
-                    skipped[f"unknown label {folder}"] += 1
+                    skipped.add(f"unknown label {folder}", f"{top}/{rel}")
                     continue
-                m = PREFIX_RE.match(rel.rsplit("/", 1)[-1])
-                split = m.group(1) if m else FOLDER_SPLITS[top]
                 entries.append(Entry(f"{top}/{rel}", folder, label, source_split=split))
-        return Scan(entries, str(source), (), skipped, Counter(), {"layout": "folders"})
+        return Scan(entries, str(source), (NAME_ERROR_FIELD,), skipped, Tally(), {"layout": "folders"})
 
