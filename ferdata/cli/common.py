@@ -73,6 +73,15 @@ def summary_table(title: str, rows: Iterable[Sequence[Any]], columns: Sequence[s
     return table
 
 
+def named(n: int, paths: Sequence[str]) -> str | int:
+    """A count with the first paths it counts, so a summary names its finding:
+    ``3 (a.png, b.png, ...)``."""
+    if not paths:
+        return n
+    more = ", ..." if n > len(paths) else ""
+    return f"{n:,} ({', '.join(paths)}{more})"
+
+
 def fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}" if abs(value) < 1000 else f"{value:,.0f}"

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from ferdata.cli.common import ManifestsOpt, console, summary_table
+from ferdata.cli.common import ManifestsOpt, console, named, summary_table
 
 ORDER = 15
 
@@ -44,8 +44,11 @@ def render_summary(s: dict) -> None:
              ("label conflicts (same content, two labels)", s["n_conflicts"])]
     if s.get("n_relabelled"):
         head.append(("relabelled (labels.parquet)", s["n_relabelled"]))
-    head += [(f"skipped: {k}", v) for k, v in s["skipped"].items()]
-    head += [(f"warning: {k}", v) for k, v in s["warnings"].items()]
+    unparsed = s.get("name_errors") or {}
+    if unparsed.get("count"):
+        head.append(("name or place not read (see name_error)", named(unparsed["count"], unparsed.get("first", []))))
+    head += [(f"skipped: {k}", named(v, s.get("skipped_paths", {}).get(k, []))) for k, v in s["skipped"].items()]
+    head += [(f"warning: {k}", named(v, s.get("warning_paths", {}).get(k, []))) for k, v in s["warnings"].items()]
     console.print(summary_table(f"manifest {s['name']}", head))
 
     splits = s["source_splits"]

@@ -10,7 +10,7 @@ from rich.table import Table
 
 ORDER = 10
 
-from ferdata.cli.common import ManifestsOpt, RichProgress, WorkersOpt, console, print_broken, summary_table
+from ferdata.cli.common import ManifestsOpt, RichProgress, WorkersOpt, console, named, print_broken, summary_table
 
 
 def ingest_command(
@@ -62,9 +62,9 @@ def ingest_command(
              for lab, n in sorted(result.labels.items(), key=lambda kv: (kv[0] is None, str(kv[0])))]
     if result.name_errors:
         rows.append(("name or place not read (kept: no subject, see name_error)",
-                     _named(result.name_errors, result.name_error_paths)))
-    rows += [(f"skipped: {why}", _named(n, result.skipped_paths.get(why, []))) for why, n in sorted(result.skipped.items())]
-    rows += [(f"warning: {why}", _named(n, result.warning_paths.get(why, []))) for why, n in sorted(result.warnings.items())]
+                     named(result.name_errors, result.name_error_paths)))
+    rows += [(f"skipped: {why}", named(n, result.skipped_paths.get(why, []))) for why, n in sorted(result.skipped.items())]
+    rows += [(f"warning: {why}", named(n, result.warning_paths.get(why, []))) for why, n in sorted(result.warnings.items())]
     for key, value in result.report.items():
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             rows.append((key.replace("_", " "), value))
@@ -72,14 +72,6 @@ def ingest_command(
             rows.append((key.replace("_", " "), len(value)))
     rows.append(("seconds", round(result.seconds, 2)))
     console.print(summary_table(f"ingest {dataset} → {result.manifest.name}", rows))
-
-
-def _named(n: int, paths: list[str]) -> str | int:
-    """A count with the first paths it counts: ``3 (a.png, b.png, ...)``."""
-    if not paths:
-        return n
-    more = ", ..." if n > len(paths) else ""
-    return f"{n:,} ({', '.join(paths)}{more})"
 
 
 def register(app: typer.Typer) -> None:

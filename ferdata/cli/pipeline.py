@@ -42,7 +42,8 @@ def pipeline_command(
     rows = [
         ("dataset", result.dataset), ("manifest", str(m.dir)), ("images", result.ingest.n_rows),
         ("unreadable", result.ingest.n_unreadable),
-        ("split", f"{split.name} ({split.n_folds} folds)"),
+        ("split", f"{split.name} ({split.n_folds} folds"
+                  + (f", grouped by {split.metadata['group_by']})" if split.metadata.get("group_by") else ")")),
         ("faces found", f"{pre.counts.get('face_found', 0)}/{pre.n_images} ({100 * pre.counts.get('face_found', 0) / n:.1f}%)"),
         ("features", f"{', '.join(feats.descriptors)} + pca:5 for {feats.n_described} images"),
     ]
@@ -54,6 +55,8 @@ def pipeline_command(
                  ("majority-class accuracy", test.get("majority_baseline")),
                  ("test macro F1", test.get("macro", {}).get("f1"))]
     console.print(summary_table("pipeline", rows))
+    for warning in split.warnings:  # the split's findings (leakage, merged groups) are never silent
+        console.print(f"[yellow]warning:[/] split {split.name}: {warning}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

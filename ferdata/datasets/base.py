@@ -67,7 +67,8 @@ class Entry:
     payload: Any = None
     """Data the adapter's ``materialize`` turns into the file's bytes (FER-2013 pixels)."""
     error: str | None = None
-    """Known to be bad before the file is read (a path outside the root): never read."""
+    """Known to be bad before the file is read (a path outside the root, a CSV row without
+    pixels): the file is never read."""
     name_error: str | None = None
     """The file's name, place or annotation row could not be read (the reason); the file is
     still read, and its row kept with an empty subject (see :data:`NAME_ERROR_FIELD`)."""

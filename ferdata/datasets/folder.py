@@ -13,7 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 from ferdata.datasets._registry import register_dataset
-from ferdata.datasets.base import DatasetAdapter, Entry, Scan, image_files, inside
+from ferdata.datasets.base import DatasetAdapter, Entry, Scan, Tally, count, image_files, inside
 from ferdata.errors import FerdataError, LayoutError
 from ferdata.labels import SYNONYMS
 
@@ -47,7 +47,7 @@ class Folder(DatasetAdapter):
             return None
         m = self.subject_re.search(rel.rsplit("/", 1)[-1])
         if not m or not m.group("subject"):
-            warnings["file name does not match --subject-pattern"] += 1
+            count(warnings, "file name does not match --subject-pattern", rel)
             return None
         return m.group("subject")
 
@@ -60,20 +60,20 @@ class Folder(DatasetAdapter):
         csvs = self.opts.get("csv")
         if csvs:
             return self._scan_csv(source, [Path(c) for c in csvs])
-        skipped: Counter = Counter()
-        warnings: Counter = Counter()
+        skipped = Tally()
+        warnings = Tally()
         entries = []
         files = image_files(source, skipped)
         if not files:
             raise LayoutError(f"{source}: no images found; folder expects {self.layout}")
         for rel in files:
             if "/" not in rel:
-                skipped["not inside a label folder"] += 1
+                skipped.add("not inside a label folder", rel)
                 continue
             folder = rel.split("/", 1)[0]
             label = self._label(folder)
             if label is None:
-                skipped[f"unknown label {folder}"] += 1
+                skipped.add(f"unknown label {folder}", rel)
                 continue
             entries.append(Entry(rel, folder, label, subject_id=self._subject(rel, warnings)))
         if not entries:
@@ -81,8 +81,8 @@ class Folder(DatasetAdapter):
         return Scan(entries, str(source), (), skipped, warnings, {"layout": "folders"})
 
     def _scan_csv(self, source: Path, csvs: list[Path]) -> Scan:
-        skipped: Counter = Counter()
-        warnings: Counter = Counter()
+        skipped = Tally()
+        warnings = Tally()
         entries = []
         for c in csvs:
             c = c if c.is_absolute() or c.exists() else source / c
@@ -108,7 +108,7 @@ class Folder(DatasetAdapter):
                 rel, raw = row[ip].strip().replace("\\", "/"), row[il].strip()
                 label = self._label(raw)
                 if label is None:
-                    skipped[f"unknown label {raw}"] += 1
+                    skipped.add(f"unknown label {raw}", f"{c.name} line {n}")
                     continue
                 subject = row[isub].strip() if isub is not None and len(row) > isub and row[isub].strip() else None
                 error = None if inside(source, rel) else f"{c.name} line {n}: path {rel!r} points outside {source}"

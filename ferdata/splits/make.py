@@ -271,7 +271,7 @@ def _check_merged(frame: pd.DataFrame, proto: SplitProtocol, group_column: str |
     """Refuse, with the reason, a grouping whose values sequences, clips or duplicates have
     chained into fewer groups than the protocol's folds (SFEW's character IDs, joined by
     clips, collapse into one group holding nearly every frame)."""
-    if not group_column or not frame.attrs.get("merged_groups") or not proto.group_disjoint and proto.name != "sps":
+    if not group_column or not frame.attrs.get("merged_groups") or not proto.group_disjoint:
         return
     n_groups = int(frame["group"].nunique())
     need = max(2, proto.n_folds_hint() or 2)

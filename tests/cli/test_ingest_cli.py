@@ -74,4 +74,4 @@ def test_pipeline_runs_every_step(tmp_path, manifests_dir):
     (run,) = runs.iterdir()
     assert (run / "metrics.json").exists() and (run / "predictions.parquet").exists()
     text = " ".join(res.output.split())
-    assert "spi-3 (3 folds)" in text and "test accuracy (fold 0)" in text
+    assert "spi-3 (3 folds, grouped by subject)" in text and "test accuracy (fold 0)" in text
