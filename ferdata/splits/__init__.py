@@ -10,8 +10,9 @@ for importing scikit-learn.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ferdata.lazy import lazy_exports
 
 _EXPORTS = {
     "GROUP_COLUMNS": "ferdata.splits.make",
@@ -38,12 +39,5 @@ if TYPE_CHECKING:
     from ferdata.splits.protocols import SplitProtocol
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'ferdata.splits' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value
-    return value
-
-
+__getattr__ = lazy_exports(__name__, _EXPORTS)
 __all__ = sorted(_EXPORTS)

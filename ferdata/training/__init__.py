@@ -7,8 +7,9 @@ run, or a run on another manifest), :func:`list_model_rows`. Names resolve on fi
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ferdata.lazy import lazy_exports
 
 _EXPORTS = {
     "RunResult": "ferdata.training.api",
@@ -22,12 +23,5 @@ if TYPE_CHECKING:
     from ferdata.training.evaluate import evaluate, list_model_rows
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'ferdata.training' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value
-    return value
-
-
+__getattr__ = lazy_exports(__name__, _EXPORTS)
 __all__ = sorted(_EXPORTS)
