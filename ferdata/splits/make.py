@@ -449,10 +449,12 @@ def _warnings(proto: SplitProtocol, frame: pd.DataFrame, fold_roles: list[np.nda
                    + ("; folds cannot be balanced around so large a group: group by a coarser column (leave "
                       "--group-by out for the dataset's default)" if 2 * largest > len(frame) else ""))
     if proto.name == "sps":
-        per_subject = frame.groupby("group", sort=False)["atom"].nunique()
-        single = int((per_subject < 2).sum())
-        if single:
-            out.append(f"sps: {single} subject(s) with a single image or sequence stay in train")
+        per_subject = frame.groupby("group", sort=True)["atom"].nunique()
+        single = per_subject[per_subject < 2]
+        if len(single):
+            names = frame.drop_duplicates("group").set_index("group").loc[single.index[:5], "group_value"].astype(str)
+            out.append(f"sps: {len(single)} subject(s) with a single image or sequence stay in train "
+                       f"(e.g. {', '.join(names)})")
     for f, roles in enumerate(fold_roles):
         for role in ("train", "test"):
             if proto.name not in ("all-train", "all-test") and not (roles == role).any():

@@ -96,6 +96,12 @@ def test_merged_groups_warning_names_them(fake_manifest):
     assert "S001 + S004" in merged and "1 group(s)" in merged
 
 
+def test_sps_names_the_subjects_that_stay_in_train(fake_manifest):
+    rows = people(n_subjects=4) + [{"image_id": "lonely", "label": "happy", "subject_id": "S999"}]
+    r = make_split(fake_manifest(rows), "sps", executor=INLINE, write=False)
+    assert "sps: 1 subject(s) with a single image or sequence stay in train (e.g. S999)" in r.warnings
+
+
 # ---- clips: an SFEW-named fixture whose clips hold several characters --------------------------
 
 #: (movie, timestamp, characters, emotion): clips of several characters; one character
