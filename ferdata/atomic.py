@@ -268,6 +268,14 @@ def write_stream(path: str | os.PathLike, writer: Callable[[BinaryIO], object], 
     return path
 
 
+def move(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
+    """Rename a file or folder in one step (same file system): a manifest moved aside is
+    either all at its old name or all at its new one."""
+    with os_errors(src):
+        os.replace(src, dst)
+    return Path(dst)
+
+
 def free_bytes(folder: str | os.PathLike) -> int | None:
     try:
         st = os.statvfs(folder)

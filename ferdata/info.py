@@ -85,6 +85,7 @@ def summarize(manifest: Manifest, *, max_listed: int = 50, sections: bool = True
         "warnings": meta.get("warnings", {}),
         "skipped_first": meta.get("skipped_first", {}),
         "warnings_first": meta.get("warnings_first", {}),
+        "name_errors": meta.get("name_errors", {"count": 0, "first": []}),
         "report": meta.get("report", {}),
         "problems": validate_images(table),
         "sections": extra_sections(manifest, **options) if sections else [],

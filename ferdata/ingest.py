@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import time
 import warnings
 from collections import Counter
@@ -23,15 +24,28 @@ import pyarrow as pa
 
 from ferdata import __version__, atomic
 from ferdata.datasets import create_dataset
-from ferdata.datasets.base import OUTSIDE, Entry, link_policy, outside_error, refuse_file
+from ferdata.datasets.base import (
+    NAME_ERROR_FIELD,
+    OUTSIDE,
+    Entry,
+    link_policy,
+    outside_error,
+    refuse_file,
+)
 from ferdata.engines import Executor, create_executor
 from ferdata.errors import FerdataError, FerdataWarning, Interrupted, arg
-from ferdata.findings import first_paths
+from ferdata.findings import KEEP, first_paths
 from ferdata.imageio import max_pixels as pillow_max_pixels
 from ferdata.imageio import probe_bytes, sha256
-from ferdata.manifest import SCHEMA_VERSION, Manifest, images_schema, manifests_root, write_table
+from ferdata.manifest import (
+    SCHEMA_VERSION,
+    Manifest,
+    images_schema,
+    manifests_root,
+    write_table,
+)
 from ferdata.manifest.lock import manifest_lock
-from ferdata.manifest.store import IN_MANIFEST
+from ferdata.manifest.store import IN_MANIFEST, read_metadata
 from ferdata.manifest.tables import IMAGES_TABLE
 from ferdata.progress import NullProgress, ProgressSink
 
@@ -47,6 +61,12 @@ class IngestResult:
     report: dict[str, Any]
     seconds: float
     errors: Counter = field(default_factory=Counter)
+    name_errors: int = 0
+    """Rows whose file name, place or annotation row could not be read (kept, subject empty)."""
+    name_error_paths: list[str] = field(default_factory=list)
+    """The first few of them."""
+    replaced: str | None = None
+    """Where the manifest this ingest replaced (``--replace``) was moved, if one was."""
 
 
 def image_id(dataset: str, path: str) -> str:
@@ -102,13 +122,20 @@ def ingest(
     label_map: str | dict | None = None,
     skip_unknown: bool = False,
     follow_links: bool = False,
+    replace: bool = False,
     **options: Any,
 ) -> IngestResult:
     """Ingest ``source`` with the ``dataset`` adapter into ``<manifests>/<name>``.
 
     Files and folders whose real path lies outside ``source`` (through a link) become error
     rows and are never read, unless ``follow_links``. The manifest's write lock is held
-    throughout; Ctrl-C leaves the previous ``images.parquet`` as it was."""
+    throughout; Ctrl-C leaves the previous ``images.parquet`` as it was.
+
+    Re-ingesting the same source with the same adapter refreshes the manifest in place (image
+    IDs are stable, so the tables beside it stay valid). A manifest built from another
+    source or adapter is never replaced silently: that needs ``replace``, which moves the
+    old manifest folder aside (``<name>.replaced-<time>``) rather than deleting it.
+    """
     started = time.perf_counter()
     progress = progress or NullProgress()
     adapter = create_dataset(dataset, label_map=label_map, skip_unknown=skip_unknown, **options)
@@ -119,15 +146,28 @@ def ingest(
     name = name or dataset
     if not name or "/" in name or name.startswith("."):
         raise FerdataError(f"manifest name {name!r} is not a plain folder name; choose one with {arg('name')}")
-    mdir = atomic.make_folder(manifests_root(manifests) / name)
+    mdir = manifests_root(manifests) / name
+    previous = _other_source(mdir, adapter.name, source_path)
+    if previous is not None and not replace:
+        raise FerdataError(f"manifest {name!r} ({mdir}) holds {previous}; this is {adapter.name} from {source_path}: "
+                           f"pass {arg('replace')} to replace it, or {arg('name')} to ingest beside it")
+    replaced = _move_aside(mdir) if previous is not None else None
     try:
+        mdir = atomic.make_folder(mdir)
         with manifest_lock(mdir):
             manifest, table, scan = _ingest_locked(adapter, dataset, source_path, name, mdir, limit=(
                 pillow_max_pixels() if max_pixels is None else max_pixels), follow_links=follow_links,
                 executor=executor, workers=workers, progress=progress)
-    except KeyboardInterrupt:
-        raise Interrupted(f"nothing written ({mdir / IMAGES_TABLE} is as it was); run the ingest again") from None
+    except BaseException as exc:
+        if replaced is not None and not (mdir / IMAGES_TABLE).exists():  # put the old manifest back
+            shutil.rmtree(mdir, ignore_errors=True)
+            atomic.move(replaced, mdir)
+        if isinstance(exc, KeyboardInterrupt):
+            raise Interrupted(f"nothing written ({mdir / IMAGES_TABLE} is as it was); run the ingest again") from None
+        raise
     n_unreadable = table.num_rows - sum(table.column("readable").to_pylist())
+    unparsed = [p for p, e in zip(table.column("path").to_pylist(), table.column(NAME_ERROR_FIELD.name).to_pylist())
+                if e]
     errors = Counter(e.split(":")[0] for e in table.column("error").drop_null().to_pylist())
     outside = [(p, e) for p, e in zip(table.column("path").to_pylist(), table.column("error").to_pylist())
                if e and e.startswith(OUTSIDE)]
@@ -146,7 +186,37 @@ def ingest(
         report=scan.report,
         seconds=time.perf_counter() - started,
         errors=errors,
+        name_errors=len(unparsed),
+        name_error_paths=unparsed[:KEEP],
+        replaced=str(replaced) if replaced is not None else None,
     )
+
+
+def _other_source(mdir: Path, dataset: str, source: Path) -> str | None:
+    """``"<adapter> from <root>"`` when ``mdir`` holds a manifest of another source or
+    adapter; ``None`` when it holds none or the same one."""
+    path = mdir / IMAGES_TABLE
+    if not path.exists():
+        return None
+    try:
+        meta = read_metadata(path)
+    except FerdataError:
+        return "an unreadable images.parquet"
+    old_dataset, old_root = meta.get("dataset"), meta.get("source_root")
+    if old_dataset == dataset and old_root == str(source):
+        return None
+    return f"{old_dataset or 'an unknown adapter'} from {old_root or 'an unknown source'}"
+
+
+def _move_aside(mdir: Path) -> Path:
+    """Rename a manifest folder to ``<name>.replaced-<UTC time>`` beside it (nothing is lost)."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    target = mdir.with_name(f"{mdir.name}.replaced-{stamp}")
+    n = 1
+    while target.exists():
+        n += 1
+        target = mdir.with_name(f"{mdir.name}.replaced-{stamp}-{n}")
+    return atomic.move(mdir, target)
 
 
 def _ingest_locked(adapter: Any, dataset: str, source_path: Path, name: str, mdir: Path, *, limit: int,
@@ -192,7 +262,8 @@ def _ingest_locked(adapter: Any, dataset: str, source_path: Path, name: str, mdi
         if scan.materialize is not None:
             atomic.sweep_stale(root_dir, force=True)  # temporary files of stopped workers
 
-    table = _build_table(adapter.name, entries, results, scan.extra_fields)
+    fields = (NAME_ERROR_FIELD, *(f for f in scan.extra_fields if f.name != NAME_ERROR_FIELD.name))
+    table = _build_table(adapter.name, entries, results, fields)
     n_unreadable = table.num_rows - sum(table.column("readable").to_pylist())
     meta = {
         "table": "images",
@@ -210,6 +281,8 @@ def _ingest_locked(adapter: Any, dataset: str, source_path: Path, name: str, mdi
         "warnings": dict(scan.warnings),
         "skipped_first": first_paths(scan.skipped),
         "warnings_first": first_paths(scan.warnings),
+        "name_errors": {"count": sum(1 for e in entries if e.name_error),
+                        "first": [e.path for e in entries if e.name_error][:KEEP]},
         "report": scan.report,
         "n_rows": table.num_rows,
         "n_unreadable": n_unreadable,
@@ -254,5 +327,5 @@ def _build_table(dataset: str, entries: list[Entry], results: list, extra_fields
         cols["readable"].append(bool(readable))
         cols["error"].append(error)
         for k in extra_cols:
-            extra_cols[k].append(e.extras.get(k))
+            extra_cols[k].append(e.name_error if k == NAME_ERROR_FIELD.name else e.extras.get(k))
     return pa.Table.from_pydict({**cols, **extra_cols}, schema=images_schema(extra_fields))

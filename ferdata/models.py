@@ -61,6 +61,7 @@ Conventions between plugins and the engine
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -116,6 +117,10 @@ class ModelPlugin:
     normalize: tuple[tuple[float, ...], tuple[float, ...]] | None = None
     """Input (mean, std) per channel; ``None`` means scale to [-1, 1]."""
     tags: tuple[str, ...] = ()
+    fine_tunes: bool | None = None
+    """``True`` for a model whose recipe fine-tunes pretrained weights (ALF, LLF, last-n
+    blocks): ``--weights`` then defaults to ``imagenet`` and training from scratch needs an
+    explicit ``--weights none``. ``None`` decides by the name (:func:`fine_tunes`)."""
 
 
 #: Per-image vectors a plugin can ask for in ``features``: name → the ``images.parquet``
@@ -126,6 +131,23 @@ class ModelPlugin:
 FEATURE_VECTORS: Mapping[str, tuple[str, ...]] = {
     "lpqphog": tuple(f"{d}_pc{i}" for d in ("lpq", "phog") for i in range(1, 6)),
 }
+
+#: Names that promise pretrained weights: all-layers / last-layer fine-tuning (paper 000)
+#: and the last-n-blocks transfer (paper 002).
+PRETRAINED_NAME = re.compile(r"-(alf|llf|last\d+)$")
+
+
+def fine_tunes(plugin: ModelPlugin) -> bool:
+    """Does the model's recipe start from pretrained weights (declared, or promised by a
+    name ending in ``-alf``, ``-llf`` or ``-lastN``)?"""
+    return plugin.fine_tunes if plugin.fine_tunes is not None else bool(PRETRAINED_NAME.search(plugin.name))
+
+
+def default_weights(plugin: ModelPlugin) -> str:
+    """What ``--weights`` means when not given: ``imagenet`` for a fine-tuning recipe, else
+    ``none`` (random initialisation)."""
+    return "imagenet" if plugin.kind == "torch" and fine_tunes(plugin) else "none"
+
 
 def _build(plugin: ModelPlugin, num_classes: int, **hparams: Any) -> Any:
     return plugin.build(num_classes, **{**plugin.defaults, **hparams})

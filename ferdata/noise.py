@@ -41,7 +41,7 @@ from ferdata.manifest.lock import manifest_lock
 from ferdata.manifest.schema import SUSPECTS_SCHEMA
 from ferdata.manifest.tables import SUSPECTS_TABLE
 from ferdata.progress import NullProgress, ProgressSink
-from ferdata.training.runs import PREDICTIONS, read_predictions, resolve_run, split_coverage
+from ferdata.training.runs import CONFIG, PREDICTIONS, read_predictions, resolve_run, split_coverage
 
 HELD_OUT_ROLE = "test"
 RANK_BY = ("both", "self_confidence", "normalized_margin")
@@ -93,7 +93,8 @@ def find_prediction_files(runs: Sequence[str | Path]) -> list[Path]:
         elif (run / PREDICTIONS).is_file():
             files.append(run / PREDICTIONS)
         elif run.is_dir():
-            inner = sorted(run.glob(f"*/{PREDICTIONS}"))
+            # runs only: an 'eval --on' folder inside a run holds another manifest's predictions
+            inner = sorted(f for f in run.glob(f"*/{PREDICTIONS}") if (f.parent / CONFIG).is_file())
             if not inner:
                 raise FerdataError(f"{arg('from_runs')} {run}: no {PREDICTIONS} in it or in its sub-folders; "
                                    "give the run folders written by 'ferdata train'")

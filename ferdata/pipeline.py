@@ -1,17 +1,20 @@
 """The main job: one dataset folder in, every step of ferdata run on it with defaults.
 
-ingest → split (a person-independent protocol when the data has subjects) → face
-preprocessing → LPQ/PHOG features (PCA fitted on the training role) → a short training
-run → its test metrics. ``ferdata pipeline DIR`` is this function with a summary.
+ingest (into a manifest named after the folder) → split (a person-independent protocol
+when the data has subjects; SFEW by movie) → face preprocessing → LPQ/PHOG features (PCA
+fitted on the training role) → a short training run → its test metrics. ``ferdata pipeline DIR`` is this function with a summary.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import pyarrow.parquet as pq
 
 from ferdata.datasets import detect_dataset
 from ferdata.ingest import IngestResult, ingest
@@ -28,12 +31,26 @@ class PipelineResult:
     """Per step (split, preprocess, features, train): its library result."""
 
 
+def manifest_name(source: Path) -> str:
+    """The manifest a folder gets by default: the folder's own name (a file's stem), made a
+    plain folder name, so two collections never share one manifest by accident."""
+    source = source.expanduser().resolve()
+    raw = source.stem if source.is_file() else source.name
+    name = re.sub(r"[^A-Za-z0-9._+-]+", "-", raw).strip("-.")
+    return name or "dataset"
+
+
 def choose_protocol(manifest: Manifest, max_folds: int = 5) -> tuple[str, int | None]:
-    """Subject-independent folds when the data has subjects, else the dataset's own split,
-    else stratified k-fold: the strictest protocol the data allows."""
-    table = manifest.images(columns=["subject_id", "source_split", "readable"])
+    """Person-independent folds when the data has groups (the dataset's default grouping:
+    subjects, or SFEW's movies), else the dataset's own split, else stratified k-fold: the
+    strictest protocol the data allows."""
+    from ferdata.splits.make import GROUP_COLUMNS, default_group_by
+
+    column = GROUP_COLUMNS[default_group_by(manifest.dataset)]
+    names = pq.read_schema(manifest.images_path).names
+    table = manifest.images(columns=[c for c in dict.fromkeys([column, "source_split", "readable"]) if c in names])
     table = table.filter(table.column("readable"))
-    subjects = {s for s in table.column("subject_id").to_pylist() if s is not None}
+    subjects = {s for s in table.column(column).to_pylist() if s is not None} if column in names else set()
     if len(subjects) >= 2:
         return "spi", min(max_folds, len(subjects))
     if len({s for s in table.column("source_split").to_pylist() if s is not None}) >= 2:
@@ -67,7 +84,8 @@ def run_pipeline(
     dataset = dataset or detect_dataset(source)
 
     step("ingest")
-    ing = ingest(dataset, source, name=name, manifests=manifests, workers=workers, progress=progress)
+    ing = ingest(dataset, source, name=name or manifest_name(source), manifests=manifests, workers=workers,
+                 progress=progress)
     manifest = ing.manifest
     result = PipelineResult(dataset, manifest, ing)
     done("ingest", ing)

@@ -158,3 +158,61 @@ def test_unreadable_folder_is_counted(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "scandir", scandir)
     res = ingest("folder", src, manifests=tmp_path / "m", executor=InlineExecutor())
     assert res.skipped["unreadable folder"] == 1 and res.n_rows == 1
+
+
+# ---- re-ingest: the same source refreshes, another source needs --replace ----------------------
+
+
+def test_reingest_of_another_source_is_refused_and_replace_moves_the_old_aside(tmp_path: Path) -> None:
+    from tests.datasets.fakes import write_fake
+
+    a = write_fake("jaffe", tmp_path / "a")
+    b = write_fake("jaffe", tmp_path / "b")
+    first = ingest("jaffe", a.source, name="faces", manifests=tmp_path / "m", executor=InlineExecutor())
+    (first.manifest.dir / "splits").mkdir()
+    (first.manifest.dir / "splits" / "mine.parquet").write_bytes(b"a split of the first source")
+    again = ingest("jaffe", a.source, name="faces", manifests=tmp_path / "m", executor=InlineExecutor())
+    assert again.replaced is None and (again.manifest.dir / "splits" / "mine.parquet").exists()
+
+    with pytest.raises(FerdataError) as info:
+        ingest("jaffe", b.source, name="faces", manifests=tmp_path / "m", executor=InlineExecutor())
+    msg = str(info.value)
+    from ferdata.cli.common import flag_of
+
+    assert "\n" not in msg and "--replace" in info.value.render(flag_of)  # the CLI shows parameters as flags
+    assert f"jaffe from {a.source.resolve()}" in msg and f"jaffe from {b.source.resolve()}" in msg
+    with pytest.raises(FerdataError, match="holds jaffe from .*; this is folder from"):
+        ingest("folder", a.source.parent, name="faces", manifests=tmp_path / "m", executor=InlineExecutor())
+
+    new = ingest("jaffe", b.source, name="faces", manifests=tmp_path / "m", replace=True, executor=InlineExecutor())
+    assert new.manifest.metadata()["source_root"] == str(b.source.resolve())
+    assert not (new.manifest.dir / "splits").exists()  # the new manifest starts clean ...
+    old = Path(new.replaced)
+    assert old.parent == tmp_path / "m" and old.name.startswith("faces.replaced-")  # ... the old one is kept
+    assert (old / "splits" / "mine.parquet").read_bytes() == b"a split of the first source"
+
+
+def test_a_failed_replace_puts_the_old_manifest_back(tmp_path: Path) -> None:
+    from tests.datasets.fakes import write_fake
+
+    a = write_fake("jaffe", tmp_path / "a")
+    ingest("jaffe", a.source, name="faces", manifests=tmp_path / "m", executor=InlineExecutor())
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FerdataError):
+        ingest("jaffe", tmp_path / "empty", name="faces", manifests=tmp_path / "m", replace=True,
+               executor=InlineExecutor())
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["faces"]
+    from ferdata.manifest import Manifest
+
+    assert Manifest(tmp_path / "m" / "faces").metadata()["source_root"] == str(a.source.resolve())
+
+
+def test_pipeline_names_the_manifest_after_the_folder(tmp_path: Path) -> None:
+    from ferdata.pipeline import manifest_name
+
+    (tmp_path / "lab photos (2019)").mkdir()
+    (tmp_path / "CK+48").mkdir()
+    (tmp_path / "fer2013.csv").write_text("emotion,pixels,Usage\n")
+    assert manifest_name(tmp_path / "lab photos (2019)") == "lab-photos-2019"
+    assert manifest_name(tmp_path / "CK+48") == "CK+48"
+    assert manifest_name(tmp_path / "fer2013.csv") == "fer2013"

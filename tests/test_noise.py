@@ -351,3 +351,17 @@ def test_flag_with_model_trains_one_model_per_fold(tmp_path, monkeypatch):
         {"epochs": 1, "batch_size": 8, "lr": 0.01, "patience": 3, "weight_decay": 0.001}
     roles = read_table(manifest.dir / "splits" / "spi-2-val0.25.parquet").column("role").to_pylist()
     assert "val" in roles
+
+
+def test_prediction_files_of_a_fold_group_leave_out_eval_on_folders(tmp_path):
+    """``eval RUN --on OTHER`` writes OTHER's predictions inside the run: they are no fold's."""
+    from ferdata.noise import find_prediction_files
+
+    group = tmp_path / "run"
+    for sub in ("fold-0", "fold-1", "eval-other-all-test"):
+        (group / sub).mkdir(parents=True)
+        (group / sub / "predictions.parquet").write_bytes(b"")
+        if sub.startswith("fold"):
+            (group / sub / "config.json").write_text("{}")
+    assert find_prediction_files([group]) == [group / "fold-0" / "predictions.parquet",
+                                              group / "fold-1" / "predictions.parquet"]

@@ -7,14 +7,13 @@ non-zero exit, never a traceback.
 
 from __future__ import annotations
 
-import typer
-from typer.core import TyperGroup
-
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import typer
 from rich.markup import escape
+from typer.core import TyperGroup
 
 from ferdata import __version__
 from ferdata.errors import FerdataError, FerdataWarning, Interrupted, from_os_error

@@ -36,13 +36,17 @@ def eval_command(
     runs_dir: RunsOpt = None,
     manifests: ManifestsOpt = None,
     device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda | mps")] = "auto",
+    make_crops: Annotated[bool, typer.Option(
+        "--make-crops", help="With --on: make the face crops the run was trained on when the other manifest has "
+                             "none made that way [default: refuse, naming the preprocess command].")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Top-1/top-2, per-class and averaged precision/recall/F1 and confusion matrix of a run."""
     # not from ferdata.training: once imported, its submodule of that name shadows the function
     from ferdata.training.evaluate import evaluate
 
-    m = evaluate(run, on=on, split=split, runs=runs_dir, manifests=manifests, device=device, progress=RichProgress())
+    m = evaluate(run, on=on, split=split, runs=runs_dir, manifests=manifests, device=device, make_crops=make_crops,
+                 progress=RichProgress())
     if as_json:
         print_json(m)
         return
@@ -62,7 +66,7 @@ def eval_command(
         a = m["aggregate"]["accuracy"]
         s.row(f"accuracy over {m['aggregate']['folds']} folds", f"{a['mean']:.4f} ± {a['std']:.4f}")
     if on:
-        s.row("evaluated on", f"{m['on']} ({m['split']})")
+        s.row("evaluated on", f"{m['on']} ({m['split']})").row("images read as", m["read"])
         for k, v in m["excluded"].items():
             s.row(f"left out: {k}", v)
         s.row("written to", m["out_dir"])

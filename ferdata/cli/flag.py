@@ -85,7 +85,12 @@ def flag_command(
     """Find likely mislabeled images with confident learning on out-of-fold probabilities; writes suspects.parquet."""
     from ferdata.errors import FerdataError
     from ferdata.manifest import Manifest
-    from ferdata.noise import DEFAULT_FILTER_BY, flag, oof_from_model, read_run_predictions
+    from ferdata.noise import (
+        DEFAULT_FILTER_BY,
+        flag,
+        oof_from_model,
+        read_run_predictions,
+    )
     from ferdata.oof.scorer import cpu_seconds
 
     started, cpu_start = time.perf_counter(), cpu_seconds()

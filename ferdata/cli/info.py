@@ -61,6 +61,13 @@ def overview(s: dict[str, Any], into: Summary) -> Summary:
     into.row("label conflicts (same content, two labels)", s["n_conflicts"])
     if s.get("n_relabelled"):
         into.row("relabelled (labels.parquet)", s["n_relabelled"])
+    unparsed = s.get("name_errors") or {}
+    if unparsed.get("count"):  # stray or irregular files: kept as rows, without subject
+        into.row("name or place not read (kept, see name_error)", unparsed["count"], key="name_errors")
+        first = list(unparsed.get("first") or [])
+        into.data["name_errors_first"] = first
+        more = unparsed["count"] - min(len(first), 3)
+        into.note("e.g. " + ", ".join(first[:3]) + (f" (+{more:,} more)" if more > 0 else ""))
     return into
 
 

@@ -45,7 +45,8 @@ def ingest_command(
     workers: WorkersOpt = None,
     list_: Annotated[bool, typer.Option("--list", help="List the dataset adapters and exit.")] = False,
     label_map: Annotated[str | None, typer.Option("--label-map", help="RAW=LABEL pairs, comma separated.")] = None,
-    skip_unknown: Annotated[bool, typer.Option("--skip-unknown", help="Skip (and count) unknown labels.")] = False,
+    skip_unknown: Annotated[bool, typer.Option("--skip-unknown", help="Leave out (and count) unknown labels and files whose name or place cannot be read [default: keep such files as rows with name_error].")] = False,
+    replace: Annotated[bool, typer.Option("--replace", help="Replace a manifest of the same name built from another source or adapter (the old one is moved aside).")] = False,
     max_pixels: Annotated[int | None, typer.Option("--max-pixels", help="Pixel limit per image [default: Pillow's].")] = None,
     ratings: Annotated[Path | None, typer.Option("--ratings", help="jaffe: semantic ratings file.")] = None,
     frames: Annotated[str | None, typer.Option("--frames", help="ckplus: last | last3 [default: last3].")] = None,
@@ -84,6 +85,7 @@ def ingest_command(
         result = ingest(
             dataset, source, name=name, manifests=manifests, workers=workers, progress=RichProgress(),
             max_pixels=max_pixels, label_map=label_map, skip_unknown=skip_unknown, follow_links=follow_links,
+            replace=replace,
             ratings=ratings, frames=frames, neutral=neutral, xlsx=xlsx, csv=tuple(csv or ()),
             subject_pattern=subject_pattern, label_pattern=label_pattern, label_rule=label_rule,
         )
@@ -99,9 +101,11 @@ def ingest_summary(dataset: str, result: IngestResult) -> Summary:
     s = Summary(f"ingest {dataset} → {result.manifest.name}")
     s.row("manifest", str(result.manifest.images_path)).row("images", result.n_rows)
     s.row("unreadable", result.n_unreadable)
+    if result.replaced:
+        s.row("previous manifest moved to", result.replaced)
     for why, n in sorted(result.errors.items()):
         s.row(f"  unreadable: {why}", n)
-    for lab, n in sorted(result.labels.items(), key=lambda kv: str(kv[0])):
+    for lab, n in sorted(result.labels.items(), key=lambda kv: (kv[0] is None, str(kv[0]))):
         s.row(f"label {lab}" if lab is not None else "no label", n)
     overview(summarize(result.manifest, sections=False), s)
     s.counted("skipped", result.skipped, first_paths(result.skipped))

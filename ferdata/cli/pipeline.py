@@ -57,7 +57,7 @@ def stage_summary(name: str, result: Any, dataset: str) -> Summary:
 def pipeline_command(
     source: Annotated[Path, typer.Argument(help="A dataset folder in any supported layout.")],
     dataset: Annotated[str | None, typer.Option("--dataset", help="Adapter [default: detected from the layout].")] = None,
-    name: Annotated[str | None, typer.Option("--name", help="Manifest name [default: the dataset's].")] = None,
+    name: Annotated[str | None, typer.Option("--name", help="Manifest name [default: the folder's name].")] = None,
     manifests: ManifestsOpt = None,
     runs: Annotated[Path | None, typer.Option("--runs", envvar="FERDATA_RUNS", help="Runs folder [default: ./runs].")] = None,
     workers: WorkersOpt = None,
@@ -109,6 +109,8 @@ def pipeline_command(
         s.row("model", model).row("run", str(run.run_dir)).row("test accuracy (fold 0)", test.get("accuracy"))
         s.row("majority-class accuracy", test.get("majority_baseline"))
         s.row("test macro F1", test.get("macro", {}).get("f1"))
+    for warning in split.warnings:  # the split's findings (leakage, merged groups) are never silent
+        s.warn(f"split {split.name}: {warning}")
     if as_json:
         stages.pop("dataset", None)
         print_json({**s.as_dict(), "stages": stages})

@@ -194,11 +194,21 @@ def _members(runs: list[str] | None) -> list[str]:
     return out
 
 
+def _started_from(run_dir: Path, folds: list) -> str | None:
+    """The weights the run (its first fold, for a fold-all run) started from, in words."""
+    from ferdata.training import runs as R
+    from ferdata.training.weights import describe_start
+
+    path = (run_dir / folds[0].run_dir.name if folds else run_dir) / R.CONFIG
+    return describe_start(R.read_json(path)) if path.exists() else None
+
+
 def train_summary(result: RunResult) -> Summary:
     """The closing table of a training run (also the last stage of 'ferdata pipeline')."""
     m = result.metrics
     s = Summary("training run")
     s.row("run", str(result.run_dir))
+    s.row("started from", _started_from(result.run_dir, result.folds))
     if "aggregate" in m:
         for key in ("accuracy", "top2_accuracy", "macro_f1", "majority_baseline"):
             a = m["aggregate"][key]

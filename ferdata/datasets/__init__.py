@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ferdata.datasets._registry import DATASETS, create_dataset, get_dataset_class, list_datasets, register_dataset
+from ferdata.datasets._registry import (
+    DATASETS,
+    create_dataset,
+    get_dataset_class,
+    list_datasets,
+    register_dataset,
+)
 from ferdata.datasets.base import DatasetAdapter, Entry, Scan
 from ferdata.errors import FerdataError, arg
 

@@ -13,9 +13,17 @@ from pathlib import Path
 import pyarrow as pa
 
 from ferdata.datasets._registry import register_dataset
-from ferdata.datasets.base import DatasetAdapter, Entry, Scan, at_line, csv_rows, inside
+from ferdata.datasets.base import (
+    NAME_ERROR_FIELD,
+    DatasetAdapter,
+    Entry,
+    Scan,
+    at_line,
+    csv_rows,
+    inside,
+)
 from ferdata.errors import FerdataError, LayoutError, arg
-from ferdata.findings import Tally, count
+from ferdata.findings import Tally
 from ferdata.labels import AFFECTNET_CODES
 
 COLUMNS = ("subDirectory_filePath", "face_x", "face_y", "face_width", "face_height",
@@ -65,8 +73,8 @@ class AffectNet(DatasetAdapter):
         image_root = next((source / d for d in IMAGE_DIRS if (source / d).is_dir()), source)
 
         entries: list[Entry] = []
-        skipped: Counter = Tally()
-        warnings: Counter = Tally()
+        skipped = Tally()
+        warnings = Tally()
         for c in csvs:
             split = c.stem.lower()
             rows = csv_rows(c)
@@ -75,22 +83,25 @@ class AffectNet(DatasetAdapter):
                 raise LayoutError(f"{c}: header {header[:3]}...; affectnet expects {', '.join(COLUMNS)}")
             for n, row in rows:
                 if not row or not row[0].strip():
-                    count(skipped, "empty CSV row", f"{c.name} line {n}")
+                    skipped.add("empty CSV row", f"{c.name} line {n}")
                     continue
                 rel = row[0].strip().replace("\\", "/")
+                # A path outside the image root is never read; a row that is short or
+                # holds a bad number keeps its file, read as it is, with the reason.
+                error = None if inside(image_root, rel) else f"{c.name} line {n}: path {rel!r} points outside the image root"
                 if len(row) < len(COLUMNS):
-                    entries.append(Entry(rel, None, None, source_split=split,
-                                         error=f"{c.name} line {n}: {len(row)} columns, expected {len(COLUMNS)}"))
+                    entry = self.unparsed(rel, f"{c.name} line {n}: {len(row)} columns, expected {len(COLUMNS)}",
+                                          skipped, source_split=split, error=error)
+                    if entry is not None:
+                        entries.append(entry)
                     continue
                 code = row[6].strip()
                 with at_line(c, n):
                     label = self.to_label(code, what="expression code")
                 if label is None:
-                    count(skipped, f"unknown label {code}", rel)
+                    skipped.add(f"unknown label {code}", f"{c.name} line {n}")
                     continue
-                error = None
-                if not inside(image_root, rel):
-                    error = f"{c.name} line {n}: path {rel!r} points outside the image root"
+                name_error = None
                 try:
                     extras = {
                         "face_x": _num(row[1], int), "face_y": _num(row[2], int),
@@ -99,16 +110,18 @@ class AffectNet(DatasetAdapter):
                         "valence": _num(row[7]), "arousal": _num(row[8]),
                     }
                 except ValueError:
-                    extras, error = {}, f"{c.name} line {n}: a box, landmark or valence/arousal value is not a number"
+                    extras = {}
+                    name_error = f"{c.name} line {n}: a box, landmark or valence/arousal value is not a number"
                 for k in ("valence", "arousal"):
                     if extras.get(k) is not None and extras[k] <= -2:
                         extras[k] = None
-                entries.append(Entry(rel, code, label, source_split=split, extras=extras, error=error))
+                entries.append(Entry(rel, code, label, source_split=split, extras=extras, error=error,
+                                     name_error=name_error))
         seen: Counter = Counter(e.path for e in entries)
         dup = {p for p, k in seen.items() if k > 1}
         if dup:
             for p in sorted(dup):
-                count(warnings, "image listed in more than one row (first kept)", p, seen[p] - 1)
+                warnings.add("image listed in more than one row (first kept)", p, seen[p] - 1)
             kept, done = [], set()
             for e in entries:
                 if e.path in done:
@@ -117,4 +130,4 @@ class AffectNet(DatasetAdapter):
                 kept.append(e)
             entries = kept
         report = {"csvs": [str(c) for c in csvs], "image_root": str(image_root)}
-        return Scan(entries, str(image_root), EXTRA_FIELDS, skipped, warnings, report)
+        return Scan(entries, str(image_root), (NAME_ERROR_FIELD, *EXTRA_FIELDS), skipped, warnings, report)

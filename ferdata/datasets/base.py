@@ -8,8 +8,8 @@ the executor, so every adapter gets the same speed and the same bad-file handlin
 from __future__ import annotations
 
 import contextvars
-import functools
 import csv
+import functools
 import os
 import stat
 from abc import ABC, abstractmethod
@@ -27,6 +27,10 @@ from ferdata.findings import Tally, count
 from ferdata.imageio import IMAGE_SUFFIXES
 from ferdata.labels import SYNONYMS, parse_label_map
 
+#: Why a file's name, place or annotation row could not be read: the row stays (readable as
+#: it is) with an empty subject, and an empty label unless its place gave one.
+NAME_ERROR_FIELD = pa.field("name_error", pa.string())
+
 
 @dataclass
 class Entry:
@@ -42,7 +46,11 @@ class Entry:
     payload: Any = None
     """Data the adapter's ``materialize`` turns into the file's bytes (FER-2013 pixels)."""
     error: str | None = None
-    """Known to be bad before the file is read (a malformed CSV row, a path outside the root)."""
+    """Known to be bad before the file is read (a path outside the root, a CSV row without
+    pixels): the file is never read."""
+    name_error: str | None = None
+    """The file's name, place or annotation row could not be read (the reason); the file is
+    still read, and its row kept with an empty subject (see :data:`NAME_ERROR_FIELD`)."""
 
 
 @dataclass
@@ -71,6 +79,13 @@ class DatasetAdapter(ABC):
     options: ClassVar[tuple[str, ...]] = ()
     """Adapter-specific keyword options this adapter accepts."""
     code_map: ClassVar[Mapping[str, str]] = SYNONYMS
+    default_group_by: ClassVar[str] = "subject"
+    """What person-aware split protocols keep apart when ``--group-by`` is not given
+    (``subject``, ``movie``, ``sequence`` or ``clip``): the grouping that surely keeps one
+    person on one side."""
+    group_notes: ClassVar[Mapping[str, str]] = {}
+    """A line per ``--group-by`` value that needs one (what the column really is), shown
+    where the split is made."""
 
     def __init__(self, *, label_map: str | Mapping[str, str] | None = None, skip_unknown: bool = False,
                  **options: Any) -> None:
@@ -115,6 +130,16 @@ class DatasetAdapter(ABC):
             f"{self.name}: unknown {what} {raw!r} (known: {known}); map it with "
             f"{arg('label_map')} '{raw}=<label>' or pass {arg('skip_unknown')}"
         )
+
+    def unparsed(self, rel: str, reason: str, skipped: Counter, *, label_raw: str | None = None,
+                 label: str | None = None, **fields: Any) -> Entry | None:
+        """A file whose name or place cannot be read: a row with the ``reason`` in
+        ``name_error`` and no subject (a stray file never costs the rest of the dataset), or,
+        with ``--skip-unknown``, left out and counted under the reason with its path."""
+        if self.skip_unknown:
+            count(skipped, reason, rel)
+            return None
+        return Entry(rel, label_raw, label, name_error=reason, **fields)
 
     def require_dir(self, source: Path) -> Path:
         if not source.exists():

@@ -12,13 +12,20 @@ each labelled sequence's first frame as neutral (original layout only).
 from __future__ import annotations
 
 import re
-from collections import Counter, defaultdict
+from collections import defaultdict
 from pathlib import Path
 
 import pyarrow as pa
 
 from ferdata.datasets._registry import register_dataset
-from ferdata.datasets.base import DatasetAdapter, Entry, Scan, image_files, is_hidden
+from ferdata.datasets.base import (
+    NAME_ERROR_FIELD,
+    DatasetAdapter,
+    Entry,
+    Scan,
+    image_files,
+    is_hidden,
+)
 from ferdata.errors import FerdataError, LayoutError, arg
 from ferdata.findings import Tally, count
 from ferdata.labels import CKPLUS_CODES, SYNONYMS
@@ -84,15 +91,20 @@ class CKPlus(DatasetAdapter):
         return m["subject"], f"{m['subject']}_{m['seq']}", int(m["frame"])
 
     def _scan_48(self, source: Path) -> Scan:
-        skipped: Counter = Tally()
-        warnings: Counter = Tally()
+        skipped = Tally()
+        warnings = Tally()
         files = image_files(source, skipped)
         if not files:
             raise LayoutError(f"{source}: no images found; ckplus expects {self.layout}")
+        if all("/" not in rel for rel in files):
+            raise LayoutError(f"{source}: no image sits inside a class folder; ckplus expects {self.layout}")
         entries: list[Entry] = []
         for rel in files:
-            if "/" not in rel:
-                raise LayoutError(f"{source}: {rel} is not inside a class folder; ckplus expects {self.layout}")
+            if "/" not in rel:  # a stray file beside the class folders: a row without a label
+                entry = self.unparsed(rel, "not inside a class folder", skipped)
+                if entry is not None:
+                    entries.append(entry)
+                continue
             folder = rel.split("/", 1)[0]
             label = self.to_label(folder, what="class folder", table=SYNONYMS, key=folder.lower(),
                                   known=CK48_FOLDERS)
@@ -100,9 +112,11 @@ class CKPlus(DatasetAdapter):
                 count(skipped, f"unknown label {folder}", rel)
                 continue
             parsed = self._parse(rel)
-            if parsed is None:
-                count(warnings, "name not like S010_004_00000017.png", rel)
-                entries.append(Entry(rel, folder, label))
+            if parsed is None:  # the class folder still gives the label
+                entry = self.unparsed(rel, "name not like S010_004_00000017.png (subject_sequence_frame)", skipped,
+                                      label_raw=folder, label=label)
+                if entry is not None:
+                    entries.append(entry)
                 continue
             subject, seq, frame = parsed
             entries.append(Entry(rel, folder, label, subject_id=subject,
@@ -116,17 +130,17 @@ class CKPlus(DatasetAdapter):
                     or e.extras["frame"] == last[e.extras["sequence_id"]]]
             skipped["not the last frame (--frames last)"] += len(entries) - len(kept)
             entries = kept
-        return Scan(entries, str(source), EXTRA_FIELDS, skipped, warnings, {"layout": "ck+48"})
+        return Scan(entries, str(source), (NAME_ERROR_FIELD, *EXTRA_FIELDS), skipped, warnings, {"layout": "ck+48"})
 
     def _scan_original(self, root: Path) -> Scan:
         images, emotion = root / "cohn-kanade-images", root / "Emotion"
-        skipped: Counter = Tally()
-        warnings: Counter = Tally()
+        skipped = Tally()
+        warnings = Tally()
         frames_by_seq: dict[str, list[tuple[int, str]]] = defaultdict(list)
         for rel in image_files(images, skipped):
             parsed = self._parse(rel)
-            if parsed is None:
-                count(skipped, "name not like S005_001_00000011.png", rel)
+            if parsed is None:  # not a frame of any sequence, so of no labelled one either
+                skipped.add("name not like S005_001_00000011.png", "cohn-kanade-images/" + rel)
                 continue
             frames_by_seq[parsed[1]].append((parsed[2], "cohn-kanade-images/" + rel))
         entries: list[Entry] = []
@@ -135,7 +149,8 @@ class CKPlus(DatasetAdapter):
             stem = label_file.name[: -len("_emotion.txt")]
             m = FRAME_RE.match(stem + ".png")
             if not m:
-                count(warnings, "emotion file name not like S005_001_00000011_emotion.txt", str(label_file.relative_to(emotion)))
+                warnings.add("emotion file name not like S005_001_00000011_emotion.txt (ignored)",
+                             label_file.relative_to(root).as_posix())
                 continue
             seq = f"{m['subject']}_{m['seq']}"
             try:
@@ -144,11 +159,11 @@ class CKPlus(DatasetAdapter):
                 raise FerdataError(f"ckplus: {label_file} does not hold one numeric emotion code") from None
             label = self.to_label(code, what="emotion code")
             if label is None:
-                count(skipped, f"unknown label {code}", str(label_file.relative_to(emotion)))
+                skipped.add(f"unknown label {code}", label_file.relative_to(root).as_posix())
                 continue
             frames = sorted(frames_by_seq.get(seq, []))
             if not frames:
-                count(warnings, "labelled sequence without images", str(label_file.relative_to(emotion)))
+                warnings.add("labelled sequence without images", label_file.relative_to(root).as_posix())
                 continue
             n_labelled += 1
             chosen = frames[-1:] if self.frames == "last" else frames[-3:]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import re
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +18,7 @@ from PIL import Image
 
 from ferdata.datasets._registry import register_dataset
 from ferdata.datasets.base import (
+    NAME_ERROR_FIELD,
     DatasetAdapter,
     Entry,
     Scan,
@@ -27,7 +27,7 @@ from ferdata.datasets.base import (
     image_files,
 )
 from ferdata.errors import LayoutError
-from ferdata.findings import Tally, count
+from ferdata.findings import Tally
 from ferdata.labels import FER2013_CODES, SYNONYMS
 from ferdata.manifest.store import IN_MANIFEST
 
@@ -83,8 +83,8 @@ class FER2013(DatasetAdapter):
 
     def _scan_csv(self, path: Path) -> Scan:
         entries: list[Entry] = []
-        skipped: Counter = Tally()
-        warnings: Counter = Tally()
+        skipped = Tally()
+        warnings = Tally()
         rows = csv_rows(path)
         _, header = next(rows, (1, None))
         if not header or [h.strip().lower() for h in header[:2]] != ["emotion", "pixels"]:
@@ -94,7 +94,7 @@ class FER2013(DatasetAdapter):
             rel = f"{idx:05d}.png"
             extras = {"csv_row": idx}
             if not row or not any(c.strip() for c in row):
-                count(skipped, "empty CSV row", f"line {line}")
+                skipped.add("empty CSV row", f"{path.name} line {line}")
                 continue
             code = row[0].strip()
             usage = row[2].strip() if has_usage and len(row) > 2 else None
@@ -105,7 +105,7 @@ class FER2013(DatasetAdapter):
             with at_line(path, line):
                 label = self.to_label(code, what="emotion code")
             if label is None:
-                count(skipped, f"unknown label {code}", f"line {line}")
+                skipped.add(f"unknown label {code}", f"{path.name} line {line}")
                 continue
             entries.append(Entry(rel, code, label, source_split=usage or None, extras=extras,
                                  payload=row[1]))
@@ -118,21 +118,23 @@ class FER2013(DatasetAdapter):
         tops = [d for d in ("train", "test", "val", "validation") if (source / d).is_dir()]
         if not tops:
             raise LayoutError(f"{source}: neither fer2013.csv nor train/ and test/ folders; fer2013 expects {self.layout}")
-        skipped: Counter = Tally()
+        skipped = Tally()
         entries: list[Entry] = []
         for top in tops:
             for rel in image_files(source / top, skipped):
-                if "/" not in rel:
-                    count(skipped, "not inside a class folder", f"{top}/{rel}")
+                m = PREFIX_RE.match(rel.rsplit("/", 1)[-1])
+                split = m.group(1) if m else FOLDER_SPLITS[top]
+                if "/" not in rel:  # a stray file beside the class folders: a row without a label
+                    entry = self.unparsed(f"{top}/{rel}", "not inside a class folder", skipped, source_split=split)
+                    if entry is not None:
+                        entries.append(entry)
                     continue
                 folder = rel.split("/", 1)[0]
                 label = self.to_label(folder, what="class folder", table=SYNONYMS, key=folder.lower(),
                                       known="angry, disgust, fear, happy, neutral, sad, surprise")
                 if label is None:
-                    count(skipped, f"unknown label {folder}", f"{top}/{rel}")
+                    skipped.add(f"unknown label {folder}", f"{top}/{rel}")
                     continue
-                m = PREFIX_RE.match(rel.rsplit("/", 1)[-1])
-                split = m.group(1) if m else FOLDER_SPLITS[top]
                 entries.append(Entry(f"{top}/{rel}", folder, label, source_split=split))
-        return Scan(entries, str(source), (), skipped, Tally(), {"layout": "folders"})
+        return Scan(entries, str(source), (NAME_ERROR_FIELD,), skipped, Tally(), {"layout": "folders"})
 

@@ -91,8 +91,8 @@ class Folder(DatasetAdapter):
         csvs = self.opts.get("csv")
         if csvs:
             return self._scan_csv(source, [Path(c) for c in csvs])
-        skipped: Counter = Tally()
-        warnings: Counter = Tally()
+        skipped = Tally()
+        warnings = Tally()
         entries = []
         files = image_files(source, skipped)
         if not files:
@@ -101,12 +101,12 @@ class Folder(DatasetAdapter):
             return self._scan_names(source, files, skipped, warnings)
         for rel in files:
             if "/" not in rel:
-                count(skipped, "not inside a label folder", rel)
+                skipped.add("not inside a label folder", rel)
                 continue
             folder = rel.split("/", 1)[0]
             label = self._label(folder)
             if label is None:
-                count(skipped, f"unknown label {folder}", rel)
+                skipped.add(f"unknown label {folder}", rel)
                 continue
             entries.append(Entry(rel, folder, label, subject_id=self._subject(rel, warnings)))
         if not entries:
@@ -132,8 +132,8 @@ class Folder(DatasetAdapter):
         return Scan(entries, str(source), (), skipped, warnings, {"layout": "label-pattern"})
 
     def _scan_csv(self, source: Path, csvs: list[Path]) -> Scan:
-        skipped: Counter = Tally()
-        warnings: Counter = Tally()
+        skipped = Tally()
+        warnings = Tally()
         entries = []
         for c in csvs:
             c = c if c.is_absolute() or c.exists() else source / c
@@ -159,7 +159,7 @@ class Folder(DatasetAdapter):
                 with at_line(c, n):
                     label = self._label(raw, what="label")
                 if label is None:
-                    count(skipped, f"unknown label {raw}", f"{c.name} line {n}")
+                    skipped.add(f"unknown label {raw}", f"{c.name} line {n}")
                     continue
                 subject = row[isub].strip() if isub is not None and len(row) > isub and row[isub].strip() else None
                 error = None if inside(source, rel) else f"{c.name} line {n}: path {rel!r} points outside {source}"

@@ -1,5 +1,9 @@
 """JAFFE: ``KA.AN1.39.tiff`` = subject KA, expression AN, pose 1, image 39.
 
+A file whose name does not read that way (a renamed copy, a stray scan) is kept as a row
+with no label or subject and the reason in ``name_error``; ``--skip-unknown`` leaves such
+files out, counted with their paths.
+
 The semantic ratings (60 raters, six emotions, 1–5) join by subject + expression/pose
 (``KM-NE1``); rows for images that are not in the set are reported, not dropped silently.
 """
@@ -7,14 +11,19 @@ The semantic ratings (60 raters, six emotions, 1–5) join by subject + expressi
 from __future__ import annotations
 
 import re
-from collections import Counter
 from pathlib import Path
 
 import pyarrow as pa
 
 from ferdata.datasets._registry import register_dataset
-from ferdata.datasets.base import DatasetAdapter, Entry, Scan, image_files
-from ferdata.errors import FerdataError, UnknownLabelError, arg
+from ferdata.datasets.base import (
+    NAME_ERROR_FIELD,
+    DatasetAdapter,
+    Entry,
+    Scan,
+    image_files,
+)
+from ferdata.errors import FerdataError, arg
 from ferdata.findings import Tally, count
 from ferdata.labels import JAFFE_CODES
 
@@ -22,6 +31,8 @@ NAME_RE = re.compile(r"^(?P<subject>[A-Za-z]{2})\.(?P<code>[A-Za-z]{2})(?P<pose>
 #: Column order of the ratings file, mapped to canonical labels.
 RATING_COLUMNS = (("HAP", "happy"), ("SAD", "sad"), ("SUR", "surprise"), ("ANG", "anger"),
                   ("DIS", "disgust"), ("FEA", "fear"))
+#: The ``name_error`` of a file whose name does not read as subject.code+pose.number.
+UNPARSED = "name not like KA.AN1.39.tiff (subject.expression+pose.number)"
 RATING_FIELDS = tuple(pa.field(f"rating_{lab}", pa.float32()) for _, lab in RATING_COLUMNS)
 
 
@@ -70,7 +81,7 @@ class Jaffe(DatasetAdapter):
 
     def scan(self, source: Path, manifest_dir: Path) -> Scan:
         self.require_dir(source)
-        skipped: Counter = Tally()
+        skipped = Tally()
         files = image_files(source, skipped)
         ratings_path = self.opts.get("ratings")
         if ratings_path is None and (source / "ratings.txt").is_file():
@@ -81,14 +92,11 @@ class Jaffe(DatasetAdapter):
         matched: set[tuple[str, str]] = set()
         for rel in files:
             m = NAME_RE.match(rel.rsplit("/", 1)[-1])
-            if not m:
-                if self.skip_unknown:
-                    count(skipped, "name not like KA.AN1.39.tiff", rel)
-                    continue
-                raise UnknownLabelError(
-                    f"jaffe: cannot read subject and expression from {rel!r} (expected names like "
-                    f"KA.AN1.39.tiff); rename it, or pass {arg('skip_unknown')}"
-                )
+            if not m:  # a stray or renamed file: kept as a row without label and subject
+                entry = self.unparsed(rel, UNPARSED, skipped)
+                if entry is not None:
+                    entries.append(entry)
+                continue
             code = m["code"].upper()
             label = self.to_label(code, what="expression code")
             if label is None:
@@ -104,14 +112,14 @@ class Jaffe(DatasetAdapter):
                     extras["rating_top"] = max(scores, key=scores.get)
             entries.append(Entry(rel, code, label, subject_id=subject, extras=extras))
 
-        fields = [pa.field("pose", pa.int16()), pa.field("image_number", pa.int32())]
+        fields = [NAME_ERROR_FIELD, pa.field("pose", pa.int16()), pa.field("image_number", pa.int32())]
         report: dict = {}
         if ratings is not None:
             fields += [*RATING_FIELDS, pa.field("rating_top", pa.string())]
             unused = sorted(f"{s}-{k}" for s, k in set(ratings) - matched)
             report["ratings_file"] = str(ratings_path)
             report["ratings_without_image"] = unused
-            missing = sum(1 for e in entries if "rating_top" not in e.extras)
+            missing = sum(1 for e in entries if "rating_top" not in e.extras and e.name_error is None)
             if missing:
                 report["images_without_rating"] = missing
         return Scan(entries, str(source), tuple(fields), skipped, Tally(), report)

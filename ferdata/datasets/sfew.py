@@ -1,36 +1,53 @@
 """SFEW, in the ANU course layout (``Images/<Emotion>/`` + ``PCA/SFEW.xlsx``) and the
 EmotiW SFEW 2.0 layout (``Train/<Emotion>/``, ``Val/<Emotion>/``).
 
-Subject = movie + character field (paper 000). File names are
-``<Movie>_<9-digit clip>_<8-digit character>.png``; movie names may contain underscores,
-so the numeric fields are counted from the end. Irregular names keep their row with a
-null subject (and, where it can be read, the movie) and are counted as warnings.
+File names are ``<Movie>_<9-digit timestamp>_<8-digit character>.png``; movie names may
+contain underscores, so the numeric fields are counted from the end. Columns beside the
+labels: ``movie``, ``clip`` (``<Movie>_<timestamp>``: one scene of one movie, whose frames
+are near-duplicates and always share a split role) and ``character`` (the last field).
+
+``subject_id`` is paper 000's subject, the character field alone (102 subjects in the 675
+ANU images), kept for reproducing it. It is not a reliable person ID: one clip holds
+several characters, and the numbers repeat across movies. Person-aware splits therefore
+group SFEW by movie unless ``--group-by`` says otherwise (:attr:`SFEW.default_group_by`).
+
+Irregular names that still read with a looser pattern (``OceansThirteen-010619400_…``,
+``IAmSam_013827920__…``) keep their fields and are listed as warnings; a name that does
+not read at all, or a file outside the emotion folders, is a row with ``name_error`` set
+and no subject.
 """
 
 from __future__ import annotations
 
 import re
-from collections import Counter
 from pathlib import Path
 
 import pyarrow as pa
 
 from ferdata.datasets._registry import register_dataset
-from ferdata.datasets.base import DatasetAdapter, Entry, Scan, image_files
+from ferdata.datasets.base import (
+    NAME_ERROR_FIELD,
+    DatasetAdapter,
+    Entry,
+    Scan,
+    image_files,
+)
 from ferdata.errors import FerdataError, LayoutError, arg
-from ferdata.findings import Tally, count
+from ferdata.findings import Tally
 from ferdata.labels import SFEW_NAMES, SFEW_XLSX_CODES, SYNONYMS
 
 REGULAR = re.compile(r"^(?P<movie>.+)_(?P<clip>\d{9})_(?P<char>\d{8})$")
 LENIENT = re.compile(r"^(?P<movie>.+?)[_\-]+(?P<clip>\d+)[_\-]+(?P<char>\d+)$")
 PC_FIELDS = tuple(pa.field(f"{d}_pc{i}", pa.float64()) for d in ("lpq", "phog") for i in range(1, 6))
-EXTRA_FIELDS = (pa.field("movie", pa.string()), pa.field("clip", pa.string()), pa.field("character", pa.string()))
+EXTRA_FIELDS = (NAME_ERROR_FIELD, pa.field("movie", pa.string()), pa.field("clip", pa.string()),
+                pa.field("character", pa.string()))
+UNPARSED = "name not like <Movie>_<9 digits>_<8 digits>.png"
 SFEW_FOLDERS = {**SYNONYMS, **{k.lower(): v for k, v in SFEW_NAMES.items()}}
 SPLIT_DIRS = {"train": "train", "val": "val", "validation": "val", "test": "test"}
 
 
 def parse_name(stem: str) -> tuple[str | None, str | None, str | None, bool]:
-    """(movie, clip, character, regular?) from a frame's file stem."""
+    """(movie, timestamp, character, regular?) from a frame's file stem."""
     m = REGULAR.match(stem)
     if m:
         return m["movie"], m["clip"], m["char"], True
@@ -84,9 +101,18 @@ def _read_xlsx(path: Path, load_workbook) -> dict[str, dict[str, list[float]]]:
 class SFEW(DatasetAdapter):
     code_map = SFEW_NAMES
     name = "sfew"
-    description = "Static Facial Expressions in the Wild: movie frames, subjects from file names"
+    description = "Static Facial Expressions in the Wild: movie frames; grouped by movie, every clip in one role"
     layout = "Images/<Emotion>/ (+ PCA/SFEW.xlsx) or Train|Val/<Emotion>/"
     options = ("xlsx",)
+    default_group_by = "movie"
+    group_notes = {
+        "subject": "sfew --group-by subject is paper 000's subject: the character field alone (102 subjects in the "
+                   "ANU set), for reproducing the paper; it is not a person ID (one clip holds several characters "
+                   "and the numbers repeat across movies), so one actor can sit on both sides: leave --group-by out "
+                   "to group by movie, which keeps every actor on one side",
+        "clip": "sfew --group-by clip keeps scenes apart, not actors: one actor appears in many clips of a movie; "
+                "leave --group-by out to group by movie",
+    }
 
     @staticmethod
     def _layout(source: Path) -> list[tuple[Path, str | None]]:
@@ -121,8 +147,8 @@ class SFEW(DatasetAdapter):
             raise FerdataError(f"{arg('xlsx')} {xlsx_path} does not exist")
         pcs = read_xlsx(xlsx_path) if xlsx_path and xlsx_path.is_file() else None
 
-        skipped: Counter = Tally()
-        warnings: Counter = Tally()
+        skipped = Tally()
+        warnings = Tally()
         entries: list[Entry] = []
         used: set[tuple[str, str]] = set()
         label_mismatch: list[str] = []
@@ -130,21 +156,29 @@ class SFEW(DatasetAdapter):
             prefix = parent.relative_to(source).as_posix()
             prefix = "" if prefix == "." else prefix + "/"
             for rel in image_files(parent, skipped):
-                if "/" not in rel:
-                    count(skipped, "not inside an emotion folder", prefix + rel)
+                if "/" not in rel:  # a stray file beside the emotion folders: a row without a label
+                    entry = self.unparsed(prefix + rel, "not inside an emotion folder", skipped, source_split=split)
+                    if entry is not None:
+                        entries.append(entry)
                     continue
                 folder = rel.split("/", 1)[0]
                 label = self.to_label(folder, what="emotion folder", table=SFEW_FOLDERS,
                                       key=folder.lower(), known=", ".join(SFEW_NAMES))
                 if label is None:
-                    count(skipped, f"unknown label {folder}", prefix + rel)
+                    skipped.add(f"unknown label {folder}", prefix + rel)
                     continue
                 stem = rel.rsplit("/", 1)[-1].rsplit(".", 1)[0]
-                movie, clip, char, regular = parse_name(stem)
-                subject = f"{movie}_{char}" if regular else None
+                movie, stamp, char, regular = parse_name(stem)
+                if movie is None:  # the emotion folder still gives the label
+                    entry = self.unparsed(prefix + rel, UNPARSED, skipped, label_raw=folder, label=label,
+                                          source_split=split)
+                    if entry is not None:
+                        entries.append(entry)
+                    continue
                 if not regular:
-                    count(warnings, "irregular file name (subject left empty)", prefix + rel)
-                extras: dict = {"movie": movie, "clip": clip, "character": char}
+                    warnings.add("irregular file name, read leniently", prefix + rel)
+                subject = str(int(char)).zfill(8)  # paper 000: the character field alone
+                extras: dict = {"movie": movie, "clip": f"{movie}_{stamp}", "character": char}
                 if pcs is not None and stem in pcs:
                     rows = pcs[stem]
                     code = next((c for c in rows if SFEW_XLSX_CODES.get(c) == label), None)

@@ -19,6 +19,18 @@ from ferdata.manifest.tables import FACES_TABLE
 
 
 
+#: ``crop_paths(manifest, WHOLE_IMAGES)``: the original images even where crops exist (a run
+#: trained on whole images is evaluated on whole images).
+WHOLE_IMAGES = "images"
+
+
+def crop_configs(manifest: Manifest) -> dict[str, dict]:
+    """``{config_hash: preprocessing options}`` of every config ``ferdata preprocess`` ran on
+    the manifest (empty without crops)."""
+    path = manifest.table_path(FACES_TABLE)
+    return dict(read_metadata(path).get("configs") or {}) if path.exists() else {}
+
+
 def latest_crop_config(manifest: Manifest) -> str | None:
     """The config hash of the most recent ``ferdata preprocess`` run, or ``None``."""
     path = manifest.table_path(FACES_TABLE)
@@ -28,6 +40,8 @@ def latest_crop_config(manifest: Manifest) -> str | None:
 def crop_paths(manifest: Manifest, config: str | None = None) -> dict[str, Path] | None:
     """``{image_id: crop file}`` for one preprocessing config (default: the latest), or
     ``None`` when the manifest has no crops yet."""
+    if config == WHOLE_IMAGES:
+        return None
     path = manifest.table_path(FACES_TABLE)
     if not path.exists():
         if config:

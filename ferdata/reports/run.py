@@ -297,6 +297,13 @@ def _mistakes(run: RunData, manifests: str | os.PathLike | None, n: int = 16) ->
     return rows, [thumbs, captions]
 
 
+def started_from(run: RunData) -> str:
+    """The weights the run (its first fold) started from: ImageNet, a file, a run, or from scratch."""
+    from ferdata.training.weights import describe_start
+
+    return describe_start(run.config)
+
+
 def run_report(run_path: str | os.PathLike, out_dir: str | os.PathLike | None = None, *,
                manifests: str | os.PathLike | None = None, seed: int = 0,
                progress: ProgressSink | None = None) -> ReportResult:
@@ -309,7 +316,8 @@ def run_report(run_path: str | os.PathLike, out_dir: str | os.PathLike | None = 
     rep = HtmlReport(f"Run report: {run.name}", out)
 
     rep.heading("Summary")
-    rep.key_values([("model", model_name(cfg)), ("manifest", _name(cfg.get("manifest"))), ("split", _name(cfg.get("split"))),
+    rep.key_values([("model", model_name(cfg)), ("started from", started_from(run)),
+                    ("manifest", _name(cfg.get("manifest"))), ("split", _name(cfg.get("split"))),
                     ("classes", ", ".join(run.classes)), ("evaluated on", f"{s['role']} ({s['n']} images)"),
                     ("folds", len(s["per_fold"])), ("accuracy (mean ± std over folds)", pm(s["accuracy_mean"], s["accuracy_std"])),
                     ("macro F1 (mean ± std over folds)", pm(s["macro_f1_mean"], s["macro_f1_std"])),

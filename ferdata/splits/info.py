@@ -13,6 +13,7 @@ from ferdata.manifest.tables import ROLES
 AUDIT_COLUMNS = (
     ("subjects_shared", "subjects"),
     ("sequences_shared", "sequences"),
+    ("clips_shared", "clips"),
     ("groups_shared", "groups"),
     ("exact_duplicates", "exact"),
     ("near_duplicates", "near"),
@@ -42,6 +43,7 @@ def summary_rows(meta: dict[str, Any]) -> list[list[Any]]:
     rows += [
         ["subjects shared across roles (all folds)", audit["totals"]["subjects_shared"]],
         ["sequences shared across roles", audit["totals"]["sequences_shared"]],
+        *([["clips shared across roles", audit["totals"].get("clips_shared", 0)]] if audit.get("clips") else []),
         ["exact duplicate pairs across roles", audit["totals"]["exact_duplicates"]],
         [f"near-duplicate pairs across roles (pHash ≤ {audit['near_threshold']} bits)", audit["totals"]["near_duplicates"]],
         ["label conflicts across roles", audit["totals"]["label_conflicts"]],
@@ -57,10 +59,12 @@ def summary_rows(meta: dict[str, Any]) -> list[list[Any]]:
 
 def audit_rows(meta: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
     """Per-fold audit; the group column is shown only when it is not the subject."""
+    has_clips = bool(meta["audit"].get("clips"))
     shown = [(k, t) for k, t in AUDIT_COLUMNS
-             if k != "groups_shared" or meta["group_column"] not in (None, "subject_id")]
+             if (k != "groups_shared" or meta["group_column"] not in (None, "subject_id"))
+             and (k != "clips_shared" or has_clips)]
     columns = ["fold", *(title for _, title in shown)]
-    rows = [[r["fold"], *(r[key] for key, _ in shown)] for r in meta["audit"]["folds"]]
+    rows = [[r["fold"], *(r.get(key, 0) for key, _ in shown)] for r in meta["audit"]["folds"]]
     return columns, rows
 
 
@@ -94,4 +98,20 @@ def info_sections(manifest: Manifest, split: str | None = None, **_: Any) -> lis
     if meta["audit"]["forbidden"]:
         sections.append({"title": f"split {split}: leakage the protocol forbids",
                          "rows": [[f] for f in meta["audit"]["forbidden"]], "columns": ["finding"]})
+    columns, rows = leak_rows(meta)
+    if rows:
+        sections.append({"title": f"split {split}: duplicate pairs left across roles", "rows": rows,
+                         "columns": columns})
     return sections
+
+
+def leak_rows(meta: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
+    """Every duplicate pair the audit lists across roles, with both paths (and a last row
+    counting those beyond the listing limit)."""
+    audit = meta["audit"]
+    rows: list[list[Any]] = [[x["fold"], "exact" if x["kind"] == "exact" else f"near ({x.get('bits')} bits)",
+                              f"{x['a']} ({x['a_role']})", f"{x['b']} ({x['b_role']})"]
+                             for x in audit.get("leaks") or []]
+    if audit.get("leaks_not_listed"):
+        rows.append(["", "not listed", f"{audit['leaks_not_listed']} more pair(s)", ""])
+    return ["fold", "kind", "image", "duplicate"], rows

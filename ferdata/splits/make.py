@@ -30,13 +30,16 @@ from ferdata.manifest.lock import manifest_lock
 from ferdata.manifest.schema import SPLIT_SCHEMA
 from ferdata.manifest.tables import ROLES, SPLITS_DIR
 from ferdata.progress import NullProgress, ProgressSink
-from ferdata.splits.audit import audit_split
+from ferdata.splits.audit import audit_split, forbidden_summary
 from ferdata.splits.phash import near_pairs, perceptual_hashes
 from ferdata.splits._registry import PROTOCOLS, create_protocol, get_protocol_class
 from ferdata.splits.protocols import SplitProtocol
 
 SPLIT_FORMAT = 1
-GROUP_COLUMNS = {"subject": "subject_id", "movie": "movie", "sequence": "sequence_id"}
+GROUP_COLUMNS = {"subject": "subject_id", "movie": "movie", "sequence": "sequence_id", "clip": "clip"}
+#: Columns whose equal values are one take of one scene (a CK+ sequence, an SFEW clip): such
+#: images are one atom and share a role under every protocol, whatever ``--group-by`` says.
+ATOM_COLUMNS = ("sequence_id", "clip")
 #: pHash bits two near-duplicates may differ in. On CK+48, 4 bits catch 83% of the frame
 #: pairs inside a sequence and 0.003% of the pairs of different subjects (16 of 476,397).
 DEFAULT_NEAR_THRESHOLD = 4
@@ -118,6 +121,28 @@ def applicable_protocols(table: pd.DataFrame, group_column: str) -> list[str]:
     return out
 
 
+def default_group_by(dataset: str) -> str:
+    """The grouping a person-aware protocol uses when ``--group-by`` is not given: the
+    adapter's ``default_group_by`` (SFEW: the movie), else the subject."""
+    return getattr(_adapter_class(dataset), "default_group_by", None) or "subject"
+
+
+def group_note(dataset: str, key: str) -> str | None:
+    """What the adapter says about grouping ``dataset`` by ``key`` (SFEW's subject is paper
+    000's definition, not a person ID), for the one line where the choice is made."""
+    notes = getattr(_adapter_class(dataset), "group_notes", None) or {}
+    return notes.get(key)
+
+
+def _adapter_class(dataset: str) -> type | None:
+    from ferdata.datasets import get_dataset_class
+
+    try:
+        return get_dataset_class(dataset)
+    except Exception:  # noqa: BLE001 - a manifest of an adapter that is not installed here
+        return None
+
+
 def build_frame(manifest_name: str, dataset: str, images: pa.Table, protocol: SplitProtocol,
                 classes: ClassSet | str | None, group_by: str | None
                 ) -> tuple[pd.DataFrame, ClassSet, str | None, Counter]:
@@ -143,7 +168,7 @@ def build_frame(manifest_name: str, dataset: str, images: pa.Table, protocol: Sp
         (protocol.groups == "never" and group_by and protocol.name != "ppi")
     if protocol.name == "ppi" and group_by:
         raise FerdataError(f"ppi ignores subjects by definition; drop {arg('group_by')}, or use spi / kfold {arg('group_by')}")
-    key = group_by or "subject"
+    key = group_by or default_group_by(dataset)
     if key not in GROUP_COLUMNS:
         raise FerdataError(f"{arg('group_by')} {key!r}: use one of {', '.join(GROUP_COLUMNS)}")
     group_column = GROUP_COLUMNS[key] if uses_groups else None
@@ -169,7 +194,14 @@ def build_frame(manifest_name: str, dataset: str, images: pa.Table, protocol: Sp
 
     table = table.reset_index(drop=True)
     sequence = _column(table, "sequence_id")
-    atom = np.where(sequence.notna(), "seq:" + sequence.astype(str), "img:" + table["image_id"]).astype(object)
+    atom = ("img:" + table["image_id"]).to_numpy(dtype=object)
+    # The frames of one sequence or clip are one atom (and a clip column joins them even
+    # across sequences), so no protocol can put two frames of one take in two roles.
+    for column in ATOM_COLUMNS:
+        values = _column(table, column)
+        if values.notna().any():
+            atom = _union_groups(atom, np.where(values.notna(), f"{column}:" + values.astype(str),
+                                                "img:" + table["image_id"]).astype(object))
     # Exact copies of one picture are one atom too: the same file in train and test is
     # leakage under any protocol (FER-2013 holds such copies).
     copies = np.where(table["content_hash"].notna(), "sha:" + table["content_hash"].astype(str),
@@ -185,6 +217,7 @@ def build_frame(manifest_name: str, dataset: str, images: pa.Table, protocol: Sp
         "y": table["label"].map(cset.index).to_numpy(dtype=np.int64) if len(table) else np.zeros(0, dtype=np.int64),
         "subject": _column(table, "subject_id").astype(object).to_numpy(),
         "sequence": sequence.astype(object).to_numpy(),
+        "clip": _column(table, "clip").astype(object).to_numpy(),
         "source_split": _column(table, "source_split").astype(object).to_numpy(),
         "content_hash": table["content_hash"].astype(object).to_numpy(),
         "group_value": group_value,
@@ -233,6 +266,25 @@ def join_near_duplicates(frame: pd.DataFrame, pairs: np.ndarray, group_column: s
     sizes = pd.Series(merged).value_counts()
     return {"pairs": int(cross.sum()), "atoms_merged": int(len(uniques) - sizes.size),
             "images": int(sizes[sizes > 1].sum()), "largest": int(sizes.max())}
+
+
+def _check_merged(frame: pd.DataFrame, proto: SplitProtocol, group_column: str | None, manifest_name: str,
+                  group_by: str | None, default: str) -> None:
+    """Refuse, with the reason, a grouping whose values sequences, clips or duplicates have
+    chained into fewer groups than the protocol's folds (SFEW's character IDs, joined by
+    clips, collapse into one group holding nearly every frame)."""
+    if not group_column or not frame.attrs.get("merged_groups") or not proto.group_disjoint:
+        return
+    n_groups = int(frame["group"].nunique())
+    need = max(2, proto.n_folds_hint() or 2)
+    if n_groups >= need:
+        return
+    n_values = int(pd.Series(frame["group_value"]).nunique())
+    largest = int(frame["group"].value_counts().iloc[0])
+    fix = f"leave --group-by out to group by {default}" if group_by and group_by != default else "lower --folds"
+    raise FerdataError(f"{manifest_name}: the {n_values} {group_column} values merge into {n_groups} group(s) "
+                       f"({largest} of {len(frame)} images in the largest), because frames of one sequence or clip "
+                       f"and duplicates that must share a role span them; {proto.name} needs {need}: {fix}")
 
 
 def assign_roles(frame: pd.DataFrame, protocol: SplitProtocol) -> list[np.ndarray]:
@@ -331,6 +383,7 @@ def _make_split(manifest: Manifest, protocol: str, *, folds: int | None = None, 
     images = images_with_effective_labels(manifest)
     frame, cset, group_column, excluded = build_frame(manifest.name, manifest.dataset, images, proto,
                                                       classes, group_by)
+    note = group_note(manifest.dataset, group_by) if group_by and group_column else None
     executor = executor or create_executor("local", workers=workers)
     hashes = perceptual_hashes(manifest, frame["image_id"].tolist(), frame["path"].tolist(),
                                frame["content_hash"].tolist(), executor=executor, progress=progress)
@@ -342,24 +395,29 @@ def _make_split(manifest: Manifest, protocol: str, *, folds: int | None = None, 
         else near_pairs(packed, valid, NEAR_JOIN_THRESHOLD)
     joined = join_near_duplicates(frame, join, group_column)
 
+    _check_merged(frame, proto, group_column, manifest.name, group_by, default_group_by(manifest.dataset))
     fold_roles = assign_roles(frame, proto)
     n_folds = len(fold_roles)
     split_name = name or proto.default_name(n_folds)
-    audit = audit_split(frame, fold_roles, near=near, group_disjoint=proto.group_disjoint, group_column=group_column)
+    audit = audit_split(frame, fold_roles, near=near, group_disjoint=proto.group_disjoint, group_column=group_column,
+                        near_threshold=near_threshold, hashes=packed)
     audit["near_threshold"] = near_threshold
     audit["near_join_threshold"] = NEAR_JOIN_THRESHOLD
     audit["near_duplicates_joined"] = joined
     audit["images_without_phash"] = int((~valid).sum())
     if strict and audit["forbidden"]:
-        shown = "; ".join(audit["forbidden"][:3]) + (f"; and {len(audit['forbidden']) - 3} more"
-                                                    if len(audit["forbidden"]) > 3 else "")
-        raise FerdataError(f"{manifest.name} split {split_name} ({proto.name}) leaks: {shown}; "
-                           f"nothing written (drop {arg('strict')} to keep it and read the audit)")
+        raise FerdataError(f"{manifest.name} split {split_name} ({proto.name}) leaks: {forbidden_summary(audit)}; "
+                           f"nothing written ({_leak_fix(audit, near_threshold, proto.name)}, or drop {arg('strict')} to keep "
+                           f"the split with every pair listed in its audit)")
 
     table = _split_table(frame, fold_roles)
     warnings = _warnings(proto, frame, fold_roles, group_column)
+    if note:
+        warnings.insert(0, note)
     if audit["forbidden"]:  # kept (not --strict), but never silently
-        warnings.append(f"leakage the protocol forbids: {len(audit['forbidden'])} finding(s); see the audit")
+        warnings.append(f"leakage the protocol forbids: {forbidden_summary(audit)}; every pair is listed by "
+                        f"'ferdata info {manifest.name} --split {split_name}' ({_leak_fix(audit, near_threshold, proto.name)}, "
+                        f"or pass --strict to refuse such a split)")
     metadata = {
         "table": "split",
         "format": SPLIT_FORMAT,
@@ -373,6 +431,8 @@ def _make_split(manifest: Manifest, protocol: str, *, folds: int | None = None, 
         "seed": seed,
         "class_set": cset.to_dict(),
         "group_column": group_column,
+        "group_by": next((k for k, c in GROUP_COLUMNS.items() if c == group_column), None) if group_column else None,
+        "group_note": note,
         "n_folds": n_folds,
         "n_images": int(len(frame)),
         "excluded": dict(sorted(excluded.items())),
@@ -388,17 +448,35 @@ def _make_split(manifest: Manifest, protocol: str, *, folds: int | None = None, 
     return SplitResult(split_name, table, metadata, path, warnings)
 
 
+def _leak_fix(audit: dict[str, Any], near_threshold: int, protocol: str) -> str:
+    """The fix a leakage warning names: what keeps the pairs that are left in one role."""
+    if protocol in ("official", "all-train", "all-test"):
+        return (f"{protocol} fixes every role; ppi or kfold keep exact copies, sequences, clips and "
+                f"near-duplicates within {NEAR_JOIN_THRESHOLD} bits in one role")
+    return (f"near-duplicates within {NEAR_JOIN_THRESHOLD} bits are joined before splitting; if the pairs "
+            f"listed are different pictures, pass --near-threshold {NEAR_JOIN_THRESHOLD}")
+
+
 def _warnings(proto: SplitProtocol, frame: pd.DataFrame, fold_roles: list[np.ndarray],
               group_column: str | None) -> list[str]:
     out: list[str] = []
     if frame.attrs.get("merged_groups"):
-        out.append(f"{frame.attrs['merged_groups']} {group_column} value(s) merged into another: a sequence "
-                   f"or an exact copy of an image spans them, and must share a role")
+        merged = frame.groupby("group", sort=True)["group_value"].agg(lambda v: sorted(set(map(str, v))))
+        merged = merged[merged.map(len) > 1]
+        shown = "; ".join(" + ".join(values[:4]) + (" + ..." if len(values) > 4 else "") for values in merged[:3])
+        largest = int(frame["group"].value_counts().iloc[0])
+        out.append(f"{frame.attrs['merged_groups']} {group_column} value(s) merged into another, in "
+                   f"{len(merged)} group(s) (e.g. {shown}; the largest group holds {largest} of {len(frame)} "
+                   f"images): a sequence, a clip, an exact copy or a near-duplicate spans them, and must share a role"
+                   + ("; folds cannot be balanced around so large a group: group by a coarser column (leave "
+                      "--group-by out for the dataset's default)" if 2 * largest > len(frame) else ""))
     if proto.name == "sps":
-        per_subject = frame.groupby("group", sort=False)["atom"].nunique()
-        single = int((per_subject < 2).sum())
-        if single:
-            out.append(f"sps: {single} subject(s) with a single image or sequence stay in train")
+        per_subject = frame.groupby("group", sort=True)["atom"].nunique()
+        single = per_subject[per_subject < 2]
+        if len(single):
+            names = frame.drop_duplicates("group").set_index("group").loc[single.index[:5], "group_value"].astype(str)
+            out.append(f"sps: {len(single)} subject(s) with a single image or sequence stay in train "
+                       f"(e.g. {', '.join(names)})")
     for f, roles in enumerate(fold_roles):
         for role in ("train", "test"):
             if proto.name not in ("all-train", "all-test") and not (roles == role).any():

@@ -19,7 +19,7 @@ from ferdata import atomic
 from ferdata.errors import FerdataError, Interrupted, arg
 from ferdata.manifest import Manifest
 from ferdata.manifest.crops import latest_crop_config
-from ferdata.models import ModelPlugin, get_model
+from ferdata.models import ModelPlugin, default_weights, get_model
 from ferdata.progress import NullProgress, ProgressSink
 from ferdata.training import runs as R
 from ferdata.training.data import gather_examples, manifest_hash, read_split
@@ -77,7 +77,8 @@ def train(
     overrides = dict(hparams or {})
     if weights is not None:
         overrides["weights"] = weights
-    hp = resolve(plugin.defaults, overrides)
+    # A fine-tuning recipe (ALF, LLF, last-n blocks) starts from ImageNet unless told otherwise.
+    hp = resolve({"weights": default_weights(plugin), **plugin.defaults}, overrides)
     root = R.runs_root(runs)
 
     if plugin.kind == "ensemble":

@@ -358,6 +358,11 @@ def run_fold(job: FoldJob) -> dict[str, Any]:
     train_idx, val_idx = ex.select("train"), ex.select("val")
     if len(train_idx) == 0:
         raise FerdataError(f"fold {job.fold} has no training images (role 'train')")
+    # The network and its starting weights first: a missing weights file fails in a second,
+    # not after every image is decoded.
+    model = build_model(plugin, n_classes, hp)
+    weights_info = apply_weights(plugin, model, hp.get("weights"))
+    init_info = init_from_run(model, job.init_from, classes) if job.init_from else None
     size, channels = plugin.input_size, plugin.channels
     need = len(ex.files) * channels * size * size
     images = decode_all(ex.files, size, channels, workers=job.workers, progress=progress) if need <= CACHE_BYTES else None
@@ -372,9 +377,6 @@ def run_fold(job: FoldJob) -> dict[str, Any]:
     val_loader = _loader(make(val_idx, None), eval_batch, shuffle=False, seed=job.seed, workers=loader_workers) \
         if len(val_idx) else None
 
-    model = build_model(plugin, n_classes, hp)
-    weights_info = apply_weights(plugin, model, hp.get("weights"))
-    init_info = init_from_run(model, job.init_from, classes) if job.init_from else None
     model.to(device)
     if d.main:  # fail now, not after the first epoch, when the checkpoints cannot be written
         atomic.ensure_writable(job.run_dir, needs=checkpoint_bytes(model))

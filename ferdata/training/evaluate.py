@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from ferdata import atomic
 from ferdata.errors import FerdataError
 from ferdata.labels import ClassSet
 from ferdata.manifest import Manifest
+from ferdata.manifest.crops import WHOLE_IMAGES, crop_configs
 from ferdata.models import get_model, list_models
 from ferdata.progress import NullProgress, ProgressSink
 from ferdata.training import runs as R
@@ -38,13 +40,63 @@ def _fold_dirs(run_dir: Path, config: dict[str, Any]) -> list[Path]:
     return [run_dir]
 
 
+def preprocess_command(manifest: str, config: dict[str, Any]) -> str:
+    """The ``ferdata preprocess`` command line that makes crops with ``config``."""
+    parts = ["ferdata preprocess", manifest, "--detector", str(config.get("detector")),
+             "--align", str(config.get("align", "none")), "--size", str(config.get("size")),
+             "--gray" if config.get("gray") else "--color", "--pick", str(config.get("pick", "largest")),
+             "--fallback", str(config.get("fallback", "whole"))]
+    if config.get("clahe"):
+        parts += ["--clahe", "--clip-limit", str(config.get("clip_limit")), "--tile-grid", str(config.get("tile_grid"))]
+    for key, value in sorted((config.get("detector_options") or {}).items()):
+        parts += ["--detector-option", f"{key}={json.dumps(value) if not isinstance(value, str) else value}"]
+    return " ".join(parts)
+
+
+def target_crops(config: dict[str, Any], target: Manifest, *, make_crops: bool = False,
+                 manifests: str | os.PathLike | None = None, progress: ProgressSink | None = None) -> str:
+    """The crops of ``target`` a run is evaluated on: the same preprocessing config it was
+    trained on (made now with ``make_crops``), or whole images for a run trained on whole
+    images. A model trained on face crops and shown whole frames (or other crops) gives
+    figures about the mismatch, not about the model, so that is refused with the fix."""
+    trained_on = config.get("crops")
+    if not trained_on:
+        return WHOLE_IMAGES
+    if trained_on in crop_configs(target):
+        return trained_on
+    source = config.get("manifest") or {}
+    options = None
+    try:
+        options = crop_configs(Manifest.open(source.get("path") or source.get("name"), manifests)).get(trained_on)
+    except FerdataError:
+        pass
+    if options is None:
+        raise FerdataError(f"run {config.get('run_id')} was trained on face crops {trained_on}, which {target.name} "
+                           f"does not have, and the options that made them are not found (the run's manifest "
+                           f"{source.get('name')!r} is gone); preprocess {target.name} as the run's manifest was")
+    command = preprocess_command(target.name, options)
+    if not make_crops:
+        raise FerdataError(f"run {config.get('run_id')} was trained on face crops {trained_on} and {target.name} has "
+                           f"none made that way: pass --make-crops, or run '{command}' first")
+    from ferdata.faces.preprocess import FaceConfig, preprocess
+
+    face_config = FaceConfig.from_dict(options)
+    if face_config.hash != trained_on:
+        raise FerdataError(f"crops {trained_on} were made by another ferdata version (its options now hash to "
+                           f"{face_config.hash}); retrain the run, or compare with '{command}' by hand")
+    preprocess(target, config=face_config, progress=progress)
+    return trained_on
+
+
 def evaluate(run: str | os.PathLike, *, on: str | None = None, split: str = ALL_TEST, runs: str | os.PathLike | None = None,
-             manifests: str | os.PathLike | None = None, device: str | None = "auto",
+             manifests: str | os.PathLike | None = None, device: str | None = "auto", make_crops: bool = False,
              progress: ProgressSink | None = None) -> dict[str, Any]:
     """Figures of a run (recomputed from its predictions), or of the run on manifest ``on``.
 
     Cross-dataset: images whose effective label the run's class set does not map are left
-    out and counted; a fold-all run evaluates every fold's model and aggregates them.
+    out and counted; a fold-all run evaluates every fold's model and aggregates them. The
+    target is read as the run was trained: the same face crops (made with ``make_crops``
+    when missing, else refused with the command), or whole images.
     Results go to ``<run>/eval-<manifest>-<split>/`` (predictions, metrics, confusion PNG).
     """
     from ferdata.training.ensemble import role_metrics
@@ -77,7 +129,9 @@ def evaluate(run: str | os.PathLike, *, on: str | None = None, split: str = ALL_
         ids = list(dict.fromkeys(test.column("image_id").to_pylist()))
         sp.table = pa.table({"image_id": pa.array(ids, pa.string()), "fold": pa.array([0] * len(ids), pa.int32()),
                              "role": pa.array(["test"] * len(ids), pa.string())})
-    ex = gather_examples(target, sp, 0, features=plugin.features)
+    crops = target_crops(config, target, make_crops=make_crops, manifests=manifests, progress=progress) \
+        if plugin.input_size else WHOLE_IMAGES
+    ex = gather_examples(target, sp, 0, features=plugin.features, crops=crops)
     classes = list(cs.classes)
     out_dir = run_dir / f"eval-{target.name}-{split}"
     atomic.make_folder(out_dir)
@@ -94,7 +148,8 @@ def evaluate(run: str | os.PathLike, *, on: str | None = None, split: str = ALL_
     if len(per_fold) > 1:
         metrics["aggregate"] = aggregate_folds(per_fold, "test")
     metrics.update({"run": str(run_dir), "on": target.name, "split": split, "excluded": ex.excluded,
-                    "n_images": len(ex.image_ids)})
+                    "n_images": len(ex.image_ids), "crops": None if crops == WHOLE_IMAGES else crops,
+                    "read": "whole images" if crops == WHOLE_IMAGES else f"face crops {crops} (as trained)"})
     R.write_predictions(out_dir / R.PREDICTIONS, table, classes, run=str(run_dir), on=target.name, split=split)
     R.write_json(out_dir / R.METRICS, metrics)
     from ferdata.training.metrics import plot_confusion

@@ -123,3 +123,26 @@ def load_weights(model: Any, weights: str | os.PathLike, imagenet: Any = None) -
             raise FerdataError(f"this model has no ImageNet weights; use {arg('weights')} none or a file")
         return load_matching(model, imagenet_state_dict(imagenet))
     return load_matching(model, unwrap_state_dict(torch_load(weights)))
+
+
+def describe_start(config: dict[str, Any]) -> str:
+    """The weights a run started from, in words, for its summary and report: ImageNet (and
+    how many tensors loaded), a file, another run, or "from scratch"."""
+    kind = config.get("kind")
+    if kind == "sklearn":
+        return "from scratch (a scikit-learn estimator)"
+    if kind == "ensemble":
+        return "its member runs"
+    init = config.get("init_from")
+    if isinstance(init, dict) and init.get("run"):
+        return f"run {init['run']} (--init-from, {init.get('loaded', '?')} tensors loaded)"
+    if isinstance(init, str) and init:
+        return f"run {init} (--init-from)"
+    weights = str((config.get("hparams") or {}).get("weights") or "none")
+    loaded = (config.get("weights_loaded") or {}).get("loaded")
+    tensors = f", {loaded} tensors loaded" if isinstance(loaded, int) and loaded > 0 else ""
+    if weights == "none":
+        return "from scratch (random initialisation, --weights none)"
+    if weights == "imagenet":
+        return f"ImageNet (--weights imagenet{tensors})"
+    return f"{weights} (--weights{tensors})"

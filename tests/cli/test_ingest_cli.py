@@ -68,10 +68,10 @@ def test_pipeline_runs_every_step(tmp_path, manifests_dir):
     runs = tmp_path / "runs"
     res = runner.invoke(app, ["pipeline", str(exp.source), "--runs", str(runs), "--epochs", "2", "-j", "1"])
     assert res.exit_code == 0, res.output
-    m = manifests_dir / "ckplus"
+    m = manifests_dir / "CK+48"  # named after the folder, not the adapter
     assert (m / "images.parquet").exists() and (m / "splits" / "spi-3.parquet").exists()
     assert (m / "faces.parquet").exists() and (m / "features.parquet").exists()
     (run,) = runs.iterdir()
     assert (run / "metrics.json").exists() and (run / "predictions.parquet").exists()
     text = " ".join(res.output.split())
-    assert "spi-3 (3 folds)" in text and "test accuracy (fold 0)" in text
+    assert "spi-3 (3 folds, grouped by subject)" in text and "test accuracy (fold 0)" in text

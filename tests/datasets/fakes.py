@@ -100,8 +100,8 @@ def _sfew(root: Path) -> Expected:
     ws.append(["Missing_000000000_00000001.mat", 2, *[0.3 * k for k in range(10)]])
     (root / "PCA").mkdir()
     wb.save(root / "PCA" / "SFEW.xlsx")
-    # Two regular subjects: Hangover_00000019 (2 frames), HarryPotter_Deathly_Hallows_1_00000028.
-    return Expected(root, 5, Counter(anger=2, happy=1, surprise=2), 2)
+    # Paper 000's subjects are the character field alone: 19 (two Hangover frames), 28, 3 and 4.
+    return Expected(root, 5, Counter(anger=2, happy=1, surprise=2), 4)
 
 
 @fake("fer2013")

@@ -75,12 +75,20 @@ def test_jaffe_ratings_are_joined_and_unused_rows_reported(tmp_path):
     assert res.skipped == Counter({"not an image": 2, "hidden": 1})  # README, ratings.txt, .DS_Store
 
 
-def test_jaffe_unparseable_name_is_one_line_error(tmp_path):
+def test_jaffe_unparseable_name_is_a_row_not_an_abort(tmp_path):
     exp = write_fake("jaffe", tmp_path / "src")
     shutil.copy(exp.source / "KA.AN1.39.tiff", exp.source / "portrait.tiff")
-    with pytest.raises(UnknownLabelError, match="portrait.tiff.*skip_unknown"):
-        run("jaffe", exp.source, tmp_path)
-    assert run("jaffe", exp.source, tmp_path, skip_unknown=True).n_rows == 5
+    res = run("jaffe", exp.source, tmp_path)
+    rows = {r["path"]: r for r in res.manifest.images().to_pylist()}
+    stray = rows["portrait.tiff"]
+    assert res.n_rows == 6 and stray["readable"] and stray["label"] is None and stray["subject_id"] is None
+    assert stray["name_error"].startswith("name not like KA.AN1.39.tiff")
+    assert rows["KA.AN1.39.tiff"]["name_error"] is None
+    assert (res.name_errors, res.name_error_paths) == (1, ["portrait.tiff"])
+    skipped = run("jaffe", exp.source, tmp_path / "skip", skip_unknown=True)
+    assert skipped.n_rows == 5 and skipped.name_errors == 0
+    reason = next(k for k in skipped.skipped if k.startswith("name not like"))
+    assert skipped.skipped[reason] == 1 and skipped.skipped.first_paths()[reason] == ["portrait.tiff"]
 
 
 def test_jaffe_bad_ratings_file(tmp_path):
@@ -145,16 +153,17 @@ def test_sfew_subjects_movies_and_xlsx(tmp_path):
     res = run("sfew", exp.source, tmp_path)
     rows = {r["path"].rsplit("/", 1)[-1]: r for r in res.manifest.images().to_pylist()}
     hp = rows["HarryPotter_Deathly_Hallows_1_001610960_00000028.png"]
-    assert (hp["movie"], hp["subject_id"], hp["clip"]) == (
-        "HarryPotter_Deathly_Hallows_1", "HarryPotter_Deathly_Hallows_1_00000028", "001610960")
+    assert (hp["movie"], hp["subject_id"], hp["clip"], hp["character"]) == (
+        "HarryPotter_Deathly_Hallows_1", "00000028", "HarryPotter_Deathly_Hallows_1_001610960", "00000028")
     odd = rows["OceansTwelve-001817760_00000003.png"]
-    assert odd["subject_id"] is None and odd["movie"] == "OceansTwelve"
-    assert rows["IAmSam_013827920__00000004.png"]["subject_id"] is None
-    assert res.warnings["irregular file name (subject left empty)"] == 2
+    assert (odd["movie"], odd["clip"], odd["subject_id"]) == ("OceansTwelve", "OceansTwelve_001817760", "00000003")
+    assert rows["IAmSam_013827920__00000004.png"]["clip"] == "IAmSam_013827920"
+    assert res.warnings["irregular file name, read leniently"] == 2
     # a counted warning keeps the names it counts, in the result and in the table's metadata
     odd_names = ["Images/Surprise/IAmSam_013827920__00000004.png", "Images/Surprise/OceansTwelve-001817760_00000003.png"]
-    assert res.warnings.first_paths()["irregular file name (subject left empty)"] == odd_names
-    assert res.manifest.metadata()["warnings_first"]["irregular file name (subject left empty)"] == odd_names
+    assert res.warnings.first_paths()["irregular file name, read leniently"] == odd_names
+    assert res.manifest.metadata()["warnings_first"]["irregular file name, read leniently"] == odd_names
+    assert all(r["name_error"] is None for r in rows.values())
     hang = rows["Hangover_010805134_00000019.png"]
     assert hang["lpq_pc1"] == 0.0 and hang["phog_pc5"] == pytest.approx(0.9)
     assert hp["lpq_pc1"] is None
@@ -414,3 +423,69 @@ def test_manifest_written_is_plain_parquet(tmp_path):
     m = run("jaffe", exp.source, tmp_path).manifest
     assert isinstance(m, Manifest)
     assert pq.read_table(m.images_path).num_rows == 5
+
+
+# --- fixed layouts: a file whose name or place cannot be read is a row, never an abort ----------
+
+def _strays(name: str, source: Path) -> dict[str, str | None]:
+    """Plant stray files in a fixed-layout fake; → {path: the label its row keeps}."""
+    from tests.datasets.fakes import image
+
+    if name == "jaffe":
+        image(source / "KA AN1 39.tiff", (16, 16), seed=90)
+        return {"KA AN1 39.tiff": None}
+    if name == "ckplus":
+        image(source / "stray.png", (48, 48), seed=91)  # beside the class folders
+        image(source / "happy" / "S011 copy.png", (48, 48), seed=92)  # the folder still gives the label
+        return {"stray.png": None, "happy/S011 copy.png": "happy"}
+    if name == "sfew":
+        image(source / "Images" / "stray.png", (20, 16), seed=93)
+        image(source / "Images" / "Happy" / "frame 7.png", (20, 16), seed=94)
+        return {"Images/stray.png": None, "Images/Happy/frame 7.png": "happy"}
+    if name == "fer2013":
+        for rel in ("train/happy/Training_1.jpg", "test/sad/PublicTest_2.jpg"):
+            image(source / rel, (48, 48), seed=len(rel), fmt="JPEG")
+        image(source / "train" / "Training_9.jpg", (48, 48), seed=95, fmt="JPEG")
+        return {"train/Training_9.jpg": None}
+    assert name == "affectnet"
+    with open(source / "training.csv", "a") as fh:
+        fh.write("100/img0.jpg,2,3\n")  # a short row naming a real file ...
+    image(source / "Manually_Annotated_Images" / "104" / "img4.jpg", (24, 24), seed=96, fmt="JPEG")
+    with open(source / "validation.csv", "a") as fh:  # ... and a box that is not a number
+        fh.write("104/img4.jpg,x,3,18,18,,1,0.5,0.25\n")
+    return {"104/img4.jpg": "happy"}
+
+
+@pytest.mark.parametrize("name", ["jaffe", "ckplus", "sfew", "fer2013", "affectnet"])
+def test_fixed_layout_strays_become_rows_with_name_error(name, tmp_path):
+    if name == "fer2013":
+        source = tmp_path / "src"
+    else:
+        source = write_fake(name, tmp_path / "src").source
+    strays = _strays(name, source)
+    res = run(name, source, tmp_path)
+    rows = {r["path"]: r for r in res.manifest.images().to_pylist()}
+    for path, label in strays.items():
+        row = rows[path]
+        assert row["name_error"], path
+        assert row["readable"] and row["content_hash"], path  # read as it is
+        assert row["label"] == label and row["subject_id"] is None, path
+    assert res.name_errors == len([r for r in rows.values() if r["name_error"]])
+    assert set(strays) <= set(res.name_error_paths)
+    assert validate_images(res.manifest.images()) == []
+    if name != "affectnet":  # --skip-unknown leaves them out, counted with their paths
+        skipped = run(name, source, tmp_path / "skip", skip_unknown=True)
+        assert skipped.n_rows == res.n_rows - len(strays) and skipped.name_errors == 0
+        listed = {p for paths in skipped.skipped.first_paths().values() for p in paths}
+        assert set(strays) <= listed
+
+
+def test_affectnet_short_row_is_read_but_has_no_label(tmp_path):
+    exp = write_fake("affectnet", tmp_path / "src")
+    (exp.source / "training.csv").write_text((exp.source / "training.csv").read_text() + "100/img9.jpg,2,3\n")
+    from tests.datasets.fakes import image
+
+    image(exp.source / "Manually_Annotated_Images" / "100" / "img9.jpg", (24, 24), seed=97, fmt="JPEG")
+    rows = {r["path"]: r for r in run("affectnet", exp.source, tmp_path).manifest.images().to_pylist()}
+    short = rows["100/img9.jpg"]
+    assert short["readable"] and short["label"] is None and "3 columns, expected 9" in short["name_error"]

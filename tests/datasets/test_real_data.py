@@ -85,3 +85,37 @@ def test_sfew_sample(real_manifest):
     assert report["xlsx_rows"] == 675 and report["xlsx_rows_without_image"] == 640
     s = summarize(m)
     assert s["n_images"] == 35 and s["subjects"]["n_subjects"] == len(set(t.column("subject_id").to_pylist()))
+
+
+def test_jaffe_copy_with_irregular_names_keeps_all_213_and_records_every_extra(real_data, tmp_path):
+    """A stray file never costs the other 213 images, and nothing is dropped unrecorded."""
+    import shutil
+
+    from ferdata.engines import InlineExecutor
+    from ferdata.ingest import ingest
+
+    source = real_data / "jaffe"
+    if not source.is_dir():
+        pytest.skip("jaffe not in the data folder")
+    copy = tmp_path / "jaffe copy"
+    copy.mkdir()
+    for f in source.iterdir():  # links, not copies: the data stays where it is
+        (copy / f.name).symlink_to(f)
+    extras = ["KA.AN1.39 copy.tiff", "ÅK.ÄN1.40.tiff", "scan 001.tiff", "KA_AN1_39.tiff", "表情.HA1.2.tiff"]
+    for name in extras:
+        shutil.copyfile(source / "KA.AN1.39.tiff", copy / name)
+    res = ingest("jaffe", copy, manifests=tmp_path / "m", executor=InlineExecutor(), follow_links=True)
+    t = res.manifest.images().to_pandas()
+    assert len(t) == 213 + len(extras) and t["readable"].all()
+    odd = t[t["name_error"].notna()]
+    assert sorted(odd["path"]) == sorted(extras)
+    assert odd["label"].isna().all() and odd["subject_id"].isna().all()
+    assert (t[t["name_error"].isna()]["label"].notna()).all()
+    assert res.name_errors == len(extras) and sorted(res.name_error_paths) == sorted(extras)
+    assert res.manifest.metadata()["name_errors"]["count"] == len(extras)
+
+    kept_out = ingest("jaffe", copy, name="jaffe-strict", manifests=tmp_path / "m", skip_unknown=True,
+                      executor=InlineExecutor(), follow_links=True)
+    reason = next(k for k in kept_out.skipped if k.startswith("name not like"))
+    assert kept_out.n_rows == 213 and kept_out.skipped[reason] == len(extras)
+    assert sorted(kept_out.skipped.first_paths()[reason]) == sorted(extras)

@@ -170,7 +170,8 @@ def test_strict_refuses_leakage_and_writes_nothing(fake_manifest):
     assert r.audit["forbidden"] == ["fold 0: 1 exact duplicate pair(s) across roles"]
     assert any("forbids" in w for w in r.warnings)
     r.path.unlink()
-    with pytest.raises(FerdataError, match="leaks: fold 0: 1 exact duplicate") as info:
+    with pytest.raises(FerdataError, match="leaks: 1 exact duplicate pair.*s0-happy-0.png \\(train\\) = "
+                                           "s1-happy-0.png \\(test\\)") as info:
         make_split(m, "official", strict=True, executor=INLINE)
     assert "\n" not in str(info.value)
     assert not (m.dir / "splits" / "official.parquet").exists()

@@ -95,3 +95,44 @@ def test_cross_dataset_eval_maps_classes_and_aggregates_folds(tiny_manifest, run
     assert {p.name for p in out.iterdir()} == {"predictions.parquet", "metrics.json", "confusion.png"}
     t, classes = read_predictions(out)
     assert classes == ["happy", "sad", "surprise"] and set(t.column("label").to_pylist()) == {"happy", "sad"}
+
+
+def _other(source, name: str = "other"):
+    import shutil
+
+    from ferdata.engines import InlineExecutor
+    from ferdata.ingest import ingest
+
+    root = Path(source.image_root).parent / f"{name}-src"
+    shutil.copytree(source.image_root, root)
+    return ingest("folder", root, name=name, manifests=source.dir.parent, executor=InlineExecutor()).manifest
+
+
+def test_cross_dataset_eval_reads_the_crops_the_run_was_trained_on(tiny_manifest, runs_dir: Path) -> None:
+    """Trained on face crops: the target needs crops made the same way (--make-crops makes
+    them), never whole frames; trained on whole images: whole images, even where crops exist."""
+    from ferdata.engines import InlineExecutor
+    from ferdata.errors import FerdataError
+    from ferdata.faces.preprocess import preprocess
+    from ferdata.manifest.crops import crop_configs
+
+    source = tiny_manifest(per_class=3, name="cropped")
+    on_images = train("small-cnn", source, "cv", hparams={**FAST, "epochs": 1}, device="cpu")
+    config = preprocess(source, detector="haar", size=32, gray=True, executor=InlineExecutor()).config_hash
+    on_crops = train("small-cnn", source, "cv", hparams={**FAST, "epochs": 1}, device="cpu")
+    assert json.loads((on_crops.run_dir / "config.json").read_text())["crops"] == config
+
+    other = _other(source)
+    with pytest.raises(FerdataError) as info:
+        evaluate(on_crops.run_dir, on=str(other.dir))
+    msg = str(info.value)
+    assert "\n" not in msg and f"trained on face crops {config}" in msg and "--make-crops" in msg
+    assert "ferdata preprocess other --detector haar --align none --size 32 --gray" in msg
+    assert not crop_configs(other)  # nothing was made by the refusal
+
+    m = evaluate(on_crops.run_dir, on=str(other.dir), make_crops=True)
+    assert m["crops"] == config and m["read"] == f"face crops {config} (as trained)"
+    assert config in crop_configs(other)
+
+    whole = evaluate(on_images.run_dir, on=str(other.dir))  # other has crops now: still whole images
+    assert whole["crops"] is None and whole["read"] == "whole images"

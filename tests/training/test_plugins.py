@@ -17,7 +17,8 @@ from ferdata.models import get_model, list_models
 #: runs at the input size (batch 1, eval mode) and the engine step at ``HEAVY_STEP_SIZE``.
 HEAVY = {"vgg16", "inception-v3", "xception", "resnet101-alf", "resnet101-llf", "resnet152-alf", "resnet152-llf"}
 HEAVY_STEP_SIZE = 96
-ONE_STEP = {"epochs": 1, "batch_size": 2, "augment": "none", "patience": 0, "pretrain_epochs": 1}
+#: From scratch: fine-tuning plugins default to ImageNet weights, which are not on this machine.
+ONE_STEP = {"epochs": 1, "batch_size": 2, "augment": "none", "patience": 0, "pretrain_epochs": 1, "weights": "none"}
 
 
 def _params(kind: str) -> list:

@@ -3,16 +3,20 @@ real ImageNet MobileNetV2 backbone in shared/weights."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
+import re
 from pathlib import Path
 
 import pytest
 import torch
 
 from ferdata.errors import FerdataError
-from ferdata.models import get_model
+from ferdata.models import default_weights, fine_tunes, get_model, list_models
 from ferdata.training import train
-from ferdata.training.weights import imagenet_file, load_weights
+from ferdata.training.weights import describe_start, imagenet_file, load_weights
+
 
 def _shared_weights() -> Path:
     """``../shared/weights`` beside the project, or beside ``$FERDATA_TEST_DATA``."""
@@ -108,3 +112,73 @@ def test_real_imagenet_mobilenet_v2_backbone_loads_by_path() -> None:
     assert info["loaded"] == 312 and info["shape_mismatch"] == 0
     state = torch.load(SHARED_MOBILENET, weights_only=True)
     assert torch.equal(model.state_dict()["features.0.0.weight"], state["features.0.0.weight"])
+
+
+# ---- models whose recipe fine-tunes start from ImageNet unless told otherwise ---------------------
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_fine_tuning_names_default_to_imagenet(name: str) -> None:
+    plugin = get_model(name)
+    promised = bool(re.search(r"-(alf|llf|last\d+)$", name))
+    assert fine_tunes(plugin) is (plugin.fine_tunes if plugin.fine_tunes is not None else promised)
+    assert default_weights(plugin) == ("imagenet" if plugin.kind == "torch" and fine_tunes(plugin) else "none")
+    if promised:
+        assert default_weights(plugin) == "imagenet"
+
+
+def test_a_plugin_can_declare_that_it_fine_tunes() -> None:
+    plugin = dataclasses.replace(get_model("small-cnn"), name="my-net", fine_tunes=True)
+    assert default_weights(plugin) == "imagenet"
+    assert default_weights(dataclasses.replace(get_model("resnet18-alf"), fine_tunes=False)) == "none"
+
+
+def test_alf_without_weights_offline_is_one_line_exit_2(torch_home: Path, tiny_manifest, runs_dir: Path) -> None:
+    from typer.testing import CliRunner
+
+    from ferdata.cli.app import app
+
+    m = tiny_manifest()
+    res = CliRunner().invoke(app, ["train", "resnet18-alf", "--manifest", str(m.dir), "--split", "cv",
+                                   "--epochs", "1", "--device", "cpu"])
+    assert res.exit_code == 2, res.output
+    lines = [ln for ln in res.output.splitlines() if ln.strip()]
+    text = " ".join(res.output.split())
+    assert len(lines) <= 2 and "Traceback" not in res.output
+    assert "resnet18-f37072fd.pth" in text and "--weights none" in text
+    assert not runs_dir.exists() or not any(runs_dir.iterdir())
+
+
+def test_from_scratch_needs_weights_none_and_says_so(tiny_manifest, runs_dir: Path) -> None:
+    from typer.testing import CliRunner
+
+    from ferdata.cli.app import app
+    from ferdata.reports.run import load_run, started_from
+
+    m = tiny_manifest(per_class=3)
+    res = CliRunner().invoke(app, ["train", "resnet18-alf", "--manifest", str(m.dir), "--split", "cv", "--epochs", "1",
+                                   "--batch-size", "4", "--device", "cpu", "--weights", "none", "--hp", "augment=none"])
+    assert res.exit_code == 0, res.output
+    assert "from scratch (random initialisation, --weights none)" in " ".join(res.output.split())
+    (run,) = runs_dir.iterdir()
+    assert json.loads((run / "config.json").read_text())["hparams"]["weights"] == "none"
+    assert started_from(load_run(run)).startswith("from scratch")
+
+
+@pytest.mark.skipif(not SHARED_MOBILENET.exists(), reason="shared/weights/mobilenet_v2_imagenet_features.pth not found")
+def test_a_real_pretrained_start_is_stated_in_the_summary(tiny_manifest, runs_dir: Path) -> None:
+    from typer.testing import CliRunner
+
+    from ferdata.cli.app import app
+
+    m = tiny_manifest(per_class=3)
+    res = CliRunner().invoke(app, ["train", "mobilenet-v2", "--manifest", str(m.dir), "--split", "cv", "--epochs", "1",
+                                   "--batch-size", "4", "--device", "cpu", "--weights", str(SHARED_MOBILENET),
+                                   "--hp", "augment=none"])
+    assert res.exit_code == 0, res.output
+    text = re.sub(r"[\s│]", "", res.output)  # the summary wraps long values inside its cell
+    assert "startedfrom" in text and "(--weights,312tensorsloaded)" in text
+    (run,) = runs_dir.iterdir()
+    config = json.loads((run / "config.json").read_text())
+    assert config["weights_loaded"]["loaded"] == 312
+    assert describe_start(config) == f"{SHARED_MOBILENET} (--weights, 312 tensors loaded)"
