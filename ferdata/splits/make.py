@@ -272,6 +272,21 @@ def make_split(manifest: Manifest, protocol: str, *, folds: int | None = None, s
     frame, cset, group_column, excluded = build_frame(manifest.name, manifest.dataset, images, proto,
                                                       classes, group_by)
     fold_roles = assign_roles(frame, proto)
+    options = {"folds": folds, "seed": seed, "val_size": val_size, "test_size": test_size,
+               "classes": classes.name if isinstance(classes, ClassSet) else classes,
+               "group_by": group_by, "near_threshold": near_threshold}
+    return finish_split(manifest, proto, frame, cset, group_column, excluded, fold_roles, options=options, seed=seed,
+                        name=name, strict=strict, near_threshold=near_threshold, write=write, executor=executor,
+                        workers=workers, progress=progress)
+
+
+def finish_split(manifest: Manifest, proto: SplitProtocol, frame: pd.DataFrame, cset: ClassSet,
+                 group_column: str | None, excluded: Counter, fold_roles: list[np.ndarray], *,
+                 options: dict[str, Any], seed: int, name: str | None, strict: bool, near_threshold: int,
+                 write: bool, executor: Executor | None, workers: int | None, progress: ProgressSink,
+                 extra: dict[str, Any] | None = None, extra_warnings: list[str] | None = None) -> SplitResult:
+    """Audit roles already assigned to ``frame`` (by a protocol, or a reference fold list),
+    then write the split table with its metadata (``extra`` joins the metadata)."""
     n_folds = len(fold_roles)
     split_name = name or proto.default_name(n_folds)
 
@@ -292,7 +307,7 @@ def make_split(manifest: Manifest, protocol: str, *, folds: int | None = None, s
                            f"nothing written (drop --strict to keep it and read the audit)")
 
     table = _split_table(frame, fold_roles)
-    warnings = _warnings(proto, frame, fold_roles, group_column)
+    warnings = _warnings(proto, frame, fold_roles, group_column) + list(extra_warnings or ())
     if audit["forbidden"]:  # kept (not --strict), but never silently
         warnings.append(f"leakage the protocol forbids: {len(audit['forbidden'])} finding(s); see the audit")
     metadata = {
@@ -302,9 +317,7 @@ def make_split(manifest: Manifest, protocol: str, *, folds: int | None = None, s
         "manifest": manifest.name,
         "dataset": manifest.dataset,
         "protocol": proto.name,
-        "options": {"folds": folds, "seed": seed, "val_size": val_size, "test_size": test_size,
-                    "classes": classes.name if isinstance(classes, ClassSet) else classes,
-                    "group_by": group_by, "near_threshold": near_threshold},
+        "options": options,
         "seed": seed,
         "class_set": cset.to_dict(),
         "group_column": group_column,
@@ -315,6 +328,7 @@ def make_split(manifest: Manifest, protocol: str, *, folds: int | None = None, s
         "audit": audit,
         "warnings": warnings,
         "content_hash": table_hash(table),
+        **(extra or {}),
     }
     path = None
     if write:
