@@ -22,7 +22,7 @@ from ferdata.models import ModelPlugin, get_model
 from ferdata.progress import NullProgress, ProgressSink
 from ferdata.training import runs as R
 from ferdata.training.data import gather_examples, manifest_hash, read_split
-from ferdata.training.hparams import resolve
+from ferdata.training.hparams import input_size, resolve
 from ferdata.training.metrics import aggregate_folds
 
 
@@ -106,7 +106,7 @@ def train(
     if use_amp and (dev is None or dev.type != "cuda"):
         raise FerdataError("--amp needs a CUDA device")
     base_config = {
-        "plugin": plugin.name, "kind": plugin.kind, "paper": plugin.paper, "input_size": plugin.input_size,
+        "plugin": plugin.name, "kind": plugin.kind, "paper": plugin.paper, "input_size": input_size(plugin, hp),
         "channels": plugin.channels, "features": list(plugin.features), "hparams": hp,
         "manifest": {"name": m.name, "path": str(m.dir.resolve()), "content_hash": manifest_hash(m)},
         "split": {"name": sp.name, "protocol": sp.protocol, "content_hash": sp.content_hash,

@@ -22,6 +22,7 @@ from ferdata.models import ModelPlugin
 from ferdata.progress import NullProgress
 from ferdata.training import runs as R
 from ferdata.training.data import Examples, FaceDataset, build_augment, decode_all, identity_collate
+from ferdata.training.hparams import input_size
 from ferdata.training.metrics import classification_metrics, plot_confusion
 
 #: Keep decoded images in memory up to this many bytes (else decode per batch).
@@ -349,7 +350,7 @@ def run_fold(job: FoldJob) -> dict[str, Any]:
     train_idx, val_idx = ex.select("train"), ex.select("val")
     if len(train_idx) == 0:
         raise FerdataError(f"fold {job.fold} has no training images (role 'train')")
-    size, channels = plugin.input_size, plugin.channels
+    size, channels = input_size(plugin, hp), plugin.channels
     need = len(ex.files) * channels * size * size
     images = decode_all(ex.files, size, channels, workers=job.workers, progress=progress) if need <= CACHE_BYTES else None
     augment = build_augment(hp["augment"], size)

@@ -122,8 +122,11 @@ def _predict_run(plugin: Any, fold_dir: Path, ex: Any, device: str | None, progr
     ckpt = torch_load(fold_dir / R.BEST)
     model.load_state_dict(ckpt["model"])
     model.to(dev)
-    images = decode_all(ex.files, plugin.input_size, plugin.channels, progress=progress)
-    ds = FaceDataset(ex, np.arange(len(ex.image_ids)), size=plugin.input_size, channels=plugin.channels,
+    from ferdata.training.hparams import input_size
+
+    size = input_size(plugin, hp)
+    images = decode_all(ex.files, size, plugin.channels, progress=progress)
+    ds = FaceDataset(ex, np.arange(len(ex.image_ids)), size=size, channels=plugin.channels,
                      normalize=plugin.normalize, images=images)
     rows, probs = predict(model, _loader(ds, int(hp.get("batch_size", 32)), shuffle=False, seed=0, workers=0), dev,
                           with_features=bool(plugin.features))
