@@ -143,7 +143,9 @@ def reference_text(manifest: Manifest, split: str) -> str:
         group = row.get(group_column) if group_column else None
         out.append((str(row["path"]), _text(row.get("content_hash")), _text(row.get("label")), _text(group),
                     "".join(letters)))
-    return format_reference(meta, out)
+    # A split rebuilt from a reference exports under the reference's name: it is the same list.
+    name = (meta.get("reference") or {}).get("name") or meta["name"]
+    return format_reference({**meta, "name": name}, out)
 
 
 def format_reference(meta: dict[str, Any], rows: list[tuple[str, str, str, str, str]]) -> str:
@@ -258,14 +260,29 @@ def apply_reference(manifest: Manifest, reference: str | os.PathLike | Reference
     proto = create_protocol(header["protocol"], folds=options.get("folds"), test_size=options.get("test_size"),
                             val_size=options.get("val_size"), seed=seed, grouped=bool(group_by))
     images = images_with_effective_labels(manifest)
-    frame, cset, group_column, excluded = build_frame(manifest.name, manifest.dataset, images, proto, cset, group_by)
-
     table = images.to_pandas()
     match = match_rows(ref.rows, table)
     if match.matched == 0:
         raise FerdataError(f"none of the {len(ref.rows)} images of reference {ref.name} are in {manifest.name} "
                            f"(matched by path, content hash and file name); is it the dataset the reference "
                            f"lists ({header.get('dataset')}), e.g. {ref.rows['name'].iloc[0]}?")
+    # A copy that lost its subject ids (renamed files) takes them from the reference.
+    filled = 0
+    group_col = header.get("group_column")
+    if group_col:
+        ref_group = {i: g for i, g in zip(match.image_ids, ref.rows["group"]) if i is not None and g}
+        if group_col not in table.columns:
+            table[group_col] = None
+        missing = table[group_col].isna() & table["image_id"].isin(ref_group)
+        filled = int(missing.sum())
+        if filled:
+            table[group_col] = table[group_col].astype(object)
+            table.loc[missing, group_col] = table.loc[missing, "image_id"].map(ref_group)
+            import pyarrow as pa
+
+            images = pa.Table.from_pandas(table, preserve_index=False)
+    frame, cset, group_column, excluded = build_frame(manifest.name, manifest.dataset, images, proto, cset, group_by)
+
     letters = {image_id: ref.rows["roles"].iloc[i] for i, image_id in enumerate(match.image_ids) if image_id}
     ref_label = {image_id: ref.rows["label"].iloc[i] for i, image_id in enumerate(match.image_ids) if image_id}
     listed = frame["image_id"].isin(letters)
@@ -283,7 +300,7 @@ def apply_reference(manifest: Manifest, reference: str | os.PathLike | Reference
     unmatched = [n for n, i in zip(ref.rows["name"], match.image_ids) if i is None]
     info = {"name": ref.name, "file": ref.path.name, "rows": int(len(ref.rows)), "matched": match.matched,
             "matched_by": dict(sorted(match.how.items())), "unmatched": len(unmatched),
-            "unmatched_sample": unmatched[:10], "label_differs": label_differs,
+            "unmatched_sample": unmatched[:10], "label_differs": label_differs, "groups_from_reference": filled,
             "reference_content_hash": header.get("content_hash")}
     warnings = []
     if unmatched:
