@@ -45,6 +45,7 @@ def reproduce_command(
     data: Annotated[list[str] | None, typer.Option("--data", help="KEY=DIR for another dataset the recipe names (a first stage, cross-dataset).")] = None,
     quick: Annotated[bool, typer.Option("--quick", help="The recipe's quick variant: few epochs, fewer folds and images.")] = False,
     repeats: Annotated[int | None, typer.Option("--repeats", min=1, help="Fold seeds per protocol row [default: the recipe's].")] = None,
+    seeds: Annotated[str | None, typer.Option("--seeds", help="Fold seeds as a comma list (e.g. 0,1,2) instead of --repeats.")] = None,
     epochs: Annotated[int | None, typer.Option("--epochs", min=1, help="Override the recipe's epochs (this stage only).")] = None,
     hp: Annotated[list[str] | None, typer.Option("--hp", help="KEY=VALUE over the recipe's hyperparameters (this stage only; repeatable).")] = None,
     device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda | cuda:N | mps")] = "auto",
@@ -78,7 +79,11 @@ def reproduce_command(
         raise FerdataError(f"give the {r.main.key} dataset folder ({r.main.adapter}: {r.main.layout}) after the recipe")
     from ferdata.training.hparams import parse_hp
 
-    opts = ReproduceOptions(quick=quick, repeats=repeats, epochs=epochs, hp=parse_hp(hp), device=device, weights=weights, init=init,
+    try:
+        seed_list = tuple(int(x) for x in seeds.split(",") if x.strip()) if seeds else ()
+    except ValueError:
+        raise FerdataError(f"--seeds {seeds!r}: give whole numbers separated by commas, e.g. --seeds 0,1,2") from None
+    opts = ReproduceOptions(quick=quick, repeats=repeats, seeds=seed_list, epochs=epochs, hp=parse_hp(hp), device=device, weights=weights, init=init,
                             use=_pairs(use, "--use"), data=_pairs(data, "--data"), manifests=manifests, runs=runs,
                             only=tuple(only or ()), reuse=not no_reuse, workers=workers)
     log = (lambda _m: None) if as_json else (lambda m: err_console.print(f"[dim]reproduce:[/] {m}", highlight=False,

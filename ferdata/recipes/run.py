@@ -40,6 +40,8 @@ class ReproduceOptions:
 
     quick: bool = False
     repeats: int | None = None
+    seeds: tuple[int, ...] = ()
+    """Explicit fold seeds (instead of ``repeats`` seeds counted from the row's own)."""
     epochs: int | None = None
     hp: dict[str, Any] = field(default_factory=dict)
     """Hyperparameters over the recipe's (this stage only), as ``--hp KEY=VALUE``."""
@@ -131,13 +133,19 @@ class ReproduceResult:
 # ---- entry point --------------------------------------------------------------------------------
 
 
-def resolve_recipe(spec: str | os.PathLike | Recipe) -> Recipe:
-    """A recipe object, a shipped recipe's name, or a path to a TOML file."""
+def resolve_recipe(spec: str | os.PathLike | Recipe, near: Recipe | None = None) -> Recipe:
+    """A recipe object, a shipped recipe's name, or a path to a TOML file. A name that ``near``
+    (a recipe read from a file) refers to is looked up beside that file first, so an edited
+    copy of a two-stage recipe can sit next to an edited copy of its first stage."""
     from ferdata.recipes._registry import RECIPES
 
     if isinstance(spec, Recipe):
         return spec
     text = str(spec)
+    if near is not None and near.source is not None and "/" not in text:
+        beside = near.source.parent / f"{text}.toml"
+        if beside.is_file():
+            return load_recipe_file(beside)
     if text.endswith(".toml") or os.sep in text or "/" in text:
         return load_recipe_file(text)
     if text in RECIPES:
@@ -175,6 +183,8 @@ class _Runner:
         self.manifests: dict[str, tuple[Manifest, str | None]] = {}
         self.notes: list[str] = []
         self.runs_root = R.runs_root(opts.runs)
+        #: ensemble members: recipe name → its row (each member's own figure beside the ensemble's)
+        self.member_rows: dict[str, RowResult] = {}
 
     # -- the whole recipe --
 
@@ -186,7 +196,7 @@ class _Runner:
             raise FerdataError(f"recipe {recipe.name} has no protocol row {', '.join(self.opts.only)}; "
                                f"its rows: {', '.join(p.label for p in recipe.protocols)}")
         init_run, init_rows = self._init_stage()
-        rows = init_rows + [self._row(p, init_run) for p in rows_wanted]
+        rows = init_rows + [self._row(p, init_run) for p in rows_wanted] + list(self.member_rows.values())
         mode = "quick" if self.opts.quick else "full"
         if self.opts.epochs is not None:
             mode += f", epochs={self.opts.epochs}"
@@ -289,7 +299,7 @@ class _Runner:
             return str(_checkpoint_dir(run_dir)), []
         if init is None:
             return None, []
-        stage = resolve_recipe(init)
+        stage = resolve_recipe(init, near=self.recipe)
         key = stage.main.key
         if key not in self.dirs:
             raise FerdataError(f"recipe {self.recipe.name} starts from recipe {stage.name} trained on {key} "
@@ -310,8 +320,8 @@ class _Runner:
         t0, c0 = time.perf_counter(), _cpu()
         row = RowResult(label or p.label, self._describe(p), p.leaks, p.note, recipe.metric, p.figure, p.where)
         repeats = self.opts.repeats or recipe.repeats
-        for r in range(repeats):
-            seed = p.seed + r
+        seeds = list(self.opts.seeds) or [p.seed + r for r in range(repeats)]
+        for seed in seeds:
             if p.is_cross:
                 values, baselines, runs = self._cross(p, init_run, row)
             else:
@@ -444,11 +454,24 @@ class _Runner:
 
         members = []
         for name in recipe.model.members:
-            member = resolve_recipe(name)
+            member = resolve_recipe(name, near=recipe)
             if member.model.init:
                 raise FerdataError(f"ensemble member {name} starts from another run; give members that train from "
                                    "their own weights")
-            members.append(self._train(m, split, crops, None, row, recipe=member).run_dir)
+            t0, c0 = time.perf_counter(), _cpu()
+            mrow = self.member_rows.get(name)
+            if mrow is None:
+                first = member.protocols[0]
+                mrow = self.member_rows[name] = RowResult(f"member {member.model.name}", row.protocol, first.leaks,
+                                                          f"recipe {name}", member.metric, first.figure, first.where)
+            result = self._train(m, split, crops, None, mrow, recipe=member)
+            for f in result.folds or [result]:
+                mrow.values.append(_metric(f.metrics, member.metric))
+                mrow.baselines.append(f.metrics["test"]["majority_baseline"])
+            mrow.runs.append(str(result.run_dir))
+            mrow.wall_s += time.perf_counter() - t0
+            mrow.cpu_s += _cpu() - c0
+            members.append(result.run_dir)
         self.log(f"{row.label}: soft voting over {len(members)} runs")
         return train("ensemble", members=[str(d) for d in members], runs=self.runs_root)
 
@@ -538,7 +561,7 @@ def _quick_split(m: Manifest, name: str, folds: int | None, max_train: int | Non
             drop = np.setdiff1d(idx, chosen)
             keep[drop] = False
         table = table.filter(pa.array(keep))
-    quick = f"{name}-quick"
+    quick = f"{name}-quick" + (f"-f{folds}" if folds else "") + (f"-n{max_train}" if max_train else "")
     meta = {**meta, "name": quick, "n_folds": len(set(table.column("fold").to_pylist())),
             "quick_of": {"split": name, "folds": folds, "max_train": max_train}, "content_hash": table_hash(table)}
     write_table(split_path(m, quick), table, meta)

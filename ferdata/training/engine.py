@@ -358,8 +358,12 @@ def run_fold(job: FoldJob) -> dict[str, Any]:
                                         images=images, augment=aug)
     loader_workers = job.workers if images is None else 0
     per_rank_batch = max(1, hp["batch_size"] // d.world)
-    train_loader = _loader(make(train_idx, augment), per_rank_batch, shuffle=True, seed=job.seed,
-                           workers=loader_workers, dist=d, drop_last=len(train_idx) > per_rank_batch * d.world)
+    # ``repeat``: every epoch passes over the training images that many times, each with fresh
+    # augmentation (paper 001 trains on up to 200 distorted copies of every face).
+    repeat = max(1, int(hp.get("repeat") or 1))
+    epoch_idx = np.tile(train_idx, repeat)
+    train_loader = _loader(make(epoch_idx, augment), per_rank_batch, shuffle=True, seed=job.seed,
+                           workers=loader_workers, dist=d, drop_last=len(epoch_idx) > per_rank_batch * d.world)
     eval_batch = max(hp["batch_size"], 1)
     val_loader = _loader(make(val_idx, None), eval_batch, shuffle=False, seed=job.seed, workers=loader_workers) \
         if len(val_idx) else None
