@@ -74,7 +74,7 @@ def run_pipeline(
     split = make_split(manifest, protocol, folds=folds, seed=seed, workers=workers, progress=progress)
     result.steps["split"] = split
 
-    from ferdata.faces.pipeline import preprocess
+    from ferdata.faces.preprocess import preprocess
 
     step("preprocess")
     result.steps["preprocess"] = preprocess(manifest, detector=detector, align="rotate", size=48, gray=True,

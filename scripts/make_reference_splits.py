@@ -60,7 +60,7 @@ def sfew_by_movie(source: Path, path: Path, folds: int = 5) -> Path:
     from ferdata.imageio import sha256
     from ferdata.ingest import image_id
     from ferdata.splits.make import assign_roles, build_frame
-    from ferdata.splits.protocols import create_protocol
+    from ferdata.splits import create_protocol
     from ferdata.splits.reference import ROLE_LETTERS, format_reference
 
     folder_of = {label: folder for folder, label in SFEW_NAMES.items()}

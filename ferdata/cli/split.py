@@ -11,7 +11,7 @@ from rich.table import Table
 
 ORDER = 40
 
-from ferdata.cli.common import ManifestsOpt, RichProgress, WorkersOpt, console, summary_table
+from ferdata.cli.common import ManifestsOpt, RichProgress, WorkersOpt, console, print_broken, summary_table
 
 
 def split_command(
@@ -36,7 +36,7 @@ def split_command(
     """Split a manifest into train/val/test roles per fold: <manifests>/<name>/splits/<split>.parquet."""
     from ferdata.errors import FerdataError
     from ferdata.manifest import Manifest
-    from ferdata.splits import get_protocol_class, list_protocols, make_split
+    from ferdata.splits import PROTOCOLS, get_protocol_class, list_protocols, make_split
     from ferdata.splits.reference import apply_reference, export_reference as export, list_references, load_reference
 
     if list_:
@@ -48,6 +48,7 @@ def split_command(
             table.add_row(p, {"required": "needs them", "optional": "--group-by", "never": "ignored"}[cls.groups],
                           cls.description)
         console.print(table)
+        print_broken(PROTOCOLS)
         refs = Table(title="reference fold lists (--reference NAME)", title_justify="left")
         for col in ("name", "dataset", "protocol", "folds", "images", "classes"):
             refs.add_column(col)

@@ -1,10 +1,13 @@
-"""The recipe registry: every ``*.toml`` in ``ferdata/recipes/files`` is a named recipe.
+"""The recipe registry (a leaf: the recipe package imports it, it imports no recipe code).
 
-Kept in a leaf module (timm's ``_registry.py``): the package imports it, never the reverse.
+Every ``*.toml`` in ``ferdata/recipes/files`` is a recipe named after its file; installed
+packages add theirs through the ``ferdata.recipes`` entry-point group (a callable that calls
+:func:`register_recipe_file`). A member is read when first asked for.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from ferdata.recipes.schema import Recipe, load_recipe_file
@@ -12,28 +15,21 @@ from ferdata.registry import Registry
 
 FILES = Path(__file__).resolve().parent / "files"
 
-RECIPES: Registry[Recipe] = Registry("recipe")
+RECIPES: Registry[Recipe] = Registry("recipe", entry_point_group="ferdata.recipes")
 
 
-def register_recipe_file(path: Path) -> None:
+def register_recipe_file(path: str | Path) -> None:
     """Register the recipe in ``path`` under its file name (read when first asked for)."""
-    RECIPES.register(path.stem)(lambda: load_recipe_file(path))
+    path = Path(path)
+    RECIPES.add(path.stem, partial(load_recipe_file, path))
 
 
 def _load_shipped() -> None:
     for path in sorted(FILES.glob("*.toml")):
-        if path.stem not in RECIPES._entries:
-            register_recipe_file(path)
+        register_recipe_file(path)
 
 
 RECIPES.add_loader(_load_shipped)
-
-
-def list_recipes(pattern: str | None = None) -> list[str]:
-    """Names of the shipped recipes, optionally filtered with a shell wildcard (``p001-*``)."""
-    return RECIPES.names(pattern)
-
-
-def create_recipe(name: str) -> Recipe:
-    """A shipped recipe by name."""
-    return RECIPES.create(name)
+list_recipes = RECIPES.list
+create_recipe = RECIPES.create
+get_recipe = RECIPES.get

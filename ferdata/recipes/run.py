@@ -256,7 +256,7 @@ class _Runner:
             self.notes.append(f"{spec.key}: images are face crops already (median side {median:.0f} px < "
                               f"{spec.skip_preprocess_below}): face detection skipped, images used as they are")
             return None
-        from ferdata.faces.pipeline import make_config, preprocess
+        from ferdata.faces.preprocess import make_config, preprocess
 
         cfg = dict(spec.preprocess)
         detector = cfg.pop("detector")

@@ -244,7 +244,7 @@ def apply_reference(manifest: Manifest, reference: str | os.PathLike | Reference
     no role and are counted, as in :func:`ferdata.splits.make_split`.
     """
     from ferdata.splits.make import DEFAULT_NEAR_THRESHOLD, MAX_NEAR_THRESHOLD, build_frame, finish_split
-    from ferdata.splits.protocols import create_protocol
+    from ferdata.splits import create_protocol
 
     progress = progress or NullProgress()
     ref = reference if isinstance(reference, Reference) else load_reference(reference)

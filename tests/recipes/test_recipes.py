@@ -30,7 +30,7 @@ def test_the_issues_recipes_are_shipped() -> None:
 
 @pytest.mark.parametrize("name", RECIPES)
 def test_recipe_is_consistent(name: str) -> None:
-    from ferdata.faces.pipeline import make_config
+    from ferdata.faces.preprocess import make_config
 
     r = create_recipe(name)
     assert r.name == name and r.source is not None and r.source.stem == name
