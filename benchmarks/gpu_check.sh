@@ -38,7 +38,8 @@ if [ "$DEVICE" = auto ]; then
   if "$PY" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)"; then DEVICE=cuda; else DEVICE=cpu; fi
 fi
 if [ "$DEVICE" = cpu ]; then
-  STEPS="${STEPS:-4}"; BATCH="${BATCH:-8}"; SIZE="${SIZE:-64}"; NPROC=2; AMP="--no-amp"; N_IMAGES=48
+  STEPS="${STEPS:-4}"; BATCH="${BATCH:-8}"; SIZE="${SIZE:-64}"; NPROC=2; AMP="--no-amp"; N_IMAGES=40
+  export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 else
   STEPS="${STEPS:-300}"; BATCH="${BATCH:-64}"; SIZE="${SIZE:-224}"; AMP="--amp"
   NPROC="$("$PY" -c "import torch; print(max(1, torch.cuda.device_count()))")"
@@ -92,7 +93,8 @@ EOF
 echo "1. resnet18-alf, ${EPOCHS} epoch(s) ≈ $STEPS steps, $AMP"
 t0=$(stamp)
 $FERDATA train resnet18-alf --manifest synth --split ppi --device "$DEVICE" $AMP --epochs "$EPOCHS" \
-  --batch-size "$BATCH" --hp input_size="$SIZE" --weights none --patience 0 >/dev/null
+  --batch-size "$BATCH" --hp input_size="$SIZE" --weights none --patience 0 >"$WORK/train.log" 2>&1 \
+  || { cat "$WORK/train.log" >&2; exit 1; }
 t1=$(stamp)
 read -r IPS RUN <<<"$(rate "$WORK/runs")"
 echo "   single process: $IPS images/s, $("$PY" -c "print(f'{$t1 - $t0:.1f}')") s wall"
@@ -101,7 +103,7 @@ echo "2. DDP through torchrun, $NPROC process(es)"
 t0=$(stamp)
 OMP_NUM_THREADS=1 "$PY" -m torch.distributed.run --standalone --nproc_per_node="$NPROC" -m ferdata train resnet18-alf \
   --manifest synth --split ppi --device "$DEVICE" $AMP --epochs "$EPOCHS" --batch-size "$BATCH" \
-  --hp input_size="$SIZE" --weights none --patience 0 >/dev/null
+  --hp input_size="$SIZE" --weights none --patience 0 >"$WORK/ddp.log" 2>&1 || { cat "$WORK/ddp.log" >&2; exit 1; }
 t1=$(stamp)
 read -r DIPS DRUN <<<"$(rate "$WORK/runs")"
 echo "   DDP: $DIPS images/s over $NPROC process(es), $("$PY" -c "print(f'{$t1 - $t0:.1f}')") s wall"

@@ -179,6 +179,13 @@ class _Runner:
     def __init__(self, recipe: Recipe, dataset_dir: Path, opts: ReproduceOptions, progress: ProgressSink,
                  log: Callable[[str], None]) -> None:
         self.recipe, self.opts, self.progress, self.log = recipe, opts, progress, log
+        known = {d.key for d in recipe.datasets}
+        for name in ([recipe.model.init] if recipe.model.init else []) + list(recipe.model.members):
+            known |= {d.key for d in resolve_recipe(name, near=recipe).datasets}
+        unknown = sorted(set(opts.data) - known)
+        if unknown:
+            raise FerdataError(f"--data {', '.join(unknown)}: recipe {recipe.name} reads no such dataset; "
+                               f"its datasets: {', '.join(sorted(known))}")
         self.dirs = {recipe.main.key: dataset_dir, **{k: Path(v) for k, v in opts.data.items()}}
         self.manifests: dict[str, tuple[Manifest, str | None]] = {}
         self.notes: list[str] = []

@@ -44,6 +44,8 @@ def test_errors_are_one_line(tmp_path: Path) -> None:
     assert res.exit_code != 0 and "Traceback" not in res.output
     res = runner.invoke(app, ["reproduce", "p001-mobilenet-jaffe", str(tmp_path), "--data", "fer2013"])
     assert res.exit_code != 0 and "is not KEY=VALUE" in res.output
+    res = runner.invoke(app, ["reproduce", "p001-mobilenet-jaffe", str(tmp_path), "--data", "ck=/x"])
+    assert res.exit_code != 0 and "--data ck: recipe p001-mobilenet-jaffe reads no such dataset" in res.output
     bad = tmp_path / "bad.toml"
     bad.write_text('name = "x"\n')
     res = runner.invoke(app, ["reproduce", str(bad), str(tmp_path)])
