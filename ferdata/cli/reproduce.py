@@ -137,8 +137,11 @@ def render(result) -> None:  # noqa: ANN001
         leak = "subjects leak" if row.leaks == "subjects" else "movies shared" if row.leaks == "movies" else \
             f"{row.leaks} leak" if row.leaks != "none" else "no subject leaks"
         where = f"; paper: {row.where}" if row.where else ""
+        epochs = sorted(set(row.epochs))
+        trained = (f"; epochs run {'/'.join(map(str, epochs))}" if epochs else "") + \
+            (f", {_duration(row.train_s)} of training by the runs' own clocks" if row.train_s else "")
         console.print(f"{row.label}: {row.protocol} ({leak}); {row.note}{where}. "
-                      f"{row.trained} trained, {row.reused} reused: {', '.join(row.runs)}", highlight=False,
+                      f"{row.trained} trained, {row.reused} reused{trained}: {', '.join(row.runs)}", highlight=False,
                       soft_wrap=True)
     for note in result.notes:
         console.print(f"note: {note}", highlight=False, soft_wrap=True)

@@ -78,6 +78,10 @@ class RowResult:
     trained: int = 0
     wall_s: float = 0.0
     cpu_s: float = 0.0
+    #: epochs each fold's run trained (a reused or given run may differ from the recipe)
+    epochs: list[int] = field(default_factory=list)
+    #: seconds of training the runs themselves report (also for reused runs)
+    train_s: float = 0.0
 
     @property
     def mean(self) -> float:
@@ -108,8 +112,8 @@ class RowResult:
                 "mean": self.mean if self.values else None, "std": self.std if self.values else None,
                 "n": len(self.values), "values": self.values, "seed_std": self.seed_std, "seeds": self.seeds,
                 "majority_baseline": self.majority if self.baselines else None, "gap_points": self.gap,
-                "runs": self.runs, "reused": self.reused, "trained": self.trained,
-                "wall_s": round(self.wall_s, 2), "cpu_s": round(self.cpu_s, 2)}
+                "runs": self.runs, "reused": self.reused, "trained": self.trained, "epochs_run": self.epochs,
+                "train_s": round(self.train_s, 2), "wall_s": round(self.wall_s, 2), "cpu_s": round(self.cpu_s, 2)}
 
 
 @dataclass
@@ -409,6 +413,7 @@ class _Runner:
             raise FerdataError(f"split {split} of {m.name} has no test images in any fold; is the dataset complete?")
         values = [_metric(f.metrics, self.recipe.metric) for f in fold_results]
         baselines = [f.metrics["test"]["majority_baseline"] for f in fold_results]
+        _account(row, fold_results)
         return values, baselines, [str(result.run_dir)]
 
     def _train(self, m: Manifest, split: str, crops: str | None, init_run: str | None, row: RowResult,
@@ -475,6 +480,7 @@ class _Runner:
             for f in result.folds or [result]:
                 mrow.values.append(_metric(f.metrics, member.metric))
                 mrow.baselines.append(f.metrics["test"]["majority_baseline"])
+            _account(mrow, result.folds or [result])
             mrow.runs.append(str(result.run_dir))
             mrow.wall_s += time.perf_counter() - t0
             mrow.cpu_s += _cpu() - c0
@@ -495,9 +501,18 @@ class _Runner:
         make_split(dst, "all-test", classes=p.classes, name=test_name, workers=self.opts.workers)
         self.log(f"{row.label}: {self.recipe.model.name} on all of {src.name}, tested on all of {dst.name}")
         result = self._train(src, name, src_crops, init_run, row)
+        _account(row, result.folds or [result])
         metrics = evaluate(result.run_dir, on=str(dst.dir), split=test_name, device=self.opts.device,
                            progress=self.progress)
         return [_metric(metrics, self.recipe.metric)], [metrics["test"]["majority_baseline"]], [str(result.run_dir)]
+
+
+def _account(row: RowResult, results: list[RunResult]) -> None:
+    """Add the epochs and training seconds the fold runs report to ``row``."""
+    for f in results:
+        if f.metrics.get("epochs_run") is not None:
+            row.epochs.append(int(f.metrics["epochs_run"]))
+        row.train_s += float(f.metrics.get("train_seconds") or 0.0)
 
 
 def _given_run(run: str, runs: Any, split_hash: str, name: str, row: RowResult) -> RunResult:
