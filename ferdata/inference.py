@@ -29,7 +29,9 @@ class RunModel:
 
     @property
     def size(self) -> int:
-        return int(self.plugin.input_size)
+        from ferdata.training.hparams import input_size
+
+        return input_size(self.plugin, self.config.get("hparams"))
 
     @property
     def channels(self) -> int:

@@ -26,6 +26,10 @@ these plain names, shared by every plugin and the engine (whose own defaults are
                         paper 001's ×0.94 every 15); ``"cosine"``; ``"plateau"`` (lr × 0.1
                         when the validation loss stalls)
 ``patience``            early stopping on the validation role (epochs; 0 = off)
+``repeat``              passes over the training images per epoch, each freshly augmented
+                        (default 1; paper 001 trains on many distorted copies per face)
+``input_size``          decode images at this side instead of the plugin's (ImageNet
+                        networks on 48-px faces, paper 001)
 ``augment``             comma list of ``flip``, ``crop`` (0.85–1 of the area), ``rotate``
                         (±10°), ``scale`` (±10%); ``all``; ``none``
 ``class_weights``       ``"none"`` or ``"balanced"`` (paper 004)

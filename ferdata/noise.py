@@ -41,7 +41,7 @@ from ferdata.manifest.lock import manifest_lock
 from ferdata.manifest.schema import SUSPECTS_SCHEMA
 from ferdata.manifest.tables import SUSPECTS_TABLE
 from ferdata.progress import NullProgress, ProgressSink
-from ferdata.training.runs import CONFIG, PREDICTIONS, read_predictions, resolve_run, split_coverage
+from ferdata.training.runs import EVAL_PREFIX, PREDICTIONS, read_predictions, resolve_run, split_coverage
 
 HELD_OUT_ROLE = "test"
 RANK_BY = ("both", "self_confidence", "normalized_margin")
@@ -93,8 +93,8 @@ def find_prediction_files(runs: Sequence[str | Path]) -> list[Path]:
         elif (run / PREDICTIONS).is_file():
             files.append(run / PREDICTIONS)
         elif run.is_dir():
-            # runs only: an 'eval --on' folder inside a run holds another manifest's predictions
-            inner = sorted(f for f in run.glob(f"*/{PREDICTIONS}") if (f.parent / CONFIG).is_file())
+            # an 'eval --on' folder inside a run holds another manifest's predictions: not a fold's
+            inner = sorted(f for f in run.glob(f"*/{PREDICTIONS}") if not f.parent.name.startswith(EVAL_PREFIX))
             if not inner:
                 raise FerdataError(f"{arg('from_runs')} {run}: no {PREDICTIONS} in it or in its sub-folders; "
                                    "give the run folders written by 'ferdata train'")
@@ -124,7 +124,7 @@ def read_run_predictions(runs: Sequence[str | Path], *, manifest: Manifest | Non
         resume = (f"finish them with 'ferdata train --resume {c.run}'" if c.run is not None
                   else "train the missing folds")
         if not partial:
-            raise FerdataError(f"{c.describe()}; {resume}, or pass --partial to flag only the scored images")
+            raise FerdataError(f"{c.describe()}; {resume}, or pass {arg('partial')} to flag only the scored images")
         warnings.warn(f"{c.describe()} (--partial); {resume} to score them", FerdataWarning, stacklevel=2)
     classes: tuple[str, ...] | None = None
     sums: dict[str, np.ndarray] = {}
@@ -328,7 +328,7 @@ def find_label_issues(labels: np.ndarray, probs: np.ndarray, *, rank_by: str = "
     labels = np.asarray(labels, dtype=np.int64)
     probs = np.asarray(probs, dtype=np.float64)
     if filter_by not in FILTER_BY:
-        raise FerdataError(f"--filter-by {filter_by!r}: choose one of {', '.join(FILTER_BY)}")
+        raise FerdataError(f"{arg('filter_by')} {filter_by!r}: choose one of {', '.join(FILTER_BY)}")
     n, k = probs.shape
     thresholds = per_class_thresholds(labels, probs)
     joint, guess = confident_joint(labels, probs, thresholds)

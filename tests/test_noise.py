@@ -361,7 +361,5 @@ def test_prediction_files_of_a_fold_group_leave_out_eval_on_folders(tmp_path):
     for sub in ("fold-0", "fold-1", "eval-other-all-test"):
         (group / sub).mkdir(parents=True)
         (group / sub / "predictions.parquet").write_bytes(b"")
-        if sub.startswith("fold"):
-            (group / sub / "config.json").write_text("{}")
     assert find_prediction_files([group]) == [group / "fold-0" / "predictions.parquet",
                                               group / "fold-1" / "predictions.parquet"]

@@ -23,7 +23,7 @@ ORDER = 55
 
 EXAMPLES = (
     Example("ferdata eval latest", "the newest run's test metrics: per class, confusion, averages"),
-    Example("ferdata eval latest --on jaffe --split all-test",
+    Example("ferdata eval latest --on jaffe --split all-test --make-crops",
             "the run on a manifest's every image (cross-dataset), written under the run"),
     Example("ferdata eval latest --json", "the metrics as JSON"),
 )

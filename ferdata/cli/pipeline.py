@@ -96,10 +96,11 @@ def pipeline_command(
     )
     m = result.manifest
     split, pre, feats = result.steps["split"], result.steps["preprocess"], result.steps["features"]
+    grouped = f", grouped by {split.metadata['group_by']}" if split.metadata.get("group_by") else ""
     n = max(pre.n_images, 1)
     s = Summary("pipeline")
     s.row("dataset", result.dataset).row("manifest", str(m.dir)).row("images", result.ingest.n_rows)
-    s.row("unreadable", result.ingest.n_unreadable).row("split", f"{split.name} ({split.n_folds} folds)")
+    s.row("unreadable", result.ingest.n_unreadable).row("split", f"{split.name} ({split.n_folds} folds{grouped})")
     s.row("faces found",
           f"{pre.counts.get('face_found', 0)}/{pre.n_images} ({100 * pre.counts.get('face_found', 0) / n:.1f}%)")
     s.row("features", f"{', '.join(feats.descriptors)} + pca:5 for {feats.n_described} images")

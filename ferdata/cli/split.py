@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -48,7 +49,14 @@ def split_command(
     near_threshold: Annotated[int | None, typer.Option("--near-threshold", help="pHash bits that may differ for a near-duplicate, 0-16 [default: 4].")] = None,
     manifests: ManifestsOpt = None,
     workers: WorkersOpt = None,
-    list_: Annotated[bool, typer.Option("--list", help="List the protocols and exit.")] = False,
+    reference: Annotated[str | None, typer.Option(
+        "--reference", help="Rebuild a reference fold list (a shipped name, see --list, or a file) instead of a "
+                            "protocol.")] = None,
+    export_reference: Annotated[Path | None, typer.Option(
+        "--export-reference", help="Also write the split as a reference fold list (image names, hashes, roles) to "
+                                   "this file.")] = None,
+    list_: Annotated[bool, typer.Option("--list", help="List the protocols and the reference fold lists, and exit.")]
+        = False,
     as_json: JsonOpt = False,
     no_wait: NoWaitOpt = False,
 ) -> None:
@@ -56,6 +64,7 @@ def split_command(
     from ferdata.errors import FerdataError
     from ferdata.manifest import Manifest, list_manifests, manifests_root
     from ferdata.splits import PROTOCOLS, get_protocol_class, list_protocols, make_split
+    from ferdata.splits.reference import apply_reference, export_reference as export, list_references, load_reference
 
     if list_:
         rows = []
@@ -65,23 +74,49 @@ def split_command(
                          cls.description))
         console.print(table("split protocols", ("name", "subjects", "what"), rows, justify=["left"] * 3))
         print_broken(PROTOCOLS)
+        refs = []
+        for ref_name in list_references():
+            h = load_reference(ref_name).header
+            refs.append((ref_name, h.get("dataset"), h.get("protocol"), h.get("n_folds"), h.get("n_images"),
+                         ", ".join(h["class_set"]["classes"])))
+        console.print(table("reference fold lists (--reference NAME)",
+                            ("name", "dataset", "protocol", "folds", "images", "classes"), refs,
+                            justify=["left"] * 6))
         return
-    if name is None or protocol is None:
+    if name is None or (protocol is None and reference is None):
         known = list_manifests(manifests)
         have = (f"manifests under {manifests_root(manifests)}: {', '.join(known)}" if known else
                 f"no manifest under {manifests_root(manifests)} yet: make one with 'ferdata ingest'")
-        raise FerdataError(f"give a manifest and a protocol, e.g. 'ferdata split {known[0] if known else 'jaffe'} "
-                           f"--protocol loso' (protocols: --list; {have})")
+        example = known[0] if known else "jaffe"
+        raise FerdataError(f"give a manifest and a protocol, e.g. 'ferdata split {example} --protocol loso', or a "
+                           f"reference fold list, e.g. 'ferdata split {example} --reference jaffe-loso' "
+                           f"(protocols and references: --list; {have})")
+    if protocol is not None and reference is not None:
+        raise FerdataError("give --protocol or --reference, not both: a reference carries its own protocol")
+    manifest = Manifest.open(name, manifests)
     with lock_waits(no_wait):
-        result = make_split(
-            Manifest.open(name, manifests), protocol, folds=folds, seed=seed, val_size=val_size, test_size=test_size,
-            classes=classes, group_by=group_by, name=split_name, strict=strict, near_threshold=near_threshold,
-            workers=workers, progress=RichProgress(),
-        )
+        if reference is not None:
+            given = {"--folds": folds, "--val-size": val_size, "--test-size": test_size, "--group-by": group_by}
+            clash = [k for k, v in given.items() if v is not None] + (["--seed"] if seed != 0 else [])
+            if clash:
+                raise FerdataError(f"{', '.join(clash)} cannot change a reference fold list; drop them "
+                                   "(--classes, --name, --strict and --near-threshold apply)")
+            result = apply_reference(manifest, reference, classes=classes, name=split_name, strict=strict,
+                                     near_threshold=near_threshold, workers=workers, progress=RichProgress())
+        else:
+            result = make_split(
+                manifest, protocol, folds=folds, seed=seed, val_size=val_size, test_size=test_size,
+                classes=classes, group_by=group_by, name=split_name, strict=strict, near_threshold=near_threshold,
+                workers=workers, progress=RichProgress(),
+            )
+    if export_reference is not None:
+        export(manifest, result.name, export_reference)
     if as_json:
         print_json({"path": str(result.path), **result.metadata})
         return
     render_split(result.metadata, str(result.path))
+    if export_reference is not None:
+        console.print(f"wrote reference fold list {export_reference}", highlight=False, soft_wrap=True)
 
 
 def split_summary(meta: dict, path: str | None = None) -> Summary:
@@ -89,6 +124,16 @@ def split_summary(meta: dict, path: str | None = None) -> Summary:
     from ferdata.splits.info import audit_rows, summary_rows
 
     s = Summary(f"split {meta['manifest']} → {meta['name']}")
+    ref = meta.get("reference")
+    if ref:
+        how = ", ".join(f"{n} by {k}" for k, n in ref["matched_by"].items()) or "none"
+        same = meta.get("content_hash") == ref.get("reference_content_hash")
+        rows = [("reference", ref["name"]), ("reference images", ref["rows"]), ("matched", f"{ref['matched']} ({how})"),
+                ("not matched", ref["unmatched"]), ("label differs from the reference", ref["label_differs"]),
+                ("same rows as the reference's split", "yes" if same else "no (another copy or subset)")]
+        if ref["unmatched_sample"]:
+            rows.append(("first not matched", ", ".join(ref["unmatched_sample"][:5])))
+        s.table("reference fold list", ("", ""), rows, key="reference", before=False)
     columns, fold_rows = audit_rows(meta)
     s.table("leakage audit per fold", columns, fold_rows, key="audit", before=False)
     for label, value in summary_rows(meta):

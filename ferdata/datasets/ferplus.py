@@ -38,7 +38,7 @@ import pyarrow as pa
 from ferdata.datasets._registry import register_dataset
 from ferdata.datasets.base import DatasetAdapter, Entry, Scan, inside
 from ferdata.datasets.fer2013 import pixels_to_png
-from ferdata.errors import FerdataError, LayoutError
+from ferdata.errors import FerdataError, LayoutError, arg
 from ferdata.labels import FER2013_CODES
 from ferdata.manifest.store import IN_MANIFEST
 
@@ -70,7 +70,7 @@ def vote_winner(votes: Sequence[int], rule: str = "majority") -> int | None:
     """Index (into :data:`VOTE_LABELS`) of the class ``rule`` picks from ten vote counts, or
     ``None`` when the rule finds no winner."""
     if rule not in LABEL_RULES:
-        raise FerdataError(f"--label-rule {rule!r}: use one of {', '.join(LABEL_RULES)}")
+        raise FerdataError(f"{arg('label_rule')} {rule!r}: use one of {', '.join(LABEL_RULES)}")
     counts = [max(0, int(v)) for v in votes]
     if rule == "ferplus":
         counts = [c if c > 1 else 0 for c in counts]  # a single annotator's vote is an outlier
@@ -96,7 +96,7 @@ class FERPlus(DatasetAdapter):
     def rule(self) -> str:
         rule = self.opts.get("label_rule") or "majority"
         if rule not in LABEL_RULES:
-            raise FerdataError(f"--label-rule {rule!r}: use one of {', '.join(LABEL_RULES)}")
+            raise FerdataError(f"{arg('label_rule')} {rule!r}: use one of {', '.join(LABEL_RULES)}")
         return rule
 
     @staticmethod

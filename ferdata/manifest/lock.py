@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ferdata.atomic import make_folder, os_errors
-from ferdata.errors import FerdataError
+from ferdata.errors import FerdataError, arg
 
 LOCK_FILE = ".lock"
 
@@ -119,7 +119,7 @@ def manifest_lock(directory: str | os.PathLike, command: str | None = None) -> I
             who = describe(holder(directory))
             if not policy.wait:
                 raise ManifestBusyError(f"{directory} is being written by {who}; wait for it to finish, or run "
-                                        "without --no-wait to wait for it") from None
+                                        f"without {arg('no_wait')} to wait for it") from None
             if policy.on_wait is not None:
                 policy.on_wait(f"waiting for {who} to finish writing {directory}")
             fcntl.flock(fd, fcntl.LOCK_EX)

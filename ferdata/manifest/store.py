@@ -181,8 +181,8 @@ class Manifest:
         if not root.is_dir():
             raise ManifestError(
                 f"{root}, where the images of {self.name} were ingested from, no longer exists; restore or mount it "
-                f"there, or ingest it again from where it is now ('ferdata ingest {self.dataset} NEW_PATH "
-                f"--name {self.name}')")
+                f"there, or ingest it again from where it is now "
+                f"('ferdata ingest {self.dataset} NEW_PATH --name {self.name}')")
         return root
 
     def resolve(self, path: str) -> Path:

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from ferdata import atomic
-from ferdata.errors import FerdataError
+from ferdata.errors import FerdataError, arg
 from ferdata.manifest import Manifest
 from ferdata.progress import NullProgress, ProgressSink
 
@@ -106,7 +106,7 @@ def find_weights(explicit: str | os.PathLike | None = None) -> Path | None:
     if explicit:
         path = Path(explicit).expanduser()
         if not path.is_file():
-            raise FerdataError(f"--weights {path}: no such file; give a MobileNetV2 ImageNet state dict "
+            raise FerdataError(f"{arg('weights')} {path}: no such file; give a MobileNetV2 ImageNet state dict "
                                f"(torchvision's {TORCHVISION_FILES[0]})")
         return path
     env = os.environ.get(ENV_WEIGHTS)

@@ -34,7 +34,7 @@ from pathlib import Path
 import httpx
 
 from ferdata import atomic
-from ferdata.errors import FerdataError
+from ferdata.errors import FerdataError, arg
 from ferdata.manifest import Manifest, atomic_write_bytes, manifests_root
 from ferdata.progress import NullProgress, ProgressSink
 from ferdata.review.install import (
@@ -311,7 +311,7 @@ def port_in_use(port: int, host: str = HOST) -> bool:
                 return True
             if exc.errno == errno.EACCES:
                 raise FerdataError(f"port {port} needs privileges you do not have; pick one above 1023 with "
-                                   "--port (the default is 8080)") from None
+                                   f"{arg('port')} (the default is 8080)") from None
             raise
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.settimeout(0.5)
@@ -341,7 +341,7 @@ def choose_document_root(document_root: str | os.PathLike | None, roots: Iterabl
     if document_root is not None:
         root = Path(document_root).expanduser().resolve()
         if not root.is_dir():
-            raise FerdataError(f"--document-root {root} is not a folder; give the folder above your datasets' images")
+            raise FerdataError(f"{arg('document_root')} {root} is not a folder; give the folder above your datasets' images")
         return root
     roots = [str(r) for r in roots]
     if not roots:
@@ -422,7 +422,7 @@ def _wait_healthy(url: str, creds: Credentials, pid: int, log: Path, timeout: fl
                 raise FerdataError(f"Label Studio exited while starting: {_last_log_line(log)} (log: {log})")
             moved = _port_moved(log)
             if moved:
-                raise FerdataError(f"{moved}; pick a free port with --port (log: {log})")
+                raise FerdataError(f"{moved}; pick a free port with {arg('port')} (log: {log})")
             state = probe(url, creds.token)
             if state == "ok":
                 return
@@ -432,7 +432,7 @@ def _wait_healthy(url: str, creds: Credentials, pid: int, log: Path, timeout: fl
                                    "remove both and start again")
             if time.monotonic() > deadline:
                 raise FerdataError(f"Label Studio did not become healthy on {url} within {timeout:.0f} s "
-                                   f"(last log line: {_last_log_line(log)}); see {log} or raise --timeout")
+                                   f"(last log line: {_last_log_line(log)}); see {log} or raise {arg('timeout')}")
             time.sleep(0.5)
     finally:
         progress.finish()

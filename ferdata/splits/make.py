@@ -385,25 +385,58 @@ def _make_split(manifest: Manifest, protocol: str, *, folds: int | None = None, 
                                                       classes, group_by)
     note = group_note(manifest.dataset, group_by) if group_by and group_column else None
     executor = executor or create_executor("local", workers=workers)
-    hashes = perceptual_hashes(manifest, frame["image_id"].tolist(), frame["path"].tolist(),
-                               frame["content_hash"].tolist(), executor=executor, progress=progress)
-    values = [hashes[i] for i in frame["image_id"]]
-    valid = np.array([v is not None for v in values], dtype=bool)
-    packed = np.array([v or 0 for v in values], dtype=np.uint64)
-    near = near_pairs(packed, valid, near_threshold)
+    near, valid, packed = near_duplicates(manifest, frame, near_threshold, executor, progress)
     join = _within(near, packed, NEAR_JOIN_THRESHOLD) if NEAR_JOIN_THRESHOLD <= near_threshold \
         else near_pairs(packed, valid, NEAR_JOIN_THRESHOLD)
     joined = join_near_duplicates(frame, join, group_column)
 
     _check_merged(frame, proto, group_column, manifest.name, group_by, default_group_by(manifest.dataset))
     fold_roles = assign_roles(frame, proto)
+    options = {"folds": folds, "seed": seed, "val_size": val_size, "test_size": test_size,
+               "classes": classes.name if isinstance(classes, ClassSet) else classes,
+               "group_by": group_by, "near_threshold": near_threshold}
+    return finish_split(manifest, proto, frame, cset, group_column, excluded, fold_roles, options=options, seed=seed,
+                        name=name, strict=strict, near_threshold=near_threshold, write=write,
+                        near=(near, valid, packed), joined=joined, note=note, fingerprint=fingerprint)
+
+
+def near_duplicates(manifest: Manifest, frame: pd.DataFrame, near_threshold: int, executor: Executor,
+                    progress: ProgressSink) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pairs of frame rows whose pHashes differ in at most ``near_threshold`` bits, which rows
+    have a pHash, and the packed hashes."""
+    hashes = perceptual_hashes(manifest, frame["image_id"].tolist(), frame["path"].tolist(),
+                               frame["content_hash"].tolist(), executor=executor, progress=progress)
+    values = [hashes[i] for i in frame["image_id"]]
+    valid = np.array([v is not None for v in values], dtype=bool)
+    packed = np.array([v or 0 for v in values], dtype=np.uint64)
+    return near_pairs(packed, valid, near_threshold), valid, packed
+
+
+def finish_split(manifest: Manifest, proto: SplitProtocol, frame: pd.DataFrame, cset: ClassSet,
+                 group_column: str | None, excluded: Counter, fold_roles: list[np.ndarray], *,
+                 options: dict[str, Any], seed: int, name: str | None, strict: bool, near_threshold: int,
+                 write: bool, near: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+                 joined: dict[str, int] | None = None, note: str | None = None, fingerprint: str | None = None,
+                 executor: Executor | None = None, workers: int | None = None, progress: ProgressSink | None = None,
+                 extra: dict[str, Any] | None = None, extra_warnings: list[str] | None = None) -> SplitResult:
+    """Audit roles already assigned to ``frame`` (by a protocol, or a reference fold list),
+    then write the split table with its metadata (``extra`` joins the metadata). ``near``
+    is (pairs, valid, packed hashes) when the caller computed them; ``joined`` what it joined
+    before assigning; ``note`` what the grouping column really is; ``fingerprint`` the
+    manifest's images as read (default: as they are now)."""
     n_folds = len(fold_roles)
     split_name = name or proto.default_name(n_folds)
-    audit = audit_split(frame, fold_roles, near=near, group_disjoint=proto.group_disjoint, group_column=group_column,
+    if near is None:
+        executor = executor or create_executor("local", workers=workers)
+        pairs, valid, packed = near_duplicates(manifest, frame, near_threshold, executor, progress or NullProgress())
+    else:
+        pairs, valid, packed = near
+    audit = audit_split(frame, fold_roles, near=pairs, group_disjoint=proto.group_disjoint, group_column=group_column,
                         near_threshold=near_threshold, hashes=packed)
     audit["near_threshold"] = near_threshold
     audit["near_join_threshold"] = NEAR_JOIN_THRESHOLD
-    audit["near_duplicates_joined"] = joined
+    audit["near_duplicates_joined"] = joined if joined is not None else {"pairs": 0, "atoms_merged": 0, "images": 0,
+                                                                          "largest": 1 if len(frame) else 0}
     audit["images_without_phash"] = int((~valid).sum())
     if strict and audit["forbidden"]:
         raise FerdataError(f"{manifest.name} split {split_name} ({proto.name}) leaks: {forbidden_summary(audit)}; "
@@ -411,7 +444,7 @@ def _make_split(manifest: Manifest, protocol: str, *, folds: int | None = None, 
                            f"the split with every pair listed in its audit)")
 
     table = _split_table(frame, fold_roles)
-    warnings = _warnings(proto, frame, fold_roles, group_column)
+    warnings = _warnings(proto, frame, fold_roles, group_column) + list(extra_warnings or ())
     if note:
         warnings.insert(0, note)
     if audit["forbidden"]:  # kept (not --strict), but never silently
@@ -425,9 +458,7 @@ def _make_split(manifest: Manifest, protocol: str, *, folds: int | None = None, 
         "manifest": manifest.name,
         "dataset": manifest.dataset,
         "protocol": proto.name,
-        "options": {"folds": folds, "seed": seed, "val_size": val_size, "test_size": test_size,
-                    "classes": classes.name if isinstance(classes, ClassSet) else classes,
-                    "group_by": group_by, "near_threshold": near_threshold},
+        "options": options,
         "seed": seed,
         "class_set": cset.to_dict(),
         "group_column": group_column,
@@ -440,7 +471,8 @@ def _make_split(manifest: Manifest, protocol: str, *, folds: int | None = None, 
         "audit": audit,
         "warnings": warnings,
         "content_hash": table_hash(table),
-        "manifest_hash": fingerprint,
+        "manifest_hash": fingerprint or manifest.images_fingerprint(),
+        **(extra or {}),
     }
     path = None
     if write:

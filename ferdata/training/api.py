@@ -23,7 +23,7 @@ from ferdata.models import ModelPlugin, default_weights, get_model
 from ferdata.progress import NullProgress, ProgressSink
 from ferdata.training import runs as R
 from ferdata.training.data import gather_examples, manifest_hash, read_split
-from ferdata.training.hparams import resolve
+from ferdata.training.hparams import input_size, resolve
 from ferdata.training.metrics import aggregate_folds
 
 
@@ -108,7 +108,7 @@ def train(
     if use_amp and (dev is None or dev.type != "cuda"):
         raise FerdataError(f"{arg('amp')} needs a CUDA device")
     base_config = {
-        "plugin": plugin.name, "kind": plugin.kind, "paper": plugin.paper, "input_size": plugin.input_size,
+        "plugin": plugin.name, "kind": plugin.kind, "paper": plugin.paper, "input_size": input_size(plugin, hp),
         "channels": plugin.channels, "features": list(plugin.features), "hparams": hp,
         "manifest": {"name": m.name, "path": str(m.dir.resolve()), "content_hash": manifest_hash(m)},
         "split": {"name": sp.name, "protocol": sp.protocol, "content_hash": sp.content_hash,
@@ -219,7 +219,7 @@ def finished_fold(run_dir: Path, hp: Mapping[str, Any]) -> RunResult | None:
 def _run_one(plugin, m, sp, k, hp, run_dir, config, *, dev, amp, seed, workers, crops, init_from, dist,  # noqa: ANN001
              progress, on_epoch, resume: bool = False) -> RunResult:
     if hp.get("targets", "labels") == "votes" and plugin.kind != "torch":
-        raise FerdataError(f"--targets votes needs a neural network model; {plugin.name!r} is a {plugin.kind} model")
+        raise FerdataError(f"{arg('targets')} votes needs a neural network model; {plugin.name!r} is a {plugin.kind} model")
     ex = gather_examples(m, sp, k, features=plugin.features, crops=crops, targets=hp.get("targets", "labels"))
     config = {**config, "n_images": len(ex.image_ids), "excluded": ex.excluded, "source": ex.source}
     if plugin.kind == "sklearn":

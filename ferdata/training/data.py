@@ -218,7 +218,7 @@ def vote_distribution(images: pa.Table, classes: ClassSet, manifest_name: str = 
     columns = [c for c in images.column_names if c.startswith(VOTES_PREFIX)]
     if not columns:
         raise FerdataError(f"{manifest_name or 'the manifest'} has no {VOTES_PREFIX}<label> columns, so there is no "
-                           "vote distribution to train on; use --targets labels, or ingest a dataset with votes "
+                           f"vote distribution to train on; use {arg('targets')} labels, or ingest a dataset with votes "
                            "(ferdata ingest ferplus ...)")
     k = len(classes.classes)
     weights = np.zeros((len(columns), k), np.float64)
@@ -245,7 +245,7 @@ def gather_examples(manifest: Manifest, split: Split, fold: int, *, features: Se
     soft targets; images without votes are left out and counted.
     """
     if targets not in TARGETS:
-        raise FerdataError(f"--targets {targets!r}: use {' or '.join(TARGETS)}")
+        raise FerdataError(f"{arg('targets')} {targets!r}: use {' or '.join(TARGETS)}")
     table = images_with_effective_labels(manifest, columns=["path", "readable"])
     soft_of = vote_distribution(manifest.images(), split.classes, manifest.name) if targets == "votes" else None
     info = {i: (p, lab, ok) for i, p, lab, ok in zip(

@@ -23,6 +23,7 @@ from ferdata.models import ModelPlugin
 from ferdata.progress import NullProgress
 from ferdata.training import runs as R
 from ferdata.training.data import Examples, FaceDataset, build_augment, decode_all, identity_collate
+from ferdata.training.hparams import input_size
 from ferdata.training.metrics import classification_metrics, plot_confusion
 
 #: Keep decoded images in memory up to this many bytes (else decode per batch).
@@ -363,7 +364,7 @@ def run_fold(job: FoldJob) -> dict[str, Any]:
     model = build_model(plugin, n_classes, hp)
     weights_info = apply_weights(plugin, model, hp.get("weights"))
     init_info = init_from_run(model, job.init_from, classes) if job.init_from else None
-    size, channels = plugin.input_size, plugin.channels
+    size, channels = input_size(plugin, hp), plugin.channels
     need = len(ex.files) * channels * size * size
     images = decode_all(ex.files, size, channels, workers=job.workers, progress=progress) if need <= CACHE_BYTES else None
     augment = build_augment(hp["augment"], size)
@@ -371,8 +372,12 @@ def run_fold(job: FoldJob) -> dict[str, Any]:
                                         images=images, augment=aug)
     loader_workers = job.workers if images is None else 0
     per_rank_batch = max(1, hp["batch_size"] // d.world)
-    train_loader = _loader(make(train_idx, augment), per_rank_batch, shuffle=True, seed=job.seed,
-                           workers=loader_workers, dist=d, drop_last=len(train_idx) > per_rank_batch * d.world)
+    # ``repeat``: every epoch passes over the training images that many times, each with fresh
+    # augmentation (paper 001 trains on up to 200 distorted copies of every face).
+    repeat = max(1, int(hp.get("repeat") or 1))
+    epoch_idx = np.tile(train_idx, repeat)
+    train_loader = _loader(make(epoch_idx, augment), per_rank_batch, shuffle=True, seed=job.seed,
+                           workers=loader_workers, dist=d, drop_last=len(epoch_idx) > per_rank_batch * d.world)
     eval_batch = max(hp["batch_size"], 1)
     val_loader = _loader(make(val_idx, None), eval_batch, shuffle=False, seed=job.seed, workers=loader_workers) \
         if len(val_idx) else None

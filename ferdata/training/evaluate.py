@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow as pa
 
 from ferdata import atomic
-from ferdata.errors import FerdataError
+from ferdata.errors import FerdataError, arg
 from ferdata.labels import ClassSet
 from ferdata.manifest import Manifest
 from ferdata.manifest.crops import WHOLE_IMAGES, crop_configs
@@ -77,7 +77,7 @@ def target_crops(config: dict[str, Any], target: Manifest, *, make_crops: bool =
     command = preprocess_command(target.name, options)
     if not make_crops:
         raise FerdataError(f"run {config.get('run_id')} was trained on face crops {trained_on} and {target.name} has "
-                           f"none made that way: pass --make-crops, or run '{command}' first")
+                           f"none made that way: pass {arg('make_crops')}, or run '{command}' first")
     from ferdata.faces.preprocess import FaceConfig, preprocess
 
     face_config = FaceConfig.from_dict(options)
@@ -133,7 +133,7 @@ def evaluate(run: str | os.PathLike, *, on: str | None = None, split: str = ALL_
         if plugin.input_size else WHOLE_IMAGES
     ex = gather_examples(target, sp, 0, features=plugin.features, crops=crops)
     classes = list(cs.classes)
-    out_dir = run_dir / f"eval-{target.name}-{split}"
+    out_dir = run_dir / f"{R.EVAL_PREFIX}{target.name}-{split}"
     atomic.make_folder(out_dir)
     tables, per_fold = [], []
     for k, fold_dir in enumerate(_fold_dirs(run_dir, config)):
@@ -178,8 +178,11 @@ def _predict_run(plugin: Any, fold_dir: Path, ex: Any, device: str | None, progr
     ckpt = torch_load(fold_dir / R.BEST)
     model.load_state_dict(ckpt["model"])
     model.to(dev)
-    images = decode_all(ex.files, plugin.input_size, plugin.channels, progress=progress)
-    ds = FaceDataset(ex, np.arange(len(ex.image_ids)), size=plugin.input_size, channels=plugin.channels,
+    from ferdata.training.hparams import input_size
+
+    size = input_size(plugin, hp)
+    images = decode_all(ex.files, size, plugin.channels, progress=progress)
+    ds = FaceDataset(ex, np.arange(len(ex.image_ids)), size=size, channels=plugin.channels,
                      normalize=plugin.normalize, images=images)
     rows, probs = predict(model, _loader(ds, int(hp.get("batch_size", 32)), shuffle=False, seed=0, workers=0), dev,
                           with_features=bool(plugin.features))

@@ -36,6 +36,21 @@ ENGINE_DEFAULTS: dict[str, Any] = {
 }
 
 
+def input_size(plugin: Any, hp: Mapping[str, Any] | None) -> int:
+    """The side a run decodes its images at: ``hp["input_size"]`` when set (``--hp input_size=48``:
+    an ImageNet network on FER-2013's 48-px faces, as paper 001 ran MobileNet), else the plugin's."""
+    value = (hp or {}).get("input_size")
+    if value in (None, "", 0):
+        return int(plugin.input_size)
+    try:
+        size = int(value)
+    except (TypeError, ValueError):
+        raise FerdataError(f"input_size {value!r} is not a whole number of pixels (e.g. {arg('hparams')} input_size=48)") from None
+    if size < 8:
+        raise FerdataError(f"input_size {size} is too small; use at least 8 pixels")
+    return size
+
+
 def parse_hp(items: Iterable[str] | None) -> dict[str, Any]:
     """``["lr=0.01", "regularizer=prune"]`` → dict, values parsed as JSON when they are JSON."""
     return parse_key_values(items, option=arg("hparams"), example="lr=0.01")

@@ -28,6 +28,8 @@ from ferdata.manifest.tables import written_by
 
 ENV_RUNS = "FERDATA_RUNS"
 CONFIG = "config.json"
+#: Sub-folder of a run where 'eval RUN --on OTHER' writes OTHER's metrics and predictions.
+EVAL_PREFIX = "eval-"
 METRICS = "metrics.json"
 HISTORY = "history.jsonl"
 PREDICTIONS = "predictions.parquet"

@@ -53,7 +53,7 @@ def test_ingest_shows_subjects_duplicates_conflicts_and_no_internal_keys(tmp_pat
         assert row in res.stdout
     assert "sample" not in res.stdout  # report keys ending in _sample are examples, not rows
     assert "e.g. Missing_000000000_00000001 (label 2)" in res.stdout
-    assert "warning: irregular file name (subject left empty)" in res.stdout
+    assert "warning: irregular file name, read leniently" in res.stdout
     assert "e.g. Images/Surprise/IAmSam_013827920__00000004.png, " \
            "Images/Surprise/OceansTwelve-001817760_00000003.png" in res.stdout
     info = runner.invoke(app, ["info", "sfew"])
@@ -65,8 +65,8 @@ def test_ingest_json_is_one_object_with_the_table_rows(tmp_path, manifests_dir):
 
     res = runner.invoke(app, ["ingest", "sfew", str(write_fake("sfew", tmp_path / "src").source), "--json"])
     data = json.loads(res.stdout)
-    assert data["images"] == 5 and data["subjects"] == 2 and data["label_anger"] == 2
-    assert data["warning_irregular_file_name_subject_left_empty_first"][0].endswith("__00000004.png")
+    assert data["images"] == 5 and data["subjects"] == 4 and data["label_anger"] == 2  # SFEW: the character field
+    assert data["warning_irregular_file_name_read_leniently_first"][0].endswith("__00000004.png")
     assert data["xlsx_rows_without_image_first"] == ["Missing_000000000_00000001 (label 2)"]
 
 
