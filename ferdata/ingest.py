@@ -131,7 +131,7 @@ def ingest(
     todo = [i for i, e in enumerate(entries) if e.error is None]
     tasks: list[_Task] = [(root_dir, entries[i].path, entries[i].payload, scan.materialize, limit) for i in todo]
     results: list[_Result | None] = [None] * len(entries)
-    executor = executor or create_executor("local", workers=workers)
+    executor = executor or create_executor(workers=workers)
     progress.start("reading images", len(tasks))
     for i, res in zip(todo, executor.map_chunks(_probe_chunk, tasks, progress=progress.advance)):
         results[i] = res

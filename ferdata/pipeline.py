@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ferdata.datasets import detect_dataset
+from ferdata.engines import Executor
 from ferdata.ingest import IngestResult, ingest
 from ferdata.manifest import Manifest
 from ferdata.progress import NullProgress, ProgressSink
@@ -49,6 +50,7 @@ def run_pipeline(
     manifests: str | os.PathLike | None = None,
     runs: str | os.PathLike | None = None,
     workers: int | None = None,
+    executor: Executor | None = None,
     detector: str = "mediapipe",
     model: str = "small-cnn",
     epochs: int = 30,
@@ -63,7 +65,8 @@ def run_pipeline(
     dataset = dataset or detect_dataset(source)
 
     step("ingest")
-    ing = ingest(dataset, source, name=name, manifests=manifests, workers=workers, progress=progress)
+    ing = ingest(dataset, source, name=name, manifests=manifests, workers=workers, executor=executor,
+                 progress=progress)
     manifest = ing.manifest
     result = PipelineResult(dataset, manifest, ing)
 
@@ -71,20 +74,21 @@ def run_pipeline(
 
     step("split")
     protocol, folds = choose_protocol(manifest)
-    split = make_split(manifest, protocol, folds=folds, seed=seed, workers=workers, progress=progress)
+    split = make_split(manifest, protocol, folds=folds, seed=seed, workers=workers, executor=executor,
+                       progress=progress)
     result.steps["split"] = split
 
     from ferdata.faces.pipeline import preprocess
 
     step("preprocess")
     result.steps["preprocess"] = preprocess(manifest, detector=detector, align="rotate", size=48, gray=True,
-                                            workers=workers, progress=progress)
+                                            workers=workers, executor=executor, progress=progress)
 
     from ferdata.features.extract import compute_features
 
     step("features")
     result.steps["features"] = compute_features(manifest, reduce="pca:5", fit_on=f"{split.name}:train",
-                                                workers=workers, progress=progress)
+                                                workers=workers, executor=executor, progress=progress)
     if train:
         from ferdata.training import train as train_model
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,6 +24,53 @@ ManifestsOpt = Annotated[
 WorkersOpt = Annotated[
     int | None, typer.Option("--workers", "-j", min=1, help="Worker processes [default: number of cores].")
 ]
+EngineOpt = Annotated[
+    str | None,
+    typer.Option("--engine", envvar="FERDATA_ENGINE",
+                 help="Where the work runs: local (a process pool on this machine) or ray (a Ray cluster; "
+                      "pip install 'ferdata[ray]') [default: local]."),
+]
+RayAddressOpt = Annotated[
+    str | None,
+    typer.Option("--ray-address", envvar="RAY_ADDRESS",
+                 help="--engine ray: join the Ray cluster at HOST:PORT [default: start one on this machine]."),
+]
+
+
+@contextmanager
+def engine_executor(engine: str | None, workers: int | None, ray_address: str | None) -> Iterator[Any]:
+    """The executor ``--engine``/``--workers``/``--ray-address`` ask for, closed afterwards
+    (a local Ray cluster it started is stopped). ``--ray-address`` typed on the command
+    line without ``--engine ray`` is a mistake; the same address from ``$RAY_ADDRESS`` is
+    simply not used by the local engine."""
+    from click import get_current_context
+    from click.core import ParameterSource
+
+    from ferdata.engines import close_executor, create_executor, default_engine
+    from ferdata.errors import FerdataError
+
+    name = engine or default_engine()
+    if name != "ray" and ray_address:
+        ctx = get_current_context(silent=True)
+        if ctx is not None and ctx.get_parameter_source("ray_address") == ParameterSource.COMMANDLINE:
+            raise FerdataError(f"--ray-address needs --engine ray (the {name} engine runs on this machine)")
+        ray_address = None
+    executor = create_executor(name, workers=workers, **({"address": ray_address} if name == "ray" else {}))
+    try:
+        yield executor
+    finally:
+        close_executor(executor)
+
+
+def engine_rows(executor: Any) -> list[tuple[str, Any]]:
+    """Summary rows saying where the work ran, for engines that report it (Ray: per node)."""
+    run = getattr(executor, "last_run", None)
+    if not run:
+        return []
+    nodes = run.get("nodes", {})
+    per_node = ", ".join(f"{n[:8]}: {v['items']}" for n, v in nodes.items())
+    return [("engine", f"{run['engine']}: {len(nodes)} node(s), {run['actors']} worker(s)"),
+            ("images per node", per_node)]
 
 
 class RichProgress:

@@ -10,7 +10,8 @@ from rich.table import Table
 
 ORDER = 30
 
-from ferdata.cli.common import ManifestsOpt, RichProgress, WorkersOpt, console, summary_table
+from ferdata.cli.common import (EngineOpt, ManifestsOpt, RayAddressOpt, RichProgress, WorkersOpt, console,
+                                engine_executor, engine_rows, summary_table)
 
 
 def features_command(
@@ -31,6 +32,8 @@ def features_command(
     crops_config: Annotated[str | None, typer.Option("--crops-config", help="Preprocessing config hash (default: the latest).")] = None,
     manifests: ManifestsOpt = None,
     workers: WorkersOpt = None,
+    engine: EngineOpt = None,
+    ray_address: RayAddressOpt = None,
     list_: Annotated[bool, typer.Option("--list", help="List the descriptors and edge detectors, and exit.")] = False,
 ) -> None:
     """Describe every face with LPQ / PHOG and write <manifest>/features.parquet."""
@@ -60,10 +63,12 @@ def features_command(
     if not names:
         raise FerdataError("--descriptor is empty; name at least one of: " + ", ".join(list_descriptors()))
     descriptors = [create_descriptor(n, **options.get(n, {})) for n in names]
-    result = compute_features(
-        Manifest.open(name, manifests), descriptors, reduce=reduce, fit_on=fit_on, reduce_from=reduce_from,
-        use_crops=crops, crops_config=crops_config, workers=workers, progress=RichProgress(), manifests=manifests,
-    )
+    with engine_executor(engine, workers, ray_address) as executor:
+        result = compute_features(
+            Manifest.open(name, manifests), descriptors, reduce=reduce, fit_on=fit_on, reduce_from=reduce_from,
+            use_crops=crops, crops_config=crops_config, executor=executor, progress=RichProgress(),
+            manifests=manifests,
+        )
     rows: list[tuple] = [("features", str(result.path)), ("input", result.input), ("images", result.n_images),
                          ("described", result.n_described)]
     rows += [(f"skipped: {why}", n) for why, n in sorted(result.skipped.items())]
@@ -85,6 +90,7 @@ def features_command(
         rows.append(("reduced columns", ", ".join([f"{n}_pca" for n in red.descriptors] + [red.fused_column])))
     else:
         rows.append(("reduction", "none (add --fit-on SPLIT[:ROLE] or --fit-on all)"))
+    rows += engine_rows(executor)
     rows.append(("seconds", round(result.seconds, 2)))
     console.print(summary_table(f"features → {result.manifest.name}", rows))
 

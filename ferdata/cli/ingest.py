@@ -11,7 +11,8 @@ from rich.table import Table
 
 ORDER = 10
 
-from ferdata.cli.common import ManifestsOpt, RichProgress, WorkersOpt, console, summary_table
+from ferdata.cli.common import (EngineOpt, ManifestsOpt, RayAddressOpt, RichProgress, WorkersOpt, console,
+                                engine_executor, engine_rows, summary_table)
 
 
 def ingest_command(
@@ -20,6 +21,8 @@ def ingest_command(
     name: Annotated[str | None, typer.Option("--name", help="Manifest name [default: the dataset's].")] = None,
     manifests: ManifestsOpt = None,
     workers: WorkersOpt = None,
+    engine: EngineOpt = None,
+    ray_address: RayAddressOpt = None,
     list_: Annotated[bool, typer.Option("--list", help="List the dataset adapters and exit.")] = False,
     label_map: Annotated[str | None, typer.Option("--label-map", help="RAW=LABEL pairs, comma separated.")] = None,
     skip_unknown: Annotated[bool, typer.Option("--skip-unknown", help="Skip (and count) unknown labels.")] = False,
@@ -47,12 +50,13 @@ def ingest_command(
         return
     if dataset is None or source is None:
         raise FerdataError("give a dataset and a source folder, e.g. 'ferdata ingest jaffe ~/data/jaffe' (see --list)")
-    result = ingest(
-        dataset, source, name=name, manifests=manifests, workers=workers, progress=RichProgress(),
-        max_pixels=max_pixels, label_map=label_map, skip_unknown=skip_unknown,
-        ratings=ratings, frames=frames, neutral=neutral, xlsx=xlsx, csv=tuple(csv or ()),
-        subject_pattern=subject_pattern,
-    )
+    with engine_executor(engine, workers, ray_address) as executor:
+        result = ingest(
+            dataset, source, name=name, manifests=manifests, executor=executor, progress=RichProgress(),
+            max_pixels=max_pixels, label_map=label_map, skip_unknown=skip_unknown,
+            ratings=ratings, frames=frames, neutral=neutral, xlsx=xlsx, csv=tuple(csv or ()),
+            subject_pattern=subject_pattern,
+        )
     rows = [("manifest", str(result.manifest.images_path)), ("images", result.n_rows),
             ("unreadable", result.n_unreadable)]
     rows += [(f"label {lab}", n) for lab, n in sorted(result.labels.items(), key=lambda kv: str(kv[0]))]
@@ -63,6 +67,7 @@ def ingest_command(
             rows.append((key.replace("_", " "), value))
         elif isinstance(value, list):
             rows.append((key.replace("_", " "), len(value)))
+    rows += engine_rows(executor)
     rows.append(("seconds", round(result.seconds, 2)))
     console.print(summary_table(f"ingest {dataset} → {result.manifest.name}", rows))
 

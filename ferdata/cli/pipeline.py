@@ -9,7 +9,8 @@ import typer
 
 ORDER = 90
 
-from ferdata.cli.common import ManifestsOpt, RichProgress, WorkersOpt, console, err_console, summary_table
+from ferdata.cli.common import (EngineOpt, ManifestsOpt, RayAddressOpt, RichProgress, WorkersOpt, console,
+                                engine_executor, err_console, summary_table)
 
 
 def pipeline_command(
@@ -19,6 +20,8 @@ def pipeline_command(
     manifests: ManifestsOpt = None,
     runs: Annotated[Path | None, typer.Option("--runs", envvar="FERDATA_RUNS", help="Runs folder [default: ./runs].")] = None,
     workers: WorkersOpt = None,
+    engine: EngineOpt = None,
+    ray_address: RayAddressOpt = None,
     detector: Annotated[str, typer.Option("--detector", help="Face detector for preprocessing.")] = "mediapipe",
     model: Annotated[str, typer.Option("--model", help="Model trained at the end.")] = "small-cnn",
     epochs: Annotated[int, typer.Option("--epochs", min=1, help="Training epochs.")] = 30,
@@ -30,11 +33,12 @@ def pipeline_command(
     from ferdata.info import summarize
     from ferdata.pipeline import run_pipeline
 
-    result = run_pipeline(
-        source, dataset=dataset, name=name, manifests=manifests, runs=runs, workers=workers, detector=detector,
-        model=model, epochs=epochs, seed=seed, train=not no_train, progress=RichProgress(),
-        on_step=lambda s: err_console.print(f"[bold cyan]▶ {s}[/]"),
-    )
+    with engine_executor(engine, workers, ray_address) as executor:
+        result = run_pipeline(
+            source, dataset=dataset, name=name, manifests=manifests, runs=runs, executor=executor,
+            detector=detector, model=model, epochs=epochs, seed=seed, train=not no_train, progress=RichProgress(),
+            on_step=lambda s: err_console.print(f"[bold cyan]▶ {s}[/]"),
+        )
     m = result.manifest
     render_summary(summarize(m))
     split, pre, feats = result.steps["split"], result.steps["preprocess"], result.steps["features"]

@@ -10,7 +10,8 @@ from rich.table import Table
 
 ORDER = 20
 
-from ferdata.cli.common import ManifestsOpt, RichProgress, WorkersOpt, console, summary_table
+from ferdata.cli.common import (EngineOpt, ManifestsOpt, RayAddressOpt, RichProgress, WorkersOpt, console,
+                                engine_executor, engine_rows, summary_table)
 
 
 def _parse_options(pairs: list[str] | None) -> dict:
@@ -43,6 +44,8 @@ def preprocess_command(
     preview: Annotated[int, typer.Option("--preview", min=0, help="Also write a contact sheet PNG of N crops.")] = 0,
     manifests: ManifestsOpt = None,
     workers: WorkersOpt = None,
+    engine: EngineOpt = None,
+    ray_address: RayAddressOpt = None,
     list_: Annotated[bool, typer.Option("--list", help="List the detectors and exit.")] = False,
 ) -> None:
     """Detect faces, align and crop them into <manifests>/<name>/crops/<config>/ and faces.parquet."""
@@ -60,9 +63,11 @@ def preprocess_command(
         return
     if name is None:
         raise FerdataError("give a manifest name, e.g. 'ferdata preprocess jaffe --detector mtcnn' (see --help)")
-    r = preprocess(name, manifests=manifests, workers=workers, progress=RichProgress(), preview=preview,
-                   detector=detector, detector_opts=_parse_options(detector_option), pick=pick, clahe=clahe,
-                   clip_limit=clip_limit, tile_grid=tile_grid, align=align, size=size, gray=gray, fallback=fallback)
+    with engine_executor(engine, workers, ray_address) as executor:
+        r = preprocess(name, manifests=manifests, executor=executor, progress=RichProgress(), preview=preview,
+                       detector=detector, detector_opts=_parse_options(detector_option), pick=pick, clahe=clahe,
+                       clip_limit=clip_limit, tile_grid=tile_grid, align=align, size=size, gray=gray,
+                       fallback=fallback)
     c = r.counts
     rows = [
         ("config", r.config_hash), ("detector", detector), ("align", align), ("size", f"{size}×{size}" + (" grey" if gray else "")),
@@ -75,6 +80,7 @@ def preprocess_command(
     rows += [("crops", str(r.crops_dir)), ("table", str(r.manifest.dir / "faces.parquet"))]
     if r.preview:
         rows.append(("preview", str(r.preview)))
+    rows += engine_rows(executor)
     rows.append(("seconds", round(r.seconds, 2)))
     console.print(summary_table(f"preprocess {r.manifest.name}", rows))
 

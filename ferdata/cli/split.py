@@ -10,7 +10,8 @@ from rich.table import Table
 
 ORDER = 40
 
-from ferdata.cli.common import ManifestsOpt, RichProgress, WorkersOpt, console, summary_table
+from ferdata.cli.common import (EngineOpt, ManifestsOpt, RayAddressOpt, RichProgress, WorkersOpt, console,
+                                engine_executor, summary_table)
 
 
 def split_command(
@@ -27,6 +28,8 @@ def split_command(
     near_threshold: Annotated[int | None, typer.Option("--near-threshold", help="pHash bits that may differ for a near-duplicate, 0-16 [default: 4].")] = None,
     manifests: ManifestsOpt = None,
     workers: WorkersOpt = None,
+    engine: EngineOpt = None,
+    ray_address: RayAddressOpt = None,
     list_: Annotated[bool, typer.Option("--list", help="List the protocols and exit.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the split's metadata as JSON.")] = False,
 ) -> None:
@@ -47,11 +50,12 @@ def split_command(
         return
     if name is None or protocol is None:
         raise FerdataError("give a manifest and a protocol, e.g. 'ferdata split jaffe --protocol loso' (see --list)")
-    result = make_split(
-        Manifest.open(name, manifests), protocol, folds=folds, seed=seed, val_size=val_size, test_size=test_size,
-        classes=classes, group_by=group_by, name=split_name, strict=strict, near_threshold=near_threshold,
-        workers=workers, progress=RichProgress(),
-    )
+    with engine_executor(engine, workers, ray_address) as executor:
+        result = make_split(
+            Manifest.open(name, manifests), protocol, folds=folds, seed=seed, val_size=val_size,
+            test_size=test_size, classes=classes, group_by=group_by, name=split_name, strict=strict,
+            near_threshold=near_threshold, executor=executor, progress=RichProgress(),
+        )
     if as_json:
         typer.echo(json.dumps({"path": str(result.path), **result.metadata}, indent=2, sort_keys=True))
         return

@@ -5,7 +5,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from ferdata.engines.base import Progress, R, T, default_chunksize
@@ -32,6 +32,7 @@ class InlineExecutor:
         initializer: Callable[..., Any] | None = None,
         initargs: tuple = (),
         progress: Progress | None = None,
+        resources: Mapping[str, float] | None = None,
     ) -> Iterator[R]:
         if initializer is not None:
             initializer(*initargs)
@@ -72,6 +73,7 @@ class ProcessPoolExecutor:
         initializer: Callable[..., Any] | None = None,
         initargs: tuple = (),
         progress: Progress | None = None,
+        resources: Mapping[str, float] | None = None,
     ) -> Iterator[R]:
         size = chunksize or default_chunksize(len(items), self.workers)
         chunks = [list(items[i : i + size]) for i in range(0, len(items), size)]

@@ -337,6 +337,13 @@ def _empty_row(image_id: str, config_hash: str, detector: str) -> dict[str, Any]
 # ---- driver ---------------------------------------------------------------------------------
 
 
+def worker_resources(config: FaceConfig) -> dict[str, float]:
+    """What one worker needs: a GPU when the detector runs on CUDA (``device=cuda``), so a
+    cluster engine puts each detector on a GPU actor; otherwise one CPU."""
+    device = str(config.detector_options.get("device", "cpu"))
+    return {"CPU": 1, "GPU": 1} if device.startswith("cuda") else {"CPU": 1}
+
+
 @dataclass
 class PreprocessResult:
     manifest: Manifest
@@ -415,7 +422,7 @@ def preprocess(
     crops_dir(manifest, cfg_hash).mkdir(parents=True, exist_ok=True)
     journal = Journal(manifest, cfg_hash, cfg_dict)
     journal.append(unreadable_rows)
-    executor = executor or create_executor("local", workers=workers)
+    executor = executor or create_executor(workers=workers)
     n_workers = getattr(executor, "workers", 1)
     size = chunksize or max(det_cls.batch_size, min(CHUNK, -(-len(todo) // n_workers)))
     buffer: list[dict[str, Any]] = []
@@ -432,7 +439,7 @@ def preprocess(
     # nothing to do starts no worker, so a finished config re-runs without loading a model
     results = executor.map_chunks(process_chunk, todo, chunksize=size, initializer=init_worker,
                                   initargs=(init_config, str(manifest.image_root), str(manifest.dir), threads),
-                                  progress=flush) if todo else iter(())
+                                  progress=flush, resources=worker_resources(config)) if todo else iter(())
     try:
         for row in results:
             buffer.append(row)

@@ -275,7 +275,7 @@ def make_split(manifest: Manifest, protocol: str, *, folds: int | None = None, s
     n_folds = len(fold_roles)
     split_name = name or proto.default_name(n_folds)
 
-    executor = executor or create_executor("local", workers=workers)
+    executor = executor or create_executor(workers=workers)
     hashes = perceptual_hashes(manifest, frame["image_id"].tolist(), frame["path"].tolist(),
                                frame["content_hash"].tolist(), executor=executor, progress=progress)
     values = [hashes[i] for i in frame["image_id"]]

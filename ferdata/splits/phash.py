@@ -65,7 +65,7 @@ def perceptual_hashes(manifest: Manifest, image_ids: Sequence[str], paths: Seque
     todo = [(i, manifest.resolve(p).as_posix()) for i, p, h in zip(image_ids, paths, content_hashes)
             if i not in cached or cached[i][0] != h]
     if todo:
-        executor = executor or create_executor("local")
+        executor = executor or create_executor()
         progress.start("perceptual hashes", len(todo))
         try:
             results = list(executor.map_chunks(_hash_chunk, todo, progress=progress.advance))

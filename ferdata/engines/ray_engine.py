@@ -1,0 +1,252 @@
+"""The Ray engine: the same per-chunk work as the local pool, spread over a Ray cluster
+with Ray Data.
+
+``RayExecutor().map_chunks(fn, items, initializer=..., initargs=...)`` cuts ``items`` into
+chunks, puts one chunk per block into a Ray dataset and runs ``map_batches`` with a class:
+a pool of actors, each of which calls ``initializer(*initargs)`` once when it starts (a
+face detector, the descriptors) and then ``fn`` on one chunk per call. Results stream back
+to the driver in input order (Ray Data's ``preserve_order``), so the step that called it
+journals and writes exactly the tables it writes on the local pool.
+
+Without an address, ``ray.init()`` starts a local cluster on this machine (and this
+executor stops it again on :meth:`close`); ``address`` (``--ray-address`` or
+``$RAY_ADDRESS``) joins a running cluster (``ray start --head`` on one machine, ``ray start
+--address HEAD:6379`` on the others). Workers read inputs from, and write crops to, the
+paths the driver gives them, so on more than one machine the manifests and the dataset
+must sit on a filesystem every node mounts at the same path.
+
+Ray is an optional extra (``pip install 'ferdata[ray]'``); without it, creating this engine
+fails with one line that says so.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+from ferdata.engines.base import Progress, R, T, default_chunksize
+from ferdata.errors import FerdataError
+
+RAY_REQUIREMENT = "ray[data]==2.60.0"
+RAY_MISSING = (f"--engine ray needs Ray, which is not installed; install it with "
+               f"pip install 'ferdata[ray]' ({RAY_REQUIREMENT}), or use --engine local")
+
+
+def import_ray() -> Any:
+    """The ``ray`` module with Ray Data loaded, or one line saying how to install it."""
+    try:
+        import ray
+        import ray.data  # noqa: F401 - the engine needs the Data library, not just core
+    except ImportError:
+        raise FerdataError(RAY_MISSING) from None
+    return ray
+
+
+class ChunkActor:
+    """One actor of the pool: the step's per-worker state is built once, in ``__init__``.
+
+    :func:`actor_class` binds the step's function and initializer as class attributes, so
+    they travel with the class (Ray restarts a lost actor from it) rather than as
+    constructor arguments in the object store.
+    """
+
+    fn: Callable[[list], list]
+    initializer: Callable[..., Any] | None = None
+    initargs: tuple = ()
+
+    def __init__(self) -> None:
+        import ray
+
+        if self.initializer is not None:
+            type(self).initializer(*self.initargs)
+        self.node = ray.get_runtime_context().get_node_id()
+        self.pid = os.getpid()
+
+    def __call__(self, batch: Any) -> Any:
+        import pyarrow as pa
+
+        fn = type(self).fn
+        results = [pickle.dumps(fn(pickle.loads(blob)), protocol=pickle.HIGHEST_PROTOCOL)
+                   for blob in batch.column("chunk").to_pylist()]
+        n = len(results)
+        return pa.table({"seq": batch.column("seq"), "result": pa.array(results, pa.binary()),
+                         "node": pa.array([self.node] * n, pa.string()), "pid": pa.array([self.pid] * n, pa.int64())})
+
+
+def actor_class(fn: Callable[[list], list], initializer: Callable[..., Any] | None, initargs: tuple) -> type:
+    """A :class:`ChunkActor` bound to one step's function and per-worker initializer."""
+    return type("ChunkActor", (ChunkActor,), {"fn": staticmethod(fn), "initializer": staticmethod(initializer)
+                                              if initializer is not None else None, "initargs": tuple(initargs)})
+
+
+class RayExecutor:
+    """Runs the steps' chunks on a Ray cluster through Ray Data (see the module docstring).
+
+    ``workers`` is the size of the actor pool (default: the cluster's CPUs, or its GPUs
+    when each worker needs one). ``num_cpus`` limits a local cluster this executor starts
+    (default: every core). After every :meth:`map_chunks`, :attr:`last_run` says how many
+    chunks and items each node did.
+    """
+
+    name = "ray"
+
+    def __init__(self, workers: int | None = None, *, address: str | None = None, num_cpus: int | None = None,
+                 num_gpus: int | None = None, object_store_memory: int | None = None) -> None:
+        self._ray = import_ray()
+        self._workers = workers
+        self.address = address or os.environ.get("RAY_ADDRESS") or None
+        self.num_cpus = num_cpus
+        self.num_gpus = num_gpus
+        self.object_store_memory = object_store_memory
+        self._started = False
+        self.last_run: dict[str, Any] = {}
+
+    # ---- cluster ---------------------------------------------------------------------------
+
+    def connect(self) -> None:
+        """Join the cluster at ``address``, or start a local one; a no-op when Ray is already up."""
+        ray = self._ray
+        if ray.is_initialized():
+            return
+        # Ray's own notices (token authentication, progress bars off) stay in its log files
+        options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
+                                   "logging_level": logging.ERROR, "configure_logging": True}
+        if self.address:
+            options["address"] = self.address
+        else:
+            options.update(num_cpus=self.num_cpus, num_gpus=self.num_gpus,
+                           object_store_memory=self.object_store_memory)
+        try:
+            ray.init(**options)
+        except (ConnectionError, TimeoutError, ValueError, RuntimeError) as exc:
+            where = f"the Ray cluster at {self.address}" if self.address else "a local Ray cluster"
+            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            fix = ("start it with 'ray start --head' there, or check --ray-address / RAY_ADDRESS" if self.address
+                   else "check that this machine can run Ray (free memory, /tmp writable)")
+            raise FerdataError(f"could not reach {where} ({detail}); {fix}") from None
+        self._started = not self.address
+        _quiet_ray_data()
+
+    def close(self) -> None:
+        """Stop the local cluster this executor started (a joined cluster keeps running)."""
+        if self._started and self._ray.is_initialized():
+            self._ray.shutdown()
+        self._started = False
+
+    def __enter__(self) -> RayExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def cluster_resources(self) -> dict[str, float]:
+        self.connect()
+        return dict(self._ray.cluster_resources())
+
+    @property
+    def workers(self) -> int:
+        """Actors in the pool: as asked, else one per CPU of the cluster."""
+        if self._workers:
+            return self._workers
+        return max(1, int(self.cluster_resources().get("CPU", 1)))
+
+    @workers.setter
+    def workers(self, value: int | None) -> None:
+        self._workers = value
+
+    def pool_size(self, resources: Mapping[str, float] | None) -> int:
+        if self._workers:
+            return self._workers
+        gpus = float((resources or {}).get("GPU", 0) or 0)
+        if gpus > 0:
+            return max(1, int(self.cluster_resources().get("GPU", 0) // gpus))
+        cpus = float((resources or {}).get("CPU", 1) or 1)
+        return max(1, int(self.cluster_resources().get("CPU", 1) // cpus))
+
+    # ---- work ------------------------------------------------------------------------------
+
+    def map_chunks(
+        self,
+        fn: Callable[[list[T]], list[R]],
+        items: Sequence[T],
+        *,
+        chunksize: int | None = None,
+        initializer: Callable[..., Any] | None = None,
+        initargs: tuple = (),
+        progress: Progress | None = None,
+        resources: Mapping[str, float] | None = None,
+    ) -> Iterator[R]:
+        """Apply ``fn`` to consecutive chunks of ``items`` on the actor pool; yield every
+        result in input order. ``resources`` is what one worker needs (``{"GPU": 1}``
+        gives every actor a GPU; default one CPU)."""
+        import pyarrow as pa
+
+        ray = self._ray
+        self.connect()
+        if not items:
+            return
+        pool = self.pool_size(resources)
+        size = chunksize or default_chunksize(len(items), pool)
+        chunks = [list(items[i : i + size]) for i in range(0, len(items), size)]
+        pool = min(pool, len(chunks))
+        blocks = [pa.table({"seq": pa.array([k], pa.int64()),
+                            "chunk": pa.array([pickle.dumps(c, protocol=pickle.HIGHEST_PROTOCOL)], pa.binary())})
+                  for k, c in enumerate(chunks)]
+        ctx = ray.data.DataContext.get_current()
+        saved = (ctx.execution_options.preserve_order, ctx.enable_progress_bars, ctx.enable_auto_log_stats)
+        ctx.execution_options.preserve_order = True
+        ctx.enable_progress_bars = False
+        ctx.enable_auto_log_stats = False
+        try:
+            with warnings.catch_warnings():  # max_restarts has no named parameter yet (Ray 2.60)
+                warnings.filterwarnings("ignore", message="`ray_remote_args` is deprecated")
+                ds = ray.data.from_arrow(blocks).map_batches(
+                    actor_class(fn, initializer, initargs), batch_size=1, batch_format="pyarrow",
+                    zero_copy_batch=True, compute=ray.data.ActorPoolStrategy(size=pool), **_remote_args(resources))
+            # kept up to date chunk by chunk: a caller may stop reading after the last item
+            run: dict[str, Any] = {"engine": "ray", "actors": 0, "chunks": len(chunks), "nodes": {}}
+            self.last_run = run
+            actors: set[tuple[str, int]] = set()
+            expected = 0
+            for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow", prefetch_batches=2):
+                columns = (batch.column(c).to_pylist() for c in ("seq", "result", "node", "pid"))
+                for seq, blob, node, pid in zip(*columns):
+                    if seq != expected:  # preserve_order is what makes the tables equal: check it
+                        raise RuntimeError(f"Ray returned chunk {seq} where chunk {expected} was due")
+                    expected += 1
+                    per_node = run["nodes"].setdefault(node, {"chunks": 0, "items": 0})
+                    per_node["chunks"] += 1
+                    per_node["items"] += len(chunks[seq])
+                    actors.add((node, pid))
+                    run["actors"] = len(actors)
+                    yield from pickle.loads(blob)
+                    if progress:
+                        progress(len(chunks[seq]))
+            if expected != len(chunks):
+                raise RuntimeError(f"Ray returned {expected} of {len(chunks)} chunks")
+        finally:
+            (ctx.execution_options.preserve_order, ctx.enable_progress_bars, ctx.enable_auto_log_stats) = saved
+
+
+def _remote_args(resources: Mapping[str, float] | None) -> dict[str, Any]:
+    """Ray's per-actor resource request for what one worker needs (one CPU by default)."""
+    resources = dict(resources or {})
+    # No actor restarts: Ray Data keeps a restartable actor's arguments in the object store
+    # and says so on stderr at every run. A lost actor fails the run instead; every step
+    # keeps what finished (journal, cache) and a rerun does only the rest.
+    args: dict[str, Any] = {"num_cpus": float(resources.pop("CPU", 1)), "max_restarts": 0}
+    gpus = float(resources.pop("GPU", 0) or 0)
+    if gpus:
+        args["num_gpus"] = gpus
+    if resources:
+        args["resources"] = resources  # custom cluster resources, e.g. {"bigmem": 1}
+    return args
+
+
+def _quiet_ray_data() -> None:
+    """The library never prints: Ray Data's per-dataset INFO lines go to its log file only."""
+    logging.getLogger("ray.data").setLevel(logging.ERROR)
