@@ -32,29 +32,23 @@ EngineOpt = Annotated[
 ]
 RayAddressOpt = Annotated[
     str | None,
-    typer.Option("--ray-address", envvar="RAY_ADDRESS",
-                 help="--engine ray: join the Ray cluster at HOST:PORT [default: start one on this machine]."),
+    typer.Option("--ray-address",
+                 help="--engine ray: join the Ray cluster at HOST:PORT [default: $RAY_ADDRESS, else start one on "
+                      "this machine]."),
 ]
 
 
 @contextmanager
 def engine_executor(engine: str | None, workers: int | None, ray_address: str | None) -> Iterator[Any]:
     """The executor ``--engine``/``--workers``/``--ray-address`` ask for, closed afterwards
-    (a local Ray cluster it started is stopped). ``--ray-address`` typed on the command
-    line without ``--engine ray`` is a mistake; the same address from ``$RAY_ADDRESS`` is
-    simply not used by the local engine."""
-    from click import get_current_context
-    from click.core import ParameterSource
-
+    (a local Ray cluster it started is stopped). ``$RAY_ADDRESS`` is read by the Ray engine
+    itself, so a local run with it set is not an error; a typed ``--ray-address`` is."""
     from ferdata.engines import close_executor, create_executor, default_engine
     from ferdata.errors import FerdataError
 
     name = engine or default_engine()
     if name != "ray" and ray_address:
-        ctx = get_current_context(silent=True)
-        if ctx is not None and ctx.get_parameter_source("ray_address") == ParameterSource.COMMANDLINE:
-            raise FerdataError(f"--ray-address needs --engine ray (the {name} engine runs on this machine)")
-        ray_address = None
+        raise FerdataError(f"--ray-address needs --engine ray (the {name} engine runs on this machine)")
     executor = create_executor(name, workers=workers, **({"address": ray_address} if name == "ray" else {}))
     try:
         yield executor

@@ -51,10 +51,17 @@ _FORK_UNSAFE = ("torch", "cv2")
 
 
 def safe_start_method() -> str | None:
-    """``fork`` (the fast default) unless a fork-unsafe library is already loaded here."""
-    if any(name in sys.modules for name in _FORK_UNSAFE) and "forkserver" in mp.get_all_start_methods():
+    """``fork`` (the fast default) unless a fork-unsafe library is already loaded here, or
+    this process is a Ray driver (forking its gRPC threads hangs the driver's next call)."""
+    unsafe = any(name in sys.modules for name in _FORK_UNSAFE) or _ray_running()
+    if unsafe and "forkserver" in mp.get_all_start_methods():
         return "forkserver"
     return None
+
+
+def _ray_running() -> bool:
+    ray = sys.modules.get("ray")
+    return bool(ray is not None and getattr(ray, "is_initialized", lambda: False)())
 
 
 class ProcessPoolExecutor:

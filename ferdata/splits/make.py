@@ -26,7 +26,7 @@ from ferdata.labels import ClassSet, class_set
 from ferdata.manifest import Manifest, read_metadata, read_table, write_table
 from ferdata.manifest.effective import images_with_effective_labels
 from ferdata.progress import NullProgress, ProgressSink
-from ferdata.splits.audit import audit_split
+from ferdata.splits.audit import audit_split, content_codes
 from ferdata.splits.phash import near_pairs, perceptual_hashes
 from ferdata.splits.protocols import PROTOCOLS, SplitProtocol, create_protocol, get_protocol_class
 
@@ -281,7 +281,7 @@ def make_split(manifest: Manifest, protocol: str, *, folds: int | None = None, s
     values = [hashes[i] for i in frame["image_id"]]
     valid = np.array([v is not None for v in values], dtype=bool)
     packed = np.array([v or 0 for v in values], dtype=np.uint64)
-    near = near_pairs(packed, valid, near_threshold)
+    near = near_pairs(packed, valid, near_threshold, exclude=content_codes(frame["content_hash"].tolist()))
     audit = audit_split(frame, fold_roles, near=near, group_disjoint=proto.group_disjoint, group_column=group_column)
     audit["near_threshold"] = near_threshold
     audit["images_without_phash"] = int((~valid).sum())
