@@ -39,7 +39,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "plugins")]
 
 from ferdata.engines import InlineExecutor  # noqa: E402
 from ferdata.faces import create_detector  # noqa: E402
-from ferdata.faces.pipeline import make_config, preprocess  # noqa: E402
+from ferdata.faces.preprocess import make_config, preprocess  # noqa: E402
 from ferdata.imageio import read_pixels  # noqa: E402
 from ferdata.ingest import ingest  # noqa: E402
 

@@ -150,7 +150,7 @@ def child(args: argparse.Namespace) -> None:
         res = ingest("folder", args.source, name=args.name, manifests=args.manifests, executor=executor)
         info["rows"] = res.n_rows
     elif args.child == "preprocess":
-        from ferdata.faces.pipeline import preprocess
+        from ferdata.faces.preprocess import preprocess
         from ferdata.manifest import Manifest
 
         m = Manifest(Path(args.manifests) / args.name)

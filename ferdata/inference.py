@@ -14,31 +14,8 @@ from typing import Any
 import numpy as np
 
 from ferdata.errors import FerdataError
-from ferdata.training.runs import read_json
+from ferdata.training.runs import CONFIG, checkpoint_path, fold_runs, read_json
 from ferdata.training.weights import torch_load
-
-CONFIG = "config.json"
-CHECKPOINTS = ("best.pt", "last.pt")
-
-
-def checkpoint_path(run_dir: Path) -> Path:
-    for name in CHECKPOINTS:
-        if (run_dir / name).is_file():
-            return run_dir / name
-    raise FerdataError(f"{run_dir} has no checkpoint ({' or '.join(CHECKPOINTS)}); it is not a finished torch run")
-
-
-def fold_runs(run_dir: Path) -> list[Path]:
-    """The fold runs of a fold group (``fold-<k>/`` folders, as ``--fold all`` writes them
-    under a parent run), else the run itself."""
-    subs = sorted((c for c in run_dir.iterdir() if c.is_dir() and (c / CONFIG).is_file()),
-                  key=lambda c: (len(c.name), c.name)) if run_dir.is_dir() else []
-    if subs:
-        return subs
-    if (run_dir / CONFIG).is_file():
-        return [run_dir]
-    raise FerdataError(f"{run_dir} is not a run folder (no {CONFIG}); give a folder made by 'ferdata train'")
-
 
 @dataclass
 class RunModel:

@@ -9,20 +9,20 @@ from typing import Any
 from ferdata.manifest import Manifest, validate_images
 from ferdata.manifest.effective import images_with_effective_labels, n_relabelled
 
-#: Modules that add sections to ``ferdata info``: each defines
-#: ``info_sections(manifest, **options) -> list[dict]`` where a section is
-#: ``{"title": str, "rows": [[key, value], ...], "columns": [...]}`` (JSON-friendly).
-#: ``options`` carries the info command's options (``split``, ``suspects``, ...).
-SECTION_PROVIDERS: list[str] = ["ferdata.faces.info", "ferdata.splits.info", "ferdata.features.info",
-                                "ferdata.noise"]
-
-
 def extra_sections(manifest: Manifest, **options: Any) -> list[dict[str, Any]]:
-    import importlib
+    """Sections that later steps add to ``ferdata info``, in pipeline order. Each provider is
+    ``info_sections(manifest, **options) -> list[dict]``, a section being ``{"title": str,
+    "rows": [[key, value], ...], "columns": [...]}`` (JSON-friendly); ``options`` carries the
+    info command's options (``split``, ``suspects``, ...). Imported here, on use, so
+    ``ferdata info`` pays only for what it reports."""
+    from ferdata.faces.info import info_sections as faces_sections
+    from ferdata.features.info import info_sections as features_sections
+    from ferdata.noise import info_sections as suspects_sections
+    from ferdata.splits.info import info_sections as split_sections
 
     sections: list[dict[str, Any]] = []
-    for module in SECTION_PROVIDERS:
-        sections.extend(importlib.import_module(module).info_sections(manifest, **options))
+    for provider in (faces_sections, split_sections, features_sections, suspects_sections):
+        sections.extend(provider(manifest, **options))
     return sections
 
 

@@ -61,10 +61,8 @@ Conventions between plugins and the engine
 
 from __future__ import annotations
 
-import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 from typing import Any, Literal
 
 from ferdata.errors import FerdataError
@@ -129,48 +127,23 @@ FEATURE_VECTORS: Mapping[str, tuple[str, ...]] = {
     "lpqphog": tuple(f"{d}_pc{i}" for d in ("lpq", "phog") for i in range(1, 6)),
 }
 
-MODELS: Registry[ModelPlugin] = Registry("model")
+def _build(plugin: ModelPlugin, num_classes: int, **hparams: Any) -> Any:
+    return plugin.build(num_classes, **{**plugin.defaults, **hparams})
+
+
+#: Members are :class:`ModelPlugin` objects; ``create`` builds the network.
+MODELS: Registry[Any] = Registry("model", entry_point_group=ENTRY_POINT_GROUP, construct=_build)
+list_models = MODELS.list
+get_model = MODELS.get
+"""The plugin registered under a name (its declaration, not a network)."""
+create_model = MODELS.create
+"""``create_model(name, num_classes, **hparams)`` → the network (plugin defaults < hparams)."""
+broken_plugins = MODELS.broken
 
 
 def register_model(plugin: ModelPlugin, *aliases: str) -> ModelPlugin:
     """Register a plugin under its name (and aliases); returns it, so modules can keep it."""
-    MODELS.register(plugin.name, aliases=aliases)(lambda: plugin)
-    return plugin
-
-
-def _load_entry_points() -> None:
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            obj = ep.load()
-        except Exception as exc:  # noqa: BLE001 - a broken third-party plugin must not hide the others
-            _BROKEN[ep.name] = f"{type(exc).__name__}: {exc}"
-            continue
-        if callable(obj) and not isinstance(obj, types.ModuleType):
-            obj()  # a module registered its plugins on import; a callable registers them now
-
-
-_BROKEN: dict[str, str] = {}
-MODELS.add_loader(_load_entry_points)
-
-
-def list_models(pattern: str | None = None) -> list[str]:
-    return MODELS.names(pattern)
-
-
-def get_model(name: str) -> ModelPlugin:
-    return MODELS.create(name)
-
-
-def create_model(name: str, num_classes: int, **hparams: Any) -> Any:
-    plugin = get_model(name)
-    options = {**plugin.defaults, **hparams}
-    return plugin.build(num_classes, **options)
-
-
-def broken_plugins() -> Mapping[str, str]:
-    """Entry points that failed to load, with why (shown by ``ferdata train --list``)."""
-    MODELS.names()
-    return dict(_BROKEN)
+    return MODELS.add(plugin.name, plugin, aliases=aliases)
 
 
 def require_torch_model(name: str) -> ModelPlugin:

@@ -36,28 +36,15 @@ from ferdata.errors import FerdataError
 from ferdata.labels import VOCABULARY
 from ferdata.manifest import Manifest, read_metadata, read_table, table_from_rows, write_table
 from ferdata.manifest.effective import images_with_effective_labels
+from ferdata.manifest.schema import SUSPECTS_SCHEMA
+from ferdata.manifest.tables import SUSPECTS_TABLE
 from ferdata.progress import NullProgress, ProgressSink
+from ferdata.training.runs import PREDICTIONS, read_predictions
 
-SUSPECTS_TABLE = "suspects.parquet"
-PREDICTIONS_FILE = "predictions.parquet"
 HELD_OUT_ROLE = "test"
 RANK_BY = ("both", "self_confidence", "normalized_margin")
 FILTER_BY = ("prune_by_noise_rate", "both")
 
-SUSPECTS_SCHEMA = pa.schema([
-    pa.field("image_id", pa.string(), nullable=False),
-    pa.field("path", pa.string()),
-    pa.field("subject_id", pa.string()),
-    pa.field("given_label", pa.string(), nullable=False),
-    pa.field("suggested_label", pa.string()),
-    pa.field("score", pa.float64()),
-    pa.field("rank", pa.int32(), nullable=False),
-    pa.field("reasons", pa.list_(pa.string())),
-    pa.field("flagged_by", pa.string(), nullable=False),
-    pa.field("self_confidence", pa.float64()),
-    pa.field("normalized_margin", pa.float64()),
-    pa.field("p_suggested", pa.float64()),
-])
 
 
 # ---- out-of-fold probabilities ------------------------------------------------------------
@@ -97,12 +84,12 @@ def find_prediction_files(runs: Sequence[str | Path]) -> list[Path]:
         run = Path(run)
         if run.is_file() and run.name.endswith(".parquet"):
             files.append(run)
-        elif (run / PREDICTIONS_FILE).is_file():
-            files.append(run / PREDICTIONS_FILE)
+        elif (run / PREDICTIONS).is_file():
+            files.append(run / PREDICTIONS)
         elif run.is_dir():
-            inner = sorted(run.glob(f"*/{PREDICTIONS_FILE}"))
+            inner = sorted(run.glob(f"*/{PREDICTIONS}"))
             if not inner:
-                raise FerdataError(f"--from-runs {run}: no {PREDICTIONS_FILE} in it or in its sub-folders; "
+                raise FerdataError(f"--from-runs {run}: no {PREDICTIONS} in it or in its sub-folders; "
                                    "give the run folders written by 'ferdata train'")
             files.extend(inner)
         else:
@@ -124,15 +111,8 @@ def read_run_predictions(runs: Sequence[str | Path]) -> OutOfFold:
     counts: dict[str, int] = defaultdict(int)
     given: dict[str, str] = {}
     for path in files:
-        meta = read_metadata(path)
-        table = read_table(path)
-        names = set(table.column_names)
-        missing = [c for c in ("image_id", "role", "label") if c not in names]
-        file_classes = tuple(meta.get("classes") or [c[len("prob_"):] for c in table.column_names
-                                                     if c.startswith("prob_")])
-        missing += [f"prob_{c}" for c in file_classes if f"prob_{c}" not in names]
-        if missing or not file_classes:
-            raise FerdataError(f"{path} is not a ferdata predictions table (missing {', '.join(missing) or 'prob_* columns'})")
+        table, names = read_predictions(path, required=("image_id", "role", "label"))
+        file_classes = tuple(names)
         if classes is None:
             classes = file_classes
         elif file_classes != classes:
@@ -485,7 +465,7 @@ def info_sections(manifest: Manifest, suspects: int | None = None, **_: Any) -> 
     path = manifest.table_path(SUSPECTS_TABLE)
     if not path.exists():
         return [{"title": "suspects", "columns": ("", ""),
-                 "rows": [["suspects.parquet", f"none yet; run 'ferdata flag {manifest.name} --from-runs RUNS'"]]}]
+                 "rows": [[SUSPECTS_TABLE, f"none yet; run 'ferdata flag {manifest.name} --from-runs RUNS'"]]}]
     table = read_table(path)
     meta = read_metadata(path)
     top = table.sort_by("rank").slice(0, suspects).to_pylist()

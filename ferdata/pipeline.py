@@ -78,7 +78,7 @@ def run_pipeline(
                        progress=progress)
     result.steps["split"] = split
 
-    from ferdata.faces.pipeline import preprocess
+    from ferdata.faces.preprocess import preprocess
 
     step("preprocess")
     result.steps["preprocess"] = preprocess(manifest, detector=detector, align="rotate", size=48, gray=True,

@@ -86,7 +86,7 @@ class FacePreprocessor:
 
     def detect(self, image: np.ndarray) -> list[Any]:
         """Faces in original pixels (large frames are searched downscaled, as in preprocess)."""
-        from ferdata.faces.pipeline import detect_faces, is_flat
+        from ferdata.faces.preprocess import detect_faces, is_flat
 
         if is_flat(image, float(self.config.get("flat_std", 2.0))):
             return []  # a flat frame (black, white, constant): nothing to find
@@ -94,7 +94,7 @@ class FacePreprocessor:
 
     def crop(self, image: np.ndarray, face: Any | None, size: int) -> np.ndarray:
         """The face (or the whole frame when ``face`` is None) as training saw it."""
-        from ferdata.faces.pipeline import FaceConfig, crop_face
+        from ferdata.faces.preprocess import FaceConfig, crop_face
 
         cfg = FaceConfig.from_dict({**self.config, "size": int(self.config.get("size") or 0) or size})
         return crop_face(image, face, cfg).image

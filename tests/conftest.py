@@ -4,6 +4,8 @@ Real data comes from ``$FERDATA_TEST_DATA`` or ``../shared/data``; tests that ne
 cleanly without it. ``real_manifest(name)`` ingests a real dataset once per test session
 (into a temporary folder) and hands back the :class:`~ferdata.manifest.Manifest`: treat it
 as read-only. A test that writes crops, splits or relabels uses ``fresh_real_manifest``.
+Every test runs with ``$FERDATA_MANIFESTS`` and ``$FERDATA_RUNS`` pointing at temporary
+folders and third-party plugins off (``$FERDATA_NO_PLUGINS``).
 """
 
 from __future__ import annotations
@@ -81,6 +83,17 @@ def fresh_real_manifest(real_data: Path, tmp_path: Path) -> Callable[[str], Mani
                       executor=InlineExecutor(), **options).manifest
 
     return get
+
+
+@pytest.fixture(autouse=True)
+def _isolated_outputs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test writes manifests and runs into temporary folders unless it asks otherwise,
+    so a test that forgets ``--manifests``/``--runs`` can never write into the checkout; and
+    only ferdata's own plugins load (third-party entry points installed here stay off)."""
+    out = tmp_path_factory.mktemp("outputs")
+    monkeypatch.setenv("FERDATA_MANIFESTS", str(out / "manifests"))
+    monkeypatch.setenv("FERDATA_RUNS", str(out / "runs"))
+    monkeypatch.setenv("FERDATA_NO_PLUGINS", "1")
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 from ferdata.cli.app import app
 from ferdata.errors import FerdataError
 from ferdata.manifest import Manifest, read_metadata, read_table, write_table
+from ferdata.manifest.schema import SUSPECTS_SCHEMA
 from ferdata.noise import (
-    SUSPECTS_SCHEMA,
     OutOfFold,
     confident_joint,
     data_reasons,

@@ -21,6 +21,9 @@ ManifestsOpt = Annotated[
     Path | None,
     typer.Option("--manifests", envvar="FERDATA_MANIFESTS", help="Folder holding the manifests [default: ./manifests]."),
 ]
+RunsOpt = Annotated[
+    Path | None, typer.Option("--runs", "--runs-dir", envvar="FERDATA_RUNS", help="Folder of run folders [default: ./runs].")
+]
 WorkersOpt = Annotated[
     int | None, typer.Option("--workers", "-j", min=1, help="Worker processes [default: number of cores].")
 ]
@@ -93,6 +96,14 @@ class RichProgress:
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
+
+
+def print_broken(registry: Any) -> None:
+    """One line per plugin entry point of ``registry`` that failed to load, with why: a broken
+    third-party package must be visible in ``--list``, not silently missing."""
+    for name, why in registry.broken().items():
+        console.print(f"[bold red]broken entry point[/] {name} ({registry.entry_point_group}): {why}",
+                      highlight=False, soft_wrap=True)
 
 
 def summary_table(title: str, rows: Iterable[Sequence[Any]], columns: Sequence[str] = ("", "")) -> Table:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -11,7 +10,7 @@ from rich.table import Table
 ORDER = 30
 
 from ferdata.cli.common import (EngineOpt, ManifestsOpt, RayAddressOpt, RichProgress, WorkersOpt, console,
-                                engine_executor, engine_rows, summary_table)
+                                engine_executor, engine_rows, print_broken, summary_table)
 
 
 def features_command(
@@ -38,7 +37,7 @@ def features_command(
 ) -> None:
     """Describe every face with LPQ / PHOG and write <manifest>/features.parquet."""
     from ferdata.errors import FerdataError
-    from ferdata.features import compute_features, create_descriptor, list_descriptors
+    from ferdata.features import DESCRIPTORS, compute_features, create_descriptor, list_descriptors
     from ferdata.features.edges import list_edge_detectors
     from ferdata.manifest import Manifest
 
@@ -50,6 +49,7 @@ def features_command(
             table.add_row(n, ", ".join(f"{k}={v}" for k, v in create_descriptor(n).params().items()))
         console.print(table)
         console.print(summary_table("edge detectors (--phog-edges)", [(e, "") for e in list_edge_detectors()]))
+        print_broken(DESCRIPTORS)
         return
     if name is None:
         raise FerdataError("give a manifest name, e.g. 'ferdata features sfew' (see --help)")

@@ -29,7 +29,7 @@ def pipeline_command(
     no_train: Annotated[bool, typer.Option("--no-train", help="Stop after the features.")] = False,
 ) -> None:
     """Ingest SOURCE, split it, crop the faces, describe them, train and evaluate a model."""
-    from ferdata.cli.ingest import render_summary
+    from ferdata.cli.info import render_summary
     from ferdata.info import summarize
     from ferdata.pipeline import run_pipeline
 

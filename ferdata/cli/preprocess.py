@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import typer
@@ -11,22 +10,7 @@ from rich.table import Table
 ORDER = 20
 
 from ferdata.cli.common import (EngineOpt, ManifestsOpt, RayAddressOpt, RichProgress, WorkersOpt, console,
-                                engine_executor, engine_rows, summary_table)
-
-
-def _parse_options(pairs: list[str] | None) -> dict:
-    from ferdata.errors import FerdataError
-
-    options = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise FerdataError(f"--detector-option {pair!r} is not KEY=VALUE (e.g. --detector-option model=short)")
-        try:
-            options[key.strip().replace("-", "_")] = json.loads(value)
-        except json.JSONDecodeError:
-            options[key.strip().replace("-", "_")] = value
-    return options
+                                engine_executor, engine_rows, print_broken, summary_table)
 
 
 def preprocess_command(
@@ -50,8 +34,10 @@ def preprocess_command(
 ) -> None:
     """Detect faces, align and crop them into <manifests>/<name>/crops/<config>/ and faces.parquet."""
     from ferdata.errors import FerdataError
-    from ferdata.faces import get_detector_class, list_detectors
-    from ferdata.faces.pipeline import preprocess
+    from ferdata.faces import DETECTORS, get_detector_class, list_detectors
+    from ferdata.faces.preprocess import preprocess
+    from ferdata.keyvalues import parse_key_values
+    from ferdata.manifest.tables import FACES_TABLE
 
     if list_:
         table = Table(title="face detectors", title_justify="left")
@@ -60,14 +46,16 @@ def preprocess_command(
         for n in list_detectors():
             table.add_row(n, get_detector_class(n).description)
         console.print(table)
+        print_broken(DETECTORS)
         return
     if name is None:
         raise FerdataError("give a manifest name, e.g. 'ferdata preprocess jaffe --detector mtcnn' (see --help)")
     with engine_executor(engine, workers, ray_address) as executor:
         r = preprocess(name, manifests=manifests, executor=executor, progress=RichProgress(), preview=preview,
-                       detector=detector, detector_opts=_parse_options(detector_option), pick=pick, clahe=clahe,
-                       clip_limit=clip_limit, tile_grid=tile_grid, align=align, size=size, gray=gray,
-                       fallback=fallback)
+                       detector=detector,
+                       detector_opts=parse_key_values(detector_option, option="--detector-option", example="model=short"),
+                       pick=pick, clahe=clahe, clip_limit=clip_limit, tile_grid=tile_grid, align=align, size=size,
+                       gray=gray, fallback=fallback)
     c = r.counts
     rows = [
         ("config", r.config_hash), ("detector", detector), ("align", align), ("size", f"{size}×{size}" + (" grey" if gray else "")),
@@ -77,7 +65,7 @@ def preprocess_command(
         ("fallback: skipped", c["fallback_skip"]), ("flat frames", c["flat"]), ("errors", c["error"]),
     ]
     rows += [(f"{k.replace('_ms', '')} ms/image", round(v, 2)) for k, v in r.stage_ms.items()]
-    rows += [("crops", str(r.crops_dir)), ("table", str(r.manifest.dir / "faces.parquet"))]
+    rows += [("crops", str(r.crops_dir)), ("table", str(r.manifest.table_path(FACES_TABLE)))]
     if r.preview:
         rows.append(("preview", str(r.preview)))
     rows += engine_rows(executor)

@@ -11,7 +11,7 @@ from rich.table import Table
 ORDER = 40
 
 from ferdata.cli.common import (EngineOpt, ManifestsOpt, RayAddressOpt, RichProgress, WorkersOpt, console,
-                                engine_executor, summary_table)
+                                engine_executor, print_broken, summary_table)
 
 
 def split_command(
@@ -36,7 +36,7 @@ def split_command(
     """Split a manifest into train/val/test roles per fold: <manifests>/<name>/splits/<split>.parquet."""
     from ferdata.errors import FerdataError
     from ferdata.manifest import Manifest
-    from ferdata.splits import get_protocol_class, list_protocols, make_split
+    from ferdata.splits import PROTOCOLS, get_protocol_class, list_protocols, make_split
 
     if list_:
         table = Table(title="split protocols", title_justify="left")
@@ -47,6 +47,7 @@ def split_command(
             table.add_row(p, {"required": "needs them", "optional": "--group-by", "never": "ignored"}[cls.groups],
                           cls.description)
         console.print(table)
+        print_broken(PROTOCOLS)
         return
     if name is None or protocol is None:
         raise FerdataError("give a manifest and a protocol, e.g. 'ferdata split jaffe --protocol loso' (see --list)")

@@ -1,8 +1,7 @@
-"""``ferdata train`` and ``ferdata eval``."""
+"""``ferdata train``: one fold, every fold, an ensemble, or a resumed run."""
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Annotated, Any
@@ -11,13 +10,10 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
-from ferdata.cli.common import ManifestsOpt, RichProgress, console, fmt, summary_table
+from ferdata.cli.common import ManifestsOpt, RichProgress, console, fmt, print_broken, summary_table
 
 ORDER = 50
 
-RunsOpt = Annotated[
-    Path | None, typer.Option("--runs", "--runs-dir", envvar="FERDATA_RUNS", help="Folder of run folders [default: ./runs].")
-]
 
 
 class EpochDisplay(RichProgress):
@@ -55,9 +51,10 @@ class EpochDisplay(RichProgress):
 
 
 def _list_models() -> None:
+    from ferdata.models import MODELS
     from ferdata.training import list_model_rows
 
-    rows, broken = list_model_rows()
+    rows = list_model_rows()
     t = Table(title="models", title_justify="left")
     for c in ("name", "paper", "input", "kind", "features", "description"):
         t.add_column(c)
@@ -65,8 +62,7 @@ def _list_models() -> None:
         size = f"{r['input_size']}×{r['input_size']}×{r['channels']}" if r["input_size"] else "-"
         t.add_row(r["name"], r["paper"] or "", size, r["kind"], ",".join(r["features"]), r["description"])
     console.print(t)
-    for name, why in broken.items():
-        console.print(f"[bold red]broken entry point[/] {name}: {why}", highlight=False)
+    print_broken(MODELS)
 
 
 def train_command(
@@ -178,57 +174,6 @@ def _print_result(run_dir: Path, m: dict[str, Any], folds: list[tuple[str, dict]
                                               for name, f in folds], ("fold", "val accuracy", "test accuracy")))
 
 
-def eval_command(
-    run: Annotated[str, typer.Argument(help="Run folder (or id under --runs-dir).")],
-    on: Annotated[str | None, typer.Option("--on", help="Evaluate on another manifest (cross-dataset).")] = None,
-    split: Annotated[str, typer.Option("--split", help="With --on: a split's test role, or all-test.")] = "all-test",
-    runs_dir: RunsOpt = None,
-    manifests: ManifestsOpt = None,
-    device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda | mps")] = "auto",
-    as_json: Annotated[bool, typer.Option("--json", help="Print metrics as JSON.")] = False,
-) -> None:
-    """Top-1/top-2, per-class and averaged precision/recall/F1 and confusion matrix of a run."""
-    from ferdata.training import evaluate
-
-    m = evaluate(run, on=on, split=split, runs=runs_dir, manifests=manifests, device=device, progress=RichProgress())
-    if as_json:
-        typer.echo(json.dumps(m, indent=2, default=str))
-        return
-    role = "test" if "test" in m else "val" if "val" in m else "train"
-    r = m[role]
-    classes = m["classes"]
-    t = Table(title=f"{role}: per class", title_justify="left")
-    for c in ("class", "precision", "recall", "F1", "support"):
-        t.add_column(c, justify="right" if c != "class" else "left")
-    for c in classes:
-        pc = r["per_class"][c]
-        t.add_row(c, fmt(pc["precision"]), fmt(pc["recall"]), fmt(pc["f1"]), fmt(pc["support"]))
-    console.print(t)
-    cm = Table(title=f"{role}: confusion (rows true, columns predicted)", title_justify="left")
-    cm.add_column("")
-    for c in classes:
-        cm.add_column(c[:8], justify="right")
-    for c, row in zip(classes, r["confusion"]):
-        cm.add_row(c, *(str(v) for v in row))
-    console.print(cm)
-    rows = [("run", m["run"]), (f"{role} images", r["n"]), ("top-1 accuracy", r["accuracy"]),
-            ("top-2 accuracy", r["top2_accuracy"]), ("macro P / R / F1", _prf(r["macro"])),
-            ("weighted P / R / F1", _prf(r["weighted"])), ("majority class", r["majority_baseline"])]
-    if "aggregate" in m:
-        a = m["aggregate"]["accuracy"]
-        rows.append((f"accuracy over {m['aggregate']['folds']} folds", f"{a['mean']:.4f} ± {a['std']:.4f}"))
-    if on:
-        rows.append(("evaluated on", f"{m['on']} ({m['split']})"))
-        rows += [(f"left out: {k}", v) for k, v in m["excluded"].items()]
-        rows.append(("written to", m["out_dir"]))
-    console.print(summary_table("evaluation", rows))
-
-
-def _prf(d: dict) -> str:
-    return f"{d['precision']:.3f} / {d['recall']:.3f} / {d['f1']:.3f}"
-
-
 def register(app: typer.Typer) -> None:
     app.command("train", no_args_is_help=False,
                 context_settings={"allow_extra_args": True, "ignore_unknown_options": False})(train_command)
-    app.command("eval")(eval_command)

@@ -1,27 +1,13 @@
-"""Dataset adapters: one registry, one module per dataset."""
+"""Dataset adapters: one registry, one module per dataset; more from the
+``ferdata.datasets`` entry-point group."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from ferdata.datasets._registry import DATASETS, create_dataset, get_dataset_class, list_datasets, register_dataset
 from ferdata.datasets.base import DatasetAdapter, Entry, Scan
 from ferdata.errors import FerdataError
-from ferdata.registry import Registry
-
-DATASETS: Registry[DatasetAdapter] = Registry("dataset")
-register_dataset = DATASETS.register
-
-
-def list_datasets(pattern: str | None = None) -> list[str]:
-    return DATASETS.names(pattern)
-
-
-def create_dataset(name: str, **options) -> DatasetAdapter:
-    return DATASETS.create(name, **options)
-
-
-def get_dataset_class(name: str) -> type[DatasetAdapter]:
-    return DATASETS.get(name)  # type: ignore[return-value]
 
 
 def detect_dataset(source: Path) -> str:
@@ -38,9 +24,6 @@ def detect_dataset(source: Path) -> str:
         f"({', '.join(list_datasets())}) — see 'ferdata ingest --list'"
     )
 
-
-# Importing the adapter modules registers them.
-from ferdata.datasets import affectnet, ckplus, fer2013, folder, jaffe, sfew  # noqa: E402,F401
 
 __all__ = ["DATASETS", "DatasetAdapter", "Entry", "Scan", "create_dataset", "detect_dataset",
            "get_dataset_class", "list_datasets", "register_dataset"]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from ferdata.datasets import register_dataset
+from ferdata.datasets._registry import register_dataset
 from ferdata.datasets.base import DatasetAdapter, Entry, Scan, inside
 from ferdata.errors import FerdataError, LayoutError
 from ferdata.labels import AFFECTNET_CODES

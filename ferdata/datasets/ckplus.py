@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from ferdata.datasets import register_dataset
+from ferdata.datasets._registry import register_dataset
 from ferdata.datasets.base import DatasetAdapter, Entry, Scan, image_files, is_hidden
 from ferdata.errors import FerdataError, LayoutError
 from ferdata.labels import CKPLUS_CODES, SYNONYMS

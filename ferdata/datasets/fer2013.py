@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 from PIL import Image
 
-from ferdata.datasets import register_dataset
+from ferdata.datasets._registry import register_dataset
 from ferdata.datasets.base import DatasetAdapter, Entry, Scan, image_files
 from ferdata.errors import LayoutError
 from ferdata.labels import FER2013_CODES, SYNONYMS

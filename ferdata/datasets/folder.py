@@ -12,7 +12,7 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from ferdata.datasets import register_dataset
+from ferdata.datasets._registry import register_dataset
 from ferdata.datasets.base import DatasetAdapter, Entry, Scan, image_files, inside
 from ferdata.errors import FerdataError, LayoutError
 from ferdata.labels import SYNONYMS

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from ferdata.datasets import register_dataset
+from ferdata.datasets._registry import register_dataset
 from ferdata.datasets.base import DatasetAdapter, Entry, Scan, image_files
 from ferdata.errors import FerdataError, UnknownLabelError
 from ferdata.labels import JAFFE_CODES

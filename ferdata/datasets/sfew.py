@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from ferdata.datasets import register_dataset
+from ferdata.datasets._registry import register_dataset
 from ferdata.datasets.base import DatasetAdapter, Entry, Scan, image_files
 from ferdata.errors import FerdataError, LayoutError
 from ferdata.labels import SFEW_NAMES, SFEW_XLSX_CODES, SYNONYMS

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
+from ferdata.engines._registry import register_engine
 from ferdata.engines.base import Progress, R, T, default_chunksize
 
 
@@ -18,6 +19,7 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
+@register_engine("inline")
 class InlineExecutor:
     """Runs everything in this process: for one worker, tests and debugging."""
 
@@ -64,6 +66,7 @@ def _ray_running() -> bool:
     return bool(ray is not None and getattr(ray, "is_initialized", lambda: False)())
 
 
+@register_engine("local")
 class ProcessPoolExecutor:
     """A ``multiprocessing`` pool; results come back in input order, chunk by chunk."""
 

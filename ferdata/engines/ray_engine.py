@@ -28,6 +28,7 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
+from ferdata.engines._registry import register_engine
 from ferdata.engines.base import Progress, R, T, default_chunksize
 from ferdata.errors import FerdataError
 
@@ -83,6 +84,7 @@ def actor_class(fn: Callable[[list], list], initializer: Callable[..., Any] | No
                                               if initializer is not None else None, "initargs": tuple(initargs)})
 
 
+@register_engine("ray")
 class RayExecutor:
     """Runs the steps' chunks on a Ray cluster through Ray Data (see the module docstring).
 

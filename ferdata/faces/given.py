@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ferdata.faces import register_detector
+from ferdata.faces._registry import register_detector
 from ferdata.faces.base import Detector, Face, ordered_eyes
 
 BOX_COLUMNS = ("face_x", "face_y", "face_width", "face_height")

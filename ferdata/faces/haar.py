@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ferdata.errors import FerdataError
-from ferdata.faces import register_detector
+from ferdata.faces._registry import register_detector
 from ferdata.faces.base import Detector, Face
 
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from ferdata.faces.table import STAGES, faces_path, read_faces
+from ferdata.faces.table import faces_path, read_faces
+from ferdata.manifest.schema import STAGES
 from ferdata.manifest import Manifest, read_metadata
 
 MAX_CONFIGS = 4

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ferdata.errors import FerdataError
-from ferdata.faces import register_detector
+from ferdata.faces._registry import register_detector
 from ferdata.faces.base import Detector, Face, ordered_eyes
 
 _MODELS = {"short": 0, "full": 1}

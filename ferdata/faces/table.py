@@ -26,38 +26,13 @@ import pyarrow.ipc as ipc
 
 from ferdata.errors import ManifestError
 from ferdata.manifest import Manifest, atomic_write_bytes, read_metadata, read_table, table_from_rows, write_table
-from ferdata.manifest.crops import FACES_TABLE
+from ferdata.manifest.schema import FACES_SCHEMA
+from ferdata.manifest.tables import CROPS_DIR, FACES_TABLE
 
 JOURNAL_DIR = ".faces-journal"
 PART_SUFFIX = ".arrow"
 LOCK_FILE = ".faces.lock"
-CROPS_DIR = "crops"
 SCHEMA_VERSION = 1
-
-_points = pa.list_(pa.float64())
-STAGES = ("decode_ms", "detect_ms", "clahe_ms", "align_ms", "write_ms", "total_ms")
-FACES_SCHEMA = pa.schema([
-    pa.field("image_id", pa.string(), nullable=False),
-    pa.field("config_hash", pa.string(), nullable=False),
-    pa.field("detector", pa.string(), nullable=False),
-    pa.field("n_faces", pa.int32()),
-    pa.field("face_found", pa.bool_(), nullable=False),
-    pa.field("fallback", pa.string()),       # null (a face was found), "whole" or "skip"
-    pa.field("flat", pa.bool_()),            # all-black / near-constant frame
-    pa.field("box", _points),                # x0, y0, x1, y1 of the primary face, original pixels
-    pa.field("score", pa.float64()),
-    pa.field("eye_left", _points),           # x, y (the eye on the image's left)
-    pa.field("eye_right", _points),
-    pa.field("landmarks", _points),          # x0, y0, x1, y1, ... the detector's other points
-    pa.field("all_boxes", _points),          # every face found: 4 values per face
-    pa.field("align", pa.string()),          # applied: none | rotate | spatial | whole
-    pa.field("rotation_deg", pa.float64()),
-    pa.field("transform", _points),          # 2x3 affine, original pixels -> crop pixels, row-major
-    pa.field("crop_path", pa.string()),      # relative to the manifest dir; null when skipped
-    pa.field("error", pa.string()),
-    *(pa.field(s, pa.float64()) for s in STAGES),
-])
-
 
 def faces_path(manifest: Manifest) -> Path:
     return manifest.table_path(FACES_TABLE)

@@ -1,7 +1,7 @@
 """Hand-crafted face descriptors (LPQ, PHOG), their reduction, and ``features.parquet``.
 
 Descriptors live in one registry (``register_descriptor`` / ``list_descriptors`` /
-``create_descriptor``); each turns an (N, H, W) uint8 batch of equally sized grey faces
+``create_descriptor``; more from the ``ferdata.descriptors`` entry-point group); each turns an (N, H, W) uint8 batch of equally sized grey faces
 into an (N, D) float64 matrix. ``ferdata features NAME`` (:func:`compute_features`) runs
 them over a manifest's face crops (or its images when there are no crops) and writes
 ``<manifest>/features.parquet``, one row per image that could be described:
@@ -30,25 +30,10 @@ are never touched.
 
 from __future__ import annotations
 
+from ferdata.features._registry import DESCRIPTORS, create_descriptor, list_descriptors, register_descriptor
 from ferdata.features.base import Descriptor
-from ferdata.registry import Registry
-
-DESCRIPTORS: Registry[Descriptor] = Registry("descriptor")
-register_descriptor = DESCRIPTORS.register
-
-
-def list_descriptors(pattern: str | None = None) -> list[str]:
-    return DESCRIPTORS.names(pattern)
-
-
-def create_descriptor(name: str, **options) -> Descriptor:
-    return DESCRIPTORS.create(name, **options)
-
-
-# Importing the descriptor modules registers them.
-from ferdata.features import descriptors  # noqa: E402,F401
-from ferdata.features.extract import FeaturesResult, compute_features  # noqa: E402
-from ferdata.features.reduction import Reduction, fit_reduction, parse_reduce  # noqa: E402
+from ferdata.features.extract import FeaturesResult, compute_features
+from ferdata.features.reduction import Reduction, fit_reduction, parse_reduce
 
 __all__ = ["DESCRIPTORS", "Descriptor", "FeaturesResult", "Reduction", "compute_features", "create_descriptor",
            "fit_reduction", "list_descriptors", "parse_reduce", "register_descriptor"]

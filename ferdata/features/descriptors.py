@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from ferdata.errors import FerdataError
-from ferdata.features import register_descriptor
+from ferdata.features._registry import register_descriptor
 from ferdata.features.base import Descriptor
 from ferdata.features.edges import EDGE_DETECTORS
 from ferdata.features.lpq import lpq

@@ -23,9 +23,9 @@ from ferdata.features.base import Descriptor
 from ferdata.features.fitset import FitOn, fit_image_ids, parse_fit_on
 from ferdata.features.reduction import Reduction, fit_reduction, parse_reduce
 from ferdata.manifest import Manifest, read_metadata, write_table
+from ferdata.manifest.tables import FEATURES_TABLE
 from ferdata.progress import NullProgress, ProgressSink
 
-FEATURES_TABLE = "features.parquet"
 DEFAULT_DESCRIPTORS = ("lpq", "phog")
 #: ``--fit-on`` without ``--reduce`` fits ``pca:5`` (5 + 5 → the 10-D vector of paper 000).
 DEFAULT_K = 5
@@ -51,7 +51,7 @@ class FeaturesResult:
 def _init_worker(specs: list[tuple[str, dict[str, Any]]]) -> None:
     # No thread limits here: threadpoolctl and cv2.setNumThreads can hang in a forked
     # child whose parent already ran OpenMP / OpenCV threads.
-    from ferdata.features import create_descriptor
+    from ferdata.features._registry import create_descriptor
 
     _WORKER_DESCRIPTORS[:] = [create_descriptor(name, **options) for name, options in specs]
 
@@ -153,7 +153,7 @@ def compute_features(
     another features table instead of fitting one.
     """
     from ferdata.engines import create_executor
-    from ferdata.features import create_descriptor
+    from ferdata.features._registry import create_descriptor
 
     started = time.perf_counter()
     progress = progress or NullProgress()

@@ -16,8 +16,7 @@ import pyarrow.parquet as pq
 
 from ferdata.errors import FerdataError
 from ferdata.manifest import Manifest
-
-ROLES = ("train", "val", "test")
+from ferdata.manifest.tables import ROLES
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ferdata.features.extract import FEATURES_TABLE
+from ferdata.manifest.tables import FEATURES_TABLE
 from ferdata.manifest import Manifest, read_metadata
 
 

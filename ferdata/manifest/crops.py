@@ -15,8 +15,8 @@ import pyarrow.compute as pc
 
 from ferdata.errors import FerdataError
 from ferdata.manifest.store import Manifest, read_metadata, read_table
+from ferdata.manifest.tables import FACES_TABLE
 
-FACES_TABLE = "faces.parquet"
 
 
 def latest_crop_config(manifest: Manifest) -> str | None:

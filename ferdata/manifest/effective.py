@@ -11,19 +11,10 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ferdata.manifest.schema import LABELS_SCHEMA
 from ferdata.manifest.store import Manifest, read_table
+from ferdata.manifest.tables import LABELS_TABLE
 
-LABELS_TABLE = "labels.parquet"
-LABELS_SCHEMA = pa.schema([
-    pa.field("image_id", pa.string(), nullable=False),
-    pa.field("old_label", pa.string()),
-    pa.field("new_label", pa.string(), nullable=False),
-    pa.field("annotator", pa.string()),
-    pa.field("time", pa.string()),
-    pa.field("project", pa.string()),
-    pa.field("task_id", pa.int64()),
-    pa.field("source", pa.string()),
-])
 
 
 def label_decisions(manifest: Manifest) -> pa.Table:

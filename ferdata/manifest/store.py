@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ferdata.errors import ManifestError
+from ferdata.manifest.tables import IMAGES_TABLE
 
 META_KEY = b"ferdata"
 ENV_MANIFESTS = "FERDATA_MANIFESTS"
@@ -102,9 +103,9 @@ class Manifest:
         """Open an existing manifest by name (or by path), failing with the fix if absent."""
         base = manifests_root(root)
         candidate = Path(name)
-        directory = candidate if (candidate / "images.parquet").exists() else base / name
-        if not (directory / "images.parquet").exists():
-            known = sorted(p.name for p in base.glob("*") if (p / "images.parquet").exists()) if base.exists() else []
+        directory = candidate if (candidate / IMAGES_TABLE).exists() else base / name
+        if not (directory / IMAGES_TABLE).exists():
+            known = sorted(p.name for p in base.glob("*") if (p / IMAGES_TABLE).exists()) if base.exists() else []
             hint = f" (found: {', '.join(known)})" if known else ""
             raise ManifestError(
                 f"no manifest {name!r} under {base}{hint}; create it with 'ferdata ingest DATASET SOURCE --name {name}'"
@@ -114,12 +115,12 @@ class Manifest:
 
     @property
     def images_path(self) -> Path:
-        return self.dir / "images.parquet"
+        return self.dir / IMAGES_TABLE
 
     def table_path(self, name: str) -> Path:
         return self.dir / name
 
-    def metadata(self, table: str = "images.parquet") -> dict[str, Any]:
+    def metadata(self, table: str = IMAGES_TABLE) -> dict[str, Any]:
         """The table's ferdata metadata, cached until the file changes (``resolve`` asks for
         it once per image)."""
         path = self.dir / table

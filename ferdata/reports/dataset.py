@@ -19,12 +19,12 @@ import pyarrow.compute as pc
 
 from ferdata.info import summarize
 from ferdata.manifest import Manifest, read_metadata, read_table
-from ferdata.manifest.crops import FACES_TABLE, crop_paths
+from ferdata.manifest.crops import crop_paths
+from ferdata.manifest.tables import FACES_TABLE, SPLITS_DIR
 from ferdata.progress import NullProgress, ProgressSink
 from ferdata.reports import plots
 from ferdata.reports.html import HtmlReport
 
-SPLITS_DIR = "splits"
 REPORT_DIR = "report"
 
 

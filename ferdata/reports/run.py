@@ -21,17 +21,17 @@ import numpy as np
 import pyarrow as pa
 
 from ferdata.errors import FerdataError
-from ferdata.inference import CONFIG, checkpoint_path, fold_runs, load_run_model, read_json
-from ferdata.manifest import Manifest, read_metadata, read_table
+from ferdata.inference import load_run_model
+from ferdata.manifest import Manifest
+from ferdata.manifest.tables import IMAGES_TABLE
 from ferdata.progress import NullProgress, ProgressSink
 from ferdata.reports import plots
 from ferdata.reports.dataset import ReportResult, thumbnail
 from ferdata.reports.html import HtmlReport
 from ferdata.training.data import file_sha256
+from ferdata.training.runs import (CONFIG, PREDICTIONS, checkpoint_path, fold_runs, read_history, read_json,
+                                   read_predictions)
 
-PREDICTIONS = "predictions.parquet"
-HISTORY = "history.jsonl"
-METRICS = "metrics.json"
 REPORT_DIR = "report"
 ROLE_ORDER = ("test", "val", "train")
 
@@ -71,19 +71,6 @@ class RunData:
         return rows
 
 
-def _history(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    rows = []
-    for line in path.read_text().splitlines():
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                raise FerdataError(f"{path} has a line that is not JSON; the run folder is damaged") from None
-    return rows
-
-
 def load_run(path: str | os.PathLike) -> RunData:
     """A run folder, or a fold group (a folder of fold runs); fails with the fix when a
     run has not finished."""
@@ -92,17 +79,8 @@ def load_run(path: str | os.PathLike) -> RunData:
         raise FerdataError(f"run folder {str(path)!r} does not exist")
     folds: list[FoldRun] = []
     for d in fold_runs(root):
-        pred = d / PREDICTIONS
-        if not pred.exists():
-            raise FerdataError(f"{pred} does not exist; the run did not finish (train it again or resume it)")
-        table = read_table(pred)
-        classes = list(read_metadata(pred).get("classes") or
-                       [c[len("prob_"):] for c in table.column_names if c.startswith("prob_")])
-        missing = [c for c in ("image_id", "fold", "role", "label", "pred") if c not in table.column_names]
-        if missing or not classes:
-            raise FerdataError(f"{pred} lacks {', '.join(missing) or 'prob_<class> columns'}; it is not a ferdata "
-                               "predictions table")
-        folds.append(FoldRun(d, read_json(d / CONFIG), table, classes, _history(d / HISTORY)))
+        table, classes = read_predictions(d)
+        folds.append(FoldRun(d, read_json(d / CONFIG), table, classes, read_history(d)))
     classes = folds[0].classes
     for fr in folds[1:]:
         if fr.classes != classes:
@@ -190,12 +168,12 @@ def run_manifest(config: dict[str, Any], manifests: str | os.PathLike | None = N
     manifests root)."""
     for key in ("manifest_dir", "manifest_path"):
         value = config.get(key)
-        if value and (Path(value) / "images.parquet").exists():
+        if value and (Path(value) / IMAGES_TABLE).exists():
             return Manifest(value)
     name = config.get("manifest")
     if isinstance(name, dict):
         for key in ("dir", "path"):
-            if name.get(key) and (Path(name[key]) / "images.parquet").exists():
+            if name.get(key) and (Path(name[key]) / IMAGES_TABLE).exists():
                 return Manifest(name[key])
         name = name.get("name")
     if not name:

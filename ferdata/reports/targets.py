@@ -5,31 +5,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from pathlib import Path
 
 from ferdata.errors import FerdataError
 from ferdata.manifest import Manifest
 from ferdata.progress import ProgressSink
 from ferdata.reports.dataset import ReportResult, dataset_report
-
-RUN_CONFIG = "config.json"
-ENV_RUNS = "FERDATA_RUNS"
-
-
-def resolve_run(target: str) -> Path | None:
-    """A run folder by path, or by id under ``$FERDATA_RUNS`` (default ``./runs``)."""
-    for candidate in (Path(target), Path(os.environ.get(ENV_RUNS) or "runs") / target):
-        if candidate.is_dir() and is_run(candidate):
-            return candidate
-    return None
-
-
-def is_run(path: str | os.PathLike) -> bool:
-    """A run folder, or a folder of fold runs (a fold group)."""
-    p = Path(path)
-    return (p / RUN_CONFIG).is_file() or (p.is_dir() and any((c / RUN_CONFIG).is_file() for c in p.iterdir()
-                                                               if c.is_dir()))
-
+from ferdata.training.runs import CONFIG, resolve_run
 
 def build_report(targets: Sequence[str], *, out: str | os.PathLike | None = None,
                  manifests: str | os.PathLike | None = None, per_class: int = 8, seed: int = 0,
@@ -40,7 +21,7 @@ def build_report(targets: Sequence[str], *, out: str | os.PathLike | None = None
     runs = [r for r in resolved if r is not None]
     if runs and len(runs) != len(targets):
         bad = next(t for t, r in zip(targets, resolved) if r is None)
-        raise FerdataError(f"{bad!r} is not a run folder (no {RUN_CONFIG}); a comparison takes run folders only")
+        raise FerdataError(f"{bad!r} is not a run folder (no {CONFIG}); a comparison takes run folders only")
     if not runs:
         if len(targets) > 1:
             raise FerdataError("a dataset report takes one manifest; to compare, give run folders")

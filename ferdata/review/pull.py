@@ -18,7 +18,9 @@ import pyarrow as pa
 from ferdata.datasets.base import inside
 from ferdata.errors import FerdataError
 from ferdata.manifest import Manifest, read_metadata, table_from_rows, write_table
-from ferdata.manifest.effective import LABELS_SCHEMA, LABELS_TABLE, images_with_effective_labels, label_decisions
+from ferdata.manifest.effective import images_with_effective_labels, label_decisions
+from ferdata.manifest.schema import LABELS_SCHEMA
+from ferdata.manifest.tables import LABELS_TABLE
 from ferdata.noise import read_suspects
 from ferdata.review.connection import Connection
 from ferdata.review.project import CONTROL, find_project, local_files_param, project_title

@@ -10,8 +10,9 @@ for importing scikit-learn.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ferdata.lazy import lazy_exports
 
 _EXPORTS = {
     "GROUP_COLUMNS": "ferdata.splits.make",
@@ -22,27 +23,21 @@ _EXPORTS = {
     "make_split": "ferdata.splits.make",
     "split_metadata": "ferdata.splits.make",
     "split_path": "ferdata.splits.make",
-    "PROTOCOLS": "ferdata.splits.protocols",
+    "PROTOCOLS": "ferdata.splits._registry",
     "SplitProtocol": "ferdata.splits.protocols",
-    "create_protocol": "ferdata.splits.protocols",
-    "get_protocol_class": "ferdata.splits.protocols",
-    "list_protocols": "ferdata.splits.protocols",
-    "register_protocol": "ferdata.splits.protocols",
+    "create_protocol": "ferdata.splits._registry",
+    "get_protocol_class": "ferdata.splits._registry",
+    "list_protocols": "ferdata.splits._registry",
+    "register_protocol": "ferdata.splits._registry",
 }
 
 if TYPE_CHECKING:
     from ferdata.splits.make import (GROUP_COLUMNS, ROLES, SplitResult, list_splits, load_split, make_split,
                                      split_metadata, split_path)
-    from ferdata.splits.protocols import (PROTOCOLS, SplitProtocol, create_protocol, get_protocol_class,
-                                          list_protocols, register_protocol)
+    from ferdata.splits._registry import (PROTOCOLS, create_protocol, get_protocol_class, list_protocols,
+                                          register_protocol)
+    from ferdata.splits.protocols import SplitProtocol
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'ferdata.splits' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value
-    return value
-
-
+__getattr__ = lazy_exports(__name__, _EXPORTS)
 __all__ = sorted(_EXPORTS)

@@ -6,10 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from ferdata.manifest import Manifest
+from ferdata.manifest.tables import ROLES
 
-#: The roles in display order (the same as ``ferdata.splits.make.ROLES``, kept here so
-#: ``ferdata info`` without ``--split`` imports nothing heavy).
-ROLES = ("train", "val", "test")
 
 #: Per-fold audit figures and their (short) column titles; counts are across roles.
 AUDIT_COLUMNS = (

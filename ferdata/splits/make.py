@@ -25,24 +25,24 @@ from ferdata.errors import FerdataError
 from ferdata.labels import ClassSet, class_set
 from ferdata.manifest import Manifest, read_metadata, read_table, write_table
 from ferdata.manifest.effective import images_with_effective_labels
+from ferdata.manifest.schema import SPLIT_SCHEMA
+from ferdata.manifest.tables import ROLES, SPLITS_DIR
 from ferdata.progress import NullProgress, ProgressSink
 from ferdata.splits.audit import audit_split, content_codes
 from ferdata.splits.phash import near_pairs, perceptual_hashes
-from ferdata.splits.protocols import PROTOCOLS, SplitProtocol, create_protocol, get_protocol_class
+from ferdata.splits._registry import PROTOCOLS, create_protocol, get_protocol_class
+from ferdata.splits.protocols import SplitProtocol
 
-SPLITS_DIR = "splits"
 SPLIT_FORMAT = 1
-ROLES = ("train", "val", "test")
 GROUP_COLUMNS = {"subject": "subject_id", "movie": "movie", "sequence": "sequence_id"}
 #: pHash bits two near-duplicates may differ in. On CK+48, 4 bits catch 83% of the frame
 #: pairs inside a sequence and 0.003% of the pairs of different subjects (16 of 476,397).
 DEFAULT_NEAR_THRESHOLD = 4
+#: pHash bits within which two pictures are taken to be one (a re-encoding, a resize, the
+#: next frame of a clip) and always share a role, like exact copies. The audit still reports
+#: the looser :data:`DEFAULT_NEAR_THRESHOLD` pairs left across roles.
+NEAR_JOIN_THRESHOLD = 2
 MAX_NEAR_THRESHOLD = 16
-SPLIT_SCHEMA = pa.schema([
-    pa.field("image_id", pa.string(), nullable=False),
-    pa.field("fold", pa.int32(), nullable=False),
-    pa.field("role", pa.string(), nullable=False),
-])
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -194,6 +194,45 @@ def build_frame(manifest_name: str, dataset: str, images: pa.Table, protocol: Sp
     return frame, cset, group_column, Counter({k: v for k, v in excluded.items() if v})
 
 
+def _within(pairs: np.ndarray, hashes: np.ndarray, threshold: int) -> np.ndarray:
+    """The pairs whose hashes differ in at most ``threshold`` bits."""
+    if len(pairs) == 0:
+        return pairs
+    dist = np.bitwise_count(hashes[pairs[:, 0]] ^ hashes[pairs[:, 1]])
+    return pairs[dist <= threshold]
+
+
+def join_near_duplicates(frame: pd.DataFrame, pairs: np.ndarray, group_column: str | None) -> dict[str, int]:
+    """Make near-identical pictures (pHash within :data:`NEAR_JOIN_THRESHOLD` bits: a
+    re-encoding, a resize, the next frame of a clip) one atom, exactly as exact copies
+    already are, so no protocol can put them in two roles; groups follow their atoms.
+    Updates ``frame`` in place and returns what was joined, for the audit."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    codes, uniques = pd.factorize(frame["atom"].to_numpy(dtype=object))
+    pairs = pairs.reshape(-1, 2)
+    a, b = codes[pairs[:, 0]], codes[pairs[:, 1]]
+    cross = a != b
+    if not cross.any():
+        return {"pairs": 0, "atoms_merged": 0, "images": 0, "largest": 1 if len(frame) else 0}
+    graph = coo_matrix((np.ones(int(cross.sum())), (a[cross], b[cross])), shape=(len(uniques), len(uniques)))
+    _, component = connected_components(graph, directed=False)
+    # A joined atom is named after its smallest member, so the same data gives the same split.
+    name = pd.Series(uniques.astype(str)).groupby(component).transform("min").to_numpy(dtype=object)
+    merged = name[codes]
+    frame["atom"] = merged
+    if group_column:
+        group_value = frame["group_value"].astype(str).to_numpy(dtype=object)
+        frame["group"] = _union_groups(group_value, merged)
+        frame.attrs["merged_groups"] = int(len(set(group_value)) - frame["group"].nunique())
+    else:
+        frame["group"] = merged
+    sizes = pd.Series(merged).value_counts()
+    return {"pairs": int(cross.sum()), "atoms_merged": int(len(uniques) - sizes.size),
+            "images": int(sizes[sizes > 1].sum()), "largest": int(sizes.max())}
+
+
 def assign_roles(frame: pd.DataFrame, protocol: SplitProtocol) -> list[np.ndarray]:
     """One role array per fold (``""`` where an image has no role in that fold)."""
     if len(frame) == 0:
@@ -271,19 +310,25 @@ def make_split(manifest: Manifest, protocol: str, *, folds: int | None = None, s
     images = images_with_effective_labels(manifest)
     frame, cset, group_column, excluded = build_frame(manifest.name, manifest.dataset, images, proto,
                                                       classes, group_by)
-    fold_roles = assign_roles(frame, proto)
-    n_folds = len(fold_roles)
-    split_name = name or proto.default_name(n_folds)
-
     executor = executor or create_executor(workers=workers)
     hashes = perceptual_hashes(manifest, frame["image_id"].tolist(), frame["path"].tolist(),
                                frame["content_hash"].tolist(), executor=executor, progress=progress)
     values = [hashes[i] for i in frame["image_id"]]
     valid = np.array([v is not None for v in values], dtype=bool)
     packed = np.array([v or 0 for v in values], dtype=np.uint64)
-    near = near_pairs(packed, valid, near_threshold, exclude=content_codes(frame["content_hash"].tolist()))
+    copies = content_codes(frame["content_hash"].tolist())  # exact copies: counted apart, already one atom
+    near = near_pairs(packed, valid, near_threshold, exclude=copies)
+    join = _within(near, packed, NEAR_JOIN_THRESHOLD) if NEAR_JOIN_THRESHOLD <= near_threshold \
+        else near_pairs(packed, valid, NEAR_JOIN_THRESHOLD, exclude=copies)
+    joined = join_near_duplicates(frame, join, group_column)
+
+    fold_roles = assign_roles(frame, proto)
+    n_folds = len(fold_roles)
+    split_name = name or proto.default_name(n_folds)
     audit = audit_split(frame, fold_roles, near=near, group_disjoint=proto.group_disjoint, group_column=group_column)
     audit["near_threshold"] = near_threshold
+    audit["near_join_threshold"] = NEAR_JOIN_THRESHOLD
+    audit["near_duplicates_joined"] = joined
     audit["images_without_phash"] = int((~valid).sum())
     if strict and audit["forbidden"]:
         shown = "; ".join(audit["forbidden"][:3]) + (f"; and {len(audit['forbidden']) - 3} more"

@@ -21,15 +21,11 @@ from scipy.fft import dctn
 from ferdata.engines import Executor, create_executor
 from ferdata.imageio import read_image
 from ferdata.manifest import Manifest, read_metadata, read_table, write_table
+from ferdata.manifest.schema import PHASH_SCHEMA
+from ferdata.manifest.tables import PHASH_TABLE
 from ferdata.progress import NullProgress, ProgressSink
 
-PHASH_TABLE = "phash.parquet"
 PHASH_PARAMS = {"algorithm": "dct-phash", "resize": 32, "low_frequencies": 8, "version": 1}
-PHASH_SCHEMA = pa.schema([
-    pa.field("image_id", pa.string(), nullable=False),
-    pa.field("content_hash", pa.string()),
-    pa.field("phash", pa.string()),
-])
 
 
 def phash_array(gray: np.ndarray) -> int:

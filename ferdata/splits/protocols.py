@@ -32,7 +32,7 @@ from sklearn.model_selection import (
 )
 
 from ferdata.errors import FerdataError
-from ferdata.registry import Registry
+from ferdata.splits._registry import register_protocol
 
 Fold = tuple[np.ndarray, np.ndarray, np.ndarray]
 
@@ -264,8 +264,6 @@ def holdout_mask(y: np.ndarray, groups: np.ndarray, size: float, seed: int) -> n
 
 # ---- the protocols ---------------------------------------------------------------------
 
-PROTOCOLS: Registry[SplitProtocol] = Registry("split protocol")
-register_protocol = PROTOCOLS.register
 
 
 @register_protocol("spi")
@@ -469,15 +467,3 @@ class AllTest(_Whole):
     name = "all-test"
     description = "every image is test (cross-dataset: the manifest a model trained elsewhere is tested on)"
     role = "test"
-
-
-def list_protocols(pattern: str | None = None) -> list[str]:
-    return PROTOCOLS.names(pattern)
-
-
-def create_protocol(name: str, **options: Any) -> SplitProtocol:
-    return PROTOCOLS.create(name, **options)
-
-
-def get_protocol_class(name: str) -> type[SplitProtocol]:
-    return PROTOCOLS.get(name)  # type: ignore[return-value]

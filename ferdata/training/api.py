@@ -215,13 +215,3 @@ def _resume(run: str | os.PathLike, *, runs, manifests, hparams, device, amp, wo
     return _run_one(plugin, m, sp, config["fold"], hp, run_dir, config, dev=dev, amp=use_amp, seed=config["seed"],
                     workers=workers, crops=config.get("crops"), init_from=None, dist=dist, progress=progress,
                     on_epoch=on_epoch, resume=True)
-
-
-def predict_out_of_fold(model: str, manifest: str | Manifest, split: str, **options: Any) -> tuple[pa.Table, list[str]]:
-    """Train one model per fold and return the held-out (test-role) predictions of every fold,
-    in the ``predictions.parquet`` layout, with the class order (for label-noise detection)."""
-    import pyarrow.compute as pc
-
-    result = train(model, manifest, split, fold="all", **options)
-    table, classes = R.read_predictions(result.run_dir)
-    return table.filter(pc.equal(table.column("role"), "test")), classes

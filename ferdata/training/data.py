@@ -24,10 +24,10 @@ from ferdata.errors import FerdataError
 from ferdata.labels import ClassSet, class_set
 from ferdata.manifest import Manifest, read_table
 from ferdata.manifest.crops import crop_paths
-from ferdata.manifest.effective import LABELS_TABLE, images_with_effective_labels
+from ferdata.manifest.effective import images_with_effective_labels
+from ferdata.manifest.tables import FEATURES_TABLE, LABELS_TABLE
 from ferdata.progress import NullProgress, ProgressSink
 
-FEATURES_TABLE = "features.parquet"
 #: The pseudo-split of cross-dataset evaluation: every labelled, readable image is a test image.
 ALL_TEST = "all-test"
 AUGMENTATIONS = ("flip", "crop", "rotate", "scale")

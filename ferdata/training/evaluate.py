@@ -13,22 +13,22 @@ import pyarrow as pa
 from ferdata.errors import FerdataError
 from ferdata.labels import ClassSet
 from ferdata.manifest import Manifest
-from ferdata.models import broken_plugins, get_model, list_models
+from ferdata.models import get_model, list_models
 from ferdata.progress import NullProgress, ProgressSink
 from ferdata.training import runs as R
 from ferdata.training.data import ALL_TEST, FaceDataset, Split, gather_examples, read_split
 from ferdata.training.metrics import aggregate_folds
 
 
-def list_model_rows() -> tuple[list[dict[str, Any]], dict[str, str]]:
-    """Every registered model (name, paper, input size, channels, kind, description), and the
-    entry points that failed to load with why."""
+def list_model_rows() -> list[dict[str, Any]]:
+    """Every registered model (name, paper, input size, channels, kind, description); broken
+    entry points are ``ferdata.models.broken_plugins()``."""
     rows = []
     for name in list_models():
         p = get_model(name)
         rows.append({"name": name, "paper": p.paper, "input_size": p.input_size, "channels": p.channels,
                      "kind": p.kind, "features": list(p.features), "description": p.description})
-    return rows, dict(broken_plugins())
+    return rows
 
 
 def _fold_dirs(run_dir: Path, config: dict[str, Any]) -> list[Path]:

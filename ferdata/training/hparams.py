@@ -6,11 +6,11 @@ and may add their own (``regularizer``, ``dropout``, ``blocks``...).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ferdata.errors import FerdataError
+from ferdata.keyvalues import parse_key_values
 
 ENGINE_DEFAULTS: dict[str, Any] = {
     "optimizer": "adam",          # sgd | adam | adamw
@@ -37,16 +37,7 @@ ENGINE_DEFAULTS: dict[str, Any] = {
 
 def parse_hp(items: Iterable[str] | None) -> dict[str, Any]:
     """``["lr=0.01", "regularizer=prune"]`` → dict, values parsed as JSON when they are JSON."""
-    out: dict[str, Any] = {}
-    for item in items or ():
-        if "=" not in item:
-            raise FerdataError(f"--hp {item!r} is not KEY=VALUE (e.g. --hp lr=0.01)")
-        key, raw = (s.strip() for s in item.split("=", 1))
-        try:
-            out[key.replace("-", "_")] = json.loads(raw)
-        except json.JSONDecodeError:
-            out[key.replace("-", "_")] = raw
-    return out
+    return parse_key_values(items, option="--hp", example="lr=0.01")
 
 
 def resolve(plugin_defaults: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:

@@ -30,6 +30,9 @@ PREDICTIONS = "predictions.parquet"
 CONFUSION_PNG = "confusion.png"
 BEST = "best.pt"
 LAST = "last.pt"
+CHECKPOINTS = (BEST, LAST)
+FOLD_PREFIX = "fold-"
+PREDICTION_COLUMNS = ("image_id", "fold", "role", "label", "pred")
 
 
 def runs_root(path: str | os.PathLike | None = None) -> Path:
@@ -87,7 +90,14 @@ def read_history(run_dir: Path) -> list[dict[str, Any]]:
     path = run_dir / HISTORY
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = []
+    for line in path.read_text().splitlines():
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                raise FerdataError(f"{path} has a line that is not JSON; the run folder is damaged") from None
+    return rows
 
 
 def versions() -> dict[str, str]:
@@ -131,16 +141,23 @@ def write_predictions(path: Path, table: pa.Table, classes: Sequence[str], **met
     return write_table(path, table, {"classes": list(classes), **meta})
 
 
-def read_predictions(path: Path) -> tuple[pa.Table, list[str]]:
-    """The table and its class order."""
+def read_predictions(path: Path, required: Sequence[str] = PREDICTION_COLUMNS) -> tuple[pa.Table, list[str]]:
+    """A run's predictions table (a run folder or the file itself) and its class order;
+    fails with one line when it is missing or is not a ferdata predictions table."""
+    path = Path(path)
     if path.is_dir():
         path = path / PREDICTIONS
     if not path.exists():
         raise FerdataError(f"{path} does not exist; the run did not finish (train it again or pass --resume)")
     meta = read_metadata(path)
     table = read_table(path)
-    classes = meta.get("classes") or [c[len("prob_"):] for c in table.column_names if c.startswith("prob_")]
-    return table, list(classes)
+    names = set(table.column_names)
+    classes = list(meta.get("classes") or [c[len("prob_"):] for c in table.column_names if c.startswith("prob_")])
+    missing = [c for c in required if c not in names] + [prob_column(c) for c in classes if prob_column(c) not in names]
+    if missing or not classes:
+        raise FerdataError(f"{path} is not a ferdata predictions table (missing "
+                           f"{', '.join(missing) or 'prob_<class> columns'})")
+    return table, classes
 
 
 def probabilities(table: pa.Table, classes: Sequence[str]) -> np.ndarray:
@@ -152,6 +169,40 @@ def probabilities(table: pa.Table, classes: Sequence[str]) -> np.ndarray:
 def targets_of(table: pa.Table, classes: Sequence[str]) -> np.ndarray:
     index = {c: i for i, c in enumerate(classes)}
     return np.asarray([index[c] for c in table.column("label").to_pylist()], np.int64)
+
+
+def checkpoint_path(run_dir: Path) -> Path:
+    """The best checkpoint of a torch run, else its last."""
+    for name in CHECKPOINTS:
+        if (run_dir / name).is_file():
+            return run_dir / name
+    raise FerdataError(f"{run_dir} has no checkpoint ({' or '.join(CHECKPOINTS)}); it is not a finished torch run")
+
+
+def is_run(path: str | os.PathLike) -> bool:
+    """A run folder, or a folder of fold runs (a fold group)."""
+    p = Path(path)
+    return (p / CONFIG).is_file() or (p.is_dir() and any((c / CONFIG).is_file() for c in p.iterdir() if c.is_dir()))
+
+
+def fold_runs(run_dir: Path) -> list[Path]:
+    """The fold runs of a fold group (``fold-<k>/`` folders, as ``--fold all`` writes them
+    under a parent run), else the run itself."""
+    subs = sorted((c for c in run_dir.iterdir() if c.is_dir() and (c / CONFIG).is_file()),
+                  key=lambda c: (len(c.name), c.name)) if run_dir.is_dir() else []
+    if subs:
+        return subs
+    if (run_dir / CONFIG).is_file():
+        return [run_dir]
+    raise FerdataError(f"{run_dir} is not a run folder (no {CONFIG}); give a folder made by 'ferdata train'")
+
+
+def resolve_run(target: str | os.PathLike, runs: str | os.PathLike | None = None) -> Path | None:
+    """A run folder (or fold group) by path, or by id under the runs root; ``None`` if neither."""
+    for candidate in (Path(target), runs_root(runs) / target):
+        if candidate.is_dir() and is_run(candidate):
+            return candidate
+    return None
 
 
 def open_run(path: str | os.PathLike, runs: str | os.PathLike | None = None) -> Path:

@@ -27,7 +27,7 @@ from typer.testing import CliRunner
 from ferdata.cli.app import app
 from ferdata.engines import InlineExecutor, ProcessPoolExecutor, create_executor
 from ferdata.errors import FerdataError
-from ferdata.faces.pipeline import STAGE_COLUMNS, preprocess
+from ferdata.faces.preprocess import STAGE_COLUMNS, preprocess
 from ferdata.faces.table import JOURNAL_DIR, read_faces
 from ferdata.features.extract import compute_features
 from ferdata.ingest import ingest
@@ -228,7 +228,7 @@ def test_split_and_phash_tables_equal(ray_cluster, real_data, tmp_path):
 KILLED_RUN = """
 import sys
 from ferdata.engines.ray_engine import RayExecutor
-from ferdata.faces.pipeline import preprocess
+from ferdata.faces.preprocess import preprocess
 from ferdata.manifest import Manifest
 preprocess(Manifest(sys.argv[1]), executor=RayExecutor(1, address=sys.argv[2]), detector="mtcnn", size=64, chunksize=8)
 """

@@ -17,7 +17,7 @@ from PIL import Image
 
 from ferdata.engines import InlineExecutor
 from ferdata.faces import create_detector, geometry
-from ferdata.faces.pipeline import preprocess
+from ferdata.faces.preprocess import preprocess
 from ferdata.faces.table import read_faces
 from ferdata.imageio import read_image
 from ferdata.ingest import ingest

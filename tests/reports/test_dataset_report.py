@@ -51,7 +51,7 @@ def _faces_and_split(manifest):
     for i, r in enumerate(rows):
         Image.new("L", (48, 48), 40 + 5 * i).save(crops / f"{r['image_id']}.png")
         paths.append(f"crops/cfg1/{r['image_id']}.png")
-    from ferdata.faces.table import FACES_SCHEMA
+    from ferdata.manifest.schema import FACES_SCHEMA
 
     columns = {
         "image_id": [r["image_id"] for r in rows], "config_hash": ["cfg1"] * len(rows),

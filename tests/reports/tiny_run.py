@@ -20,7 +20,7 @@ def make_tiny_run(manifest: Manifest, root: Path, *, epochs: int = 2) -> tuple[M
     """``(private manifest copy, run folder of a --fold all run)``; the split is written into
     a copy of the manifest so the session's shared manifest stays as ingest made it."""
     from ferdata.engines import InlineExecutor
-    from ferdata.faces.pipeline import preprocess
+    from ferdata.faces.preprocess import preprocess
     from ferdata.splits import make_split
     from ferdata.training import train
 

@@ -13,7 +13,8 @@ import pytest
 from ferdata.engines import InlineExecutor
 from ferdata.errors import FerdataError
 from ferdata.manifest import write_table
-from ferdata.manifest.effective import LABELS_SCHEMA, LABELS_TABLE
+from ferdata.manifest.schema import LABELS_SCHEMA
+from ferdata.manifest.tables import LABELS_TABLE
 from ferdata.splits import list_splits, load_split, make_split, split_metadata
 from tests.splits.fakes import people
 
@@ -128,15 +129,25 @@ def _duplicated(n_subjects: int = 6) -> list[dict]:
 
 @pytest.mark.parametrize("protocol", ["ppi", "kfold", "spi", "loso"])
 def test_exact_copies_always_share_a_role(protocol, fake_manifest):
-    r = make_split(fake_manifest(_duplicated()), protocol, executor=INLINE, write=False)
+    r = make_split(fake_manifest(_duplicated(n_subjects=8)), protocol, executor=INLINE, write=False)
     assert r.audit["duplicate_pairs"] == 1
     assert r.audit["totals"]["exact_duplicates"] == 0 and r.audit["forbidden"] == []
-    if protocol == "loso":  # S000 and S001 hold the same picture: they leave together
-        assert r.n_folds == 5
-        assert any("1 subject_id value(s) merged" in w for w in r.warnings)
+    if protocol == "loso":  # S000/S001 hold the same picture, S002/S003 a near copy: each pair leaves together
+        assert r.n_folds == 6
+        assert any("2 subject_id value(s) merged" in w for w in r.warnings)
 
 
-def test_audit_finds_near_duplicates_across_roles(fake_manifest):
+@pytest.mark.parametrize("protocol", ["ppi", "kfold", "spi", "loso"])
+def test_near_copies_are_joined_and_share_a_role(protocol, fake_manifest):
+    r = make_split(fake_manifest(_duplicated(n_subjects=8)), protocol, executor=INLINE, write=False)
+    assert r.audit["near_duplicates_joined"]["pairs"] == 1
+    assert r.audit["totals"]["near_duplicates"] == 0
+
+
+def test_audit_finds_near_duplicates_left_across_roles(fake_manifest, monkeypatch):
+    from ferdata.splits import make
+
+    monkeypatch.setattr(make, "NEAR_JOIN_THRESHOLD", -1)  # join nothing: the audit must see the pair
     r = make_split(fake_manifest(_duplicated()), "loso", executor=INLINE, write=False)
     assert r.audit["near_duplicate_pairs"] == 1
     assert r.audit["totals"]["near_duplicates"] == 2  # S002's fold and S003's fold

@@ -10,7 +10,8 @@ from PIL import Image
 
 from ferdata.engines import InlineExecutor
 from ferdata.splits import phash as phash_module
-from ferdata.splits.phash import PHASH_TABLE, near_pairs, perceptual_hashes, phash_array
+from ferdata.manifest.tables import PHASH_TABLE
+from ferdata.splits.phash import near_pairs, perceptual_hashes, phash_array
 from tests.splits.fakes import people
 
 

@@ -12,10 +12,6 @@ from ferdata.splits.info import info_sections
 from tests.splits.fakes import people
 
 
-def test_the_provider_is_registered():
-    assert "ferdata.splits.info" in info.SECTION_PROVIDERS
-
-
 def test_no_split_asked_no_sections(fake_manifest):
     assert info_sections(fake_manifest(people())) == []
 

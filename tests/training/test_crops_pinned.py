@@ -3,7 +3,7 @@
 import json
 
 from ferdata.engines import InlineExecutor
-from ferdata.faces.pipeline import preprocess
+from ferdata.faces.preprocess import preprocess
 from ferdata.manifest.crops import latest_crop_config
 from ferdata.training import train
 

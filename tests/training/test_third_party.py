@@ -4,10 +4,11 @@ entry point that fails to import is listed as broken without hiding the others."
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
+
+from tests.third_party import install_distribution, plugin_env
 
 PLUGIN = '''
 from torch import nn
@@ -21,22 +22,10 @@ register_model(ModelPlugin(name="thirdparty-linear", description="a linear model
 '''
 
 
-def _install(site: Path) -> None:
-    (site / "fer_thirdparty").mkdir(parents=True)
-    (site / "fer_thirdparty" / "__init__.py").write_text(PLUGIN)
-    info = site / "fer_thirdparty-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fer-thirdparty\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text(
-        "[ferdata.models]\nlinear = fer_thirdparty\nbroken = fer_thirdparty_missing_module\n")
-
-
 def test_installed_third_party_plugin_lists_and_trains(tiny_manifest, tmp_path: Path) -> None:
-    site = tmp_path / "site"
-    _install(site)
-    root = Path(__file__).resolve().parents[2]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), str(root / "plugins"), str(site)]),
-           "COLUMNS": "200"}
+    site = install_distribution(tmp_path / "site", "fer-thirdparty", {"fer_thirdparty": PLUGIN}, {
+        "ferdata.models": {"linear": "fer_thirdparty", "broken": "fer_thirdparty_missing_module"}})
+    env = plugin_env(site)
     listing = subprocess.run([sys.executable, "-m", "ferdata", "train", "--list"], env=env, capture_output=True,
                              text=True, timeout=180)
     assert listing.returncode == 0, listing.stderr

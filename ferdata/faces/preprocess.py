@@ -31,11 +31,13 @@ import pyarrow.parquet as pq
 
 from ferdata.engines import Executor, create_executor
 from ferdata.errors import FerdataError
-from ferdata.faces import create_detector, detector_options, get_detector_class
+from ferdata.faces._registry import create_detector, detector_options, get_detector_class
 from ferdata.faces import geometry
 from ferdata.faces.base import Detector, Face
 from ferdata.faces.clahe import apply_clahe
-from ferdata.faces.table import CROPS_DIR, STAGES, Journal, crops_dir, merge_journal, read_faces
+from ferdata.faces.table import Journal, crops_dir, merge_journal, read_faces
+from ferdata.manifest.schema import STAGES
+from ferdata.manifest.tables import CROPS_DIR
 from ferdata.imageio import read_pixels
 from ferdata.manifest import Manifest
 from ferdata.progress import NullProgress, ProgressSink

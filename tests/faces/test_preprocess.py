@@ -13,8 +13,9 @@ from PIL import Image
 
 from ferdata.engines import InlineExecutor, create_executor
 from ferdata.errors import FerdataError
-from ferdata.faces import geometry, pipeline
-from ferdata.faces.pipeline import make_config, preprocess
+from ferdata.faces import geometry
+from ferdata.faces import preprocess as preprocess_module
+from ferdata.faces.preprocess import make_config, preprocess
 from ferdata.faces.table import JOURNAL_DIR, Journal, read_faces, rows_to_table
 from ferdata.manifest import read_metadata, write_table
 from ferdata.manifest.crops import crop_paths
@@ -145,7 +146,7 @@ def test_rerun_is_idempotent_and_configs_live_side_by_side(fake_faces):
 
 def test_a_crashed_run_keeps_finished_chunks_and_resumes(fake_faces, monkeypatch):
     m = fake_faces.manifest
-    real = pipeline.process_images
+    real = preprocess_module.process_images
     calls = {"n": 0}
 
     def crash_on_third_chunk(*args, **kwargs):
@@ -154,14 +155,14 @@ def test_a_crashed_run_keeps_finished_chunks_and_resumes(fake_faces, monkeypatch
             raise RuntimeError("worker died")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(pipeline, "process_images", crash_on_third_chunk)
+    monkeypatch.setattr(preprocess_module, "process_images", crash_on_third_chunk)
     with pytest.raises(RuntimeError, match="worker died"):
         run(m, size=32, chunksize=3)
     done = read_faces(m)
     assert done.num_rows == 1 + 6  # the unreadable row, then two chunks of three
     assert pq.read_table(m.dir / "faces.parquet").num_rows == 7
 
-    monkeypatch.setattr(pipeline, "process_images", real)
+    monkeypatch.setattr(preprocess_module, "process_images", real)
     resumed = run(m, size=32, chunksize=3)
     assert resumed.n_done_before == 7 and resumed.n_processed == 4
     table = read_faces(m)
@@ -175,7 +176,7 @@ def finished_rows(fake, cfg, n: int) -> list[dict]:
     ids = ids_by_path(m)
     some = [(ids[p], p, None) for p in sorted(fake.eyes)[:n]]
     (m.dir / "crops" / cfg.hash).mkdir(parents=True)
-    return pipeline.process_images(pipeline.create_detector("given"), cfg, cfg.hash, some, m.image_root, m.dir)
+    return preprocess_module.process_images(preprocess_module.create_detector("given"), cfg, cfg.hash, some, m.image_root, m.dir)
 
 
 def test_a_killed_run_leaves_a_journal_the_next_run_merges(fake_faces):
@@ -206,11 +207,11 @@ def test_a_journal_part_in_the_earlier_parquet_format_is_merged(fake_faces):
 def test_process_pool_matches_inline(fake_faces):
     m = fake_faces.manifest
     inline = run(m, align="spatial", size=48)
-    a = read_faces(m, inline.config_hash).drop_columns(list(pipeline.STAGE_COLUMNS)).to_pylist()
+    a = read_faces(m, inline.config_hash).drop_columns(list(preprocess_module.STAGE_COLUMNS)).to_pylist()
     (m.dir / "faces.parquet").unlink()
     pooled = run(m, align="spatial", size=48, executor=create_executor("local", workers=2), chunksize=2)
     assert pooled.config_hash == inline.config_hash
-    b = read_faces(m, pooled.config_hash).drop_columns(list(pipeline.STAGE_COLUMNS)).to_pylist()
+    b = read_faces(m, pooled.config_hash).drop_columns(list(preprocess_module.STAGE_COLUMNS)).to_pylist()
     assert a == b
 
 
