@@ -11,7 +11,7 @@ from rich.table import Table
 ORDER = 40
 
 from ferdata.cli.common import (EngineOpt, ManifestsOpt, RayAddressOpt, RichProgress, WorkersOpt, console,
-                                engine_executor, print_broken, summary_table)
+                                engine_executor, engine_rows, print_broken, summary_table)
 
 
 def split_command(
@@ -61,6 +61,8 @@ def split_command(
         typer.echo(json.dumps({"path": str(result.path), **result.metadata}, indent=2, sort_keys=True))
         return
     render_split(result.metadata, str(result.path))
+    if engine_rows(executor):  # pHash computed on Ray this time: where
+        console.print(summary_table("perceptual hashes", engine_rows(executor)))
 
 
 def render_split(meta: dict, path: str | None = None) -> None:

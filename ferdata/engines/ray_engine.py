@@ -21,9 +21,11 @@ fails with one line that says so.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import pickle
+import sys
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
@@ -123,15 +125,25 @@ class RayExecutor:
             options.update(num_cpus=self.num_cpus, num_gpus=self.num_gpus,
                            object_store_memory=self.object_store_memory)
         try:
-            ray.init(**options)
+            # joining: Ray's C++ client writes every failed retry to stderr (twenty lines for a
+            # wrong address or a missing token); the one line raised below says what failed
+            with _stderr_silenced() if self.address else contextlib.nullcontext():
+                ray.init(**options)
         except (ConnectionError, TimeoutError, ValueError, RuntimeError) as exc:
-            where = f"the Ray cluster at {self.address}" if self.address else "a local Ray cluster"
-            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            fix = ("start it with 'ray start --head' there, or check --ray-address / RAY_ADDRESS" if self.address
-                   else "check that this machine can run Ray (free memory, /tmp writable)")
-            raise FerdataError(f"could not reach {where} ({detail}); {fix}") from None
+            raise FerdataError(self._connect_error(exc)) from None
         self._started = not self.address
         _quiet_ray_data()
+
+    def _connect_error(self, exc: BaseException) -> str:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if not self.address:
+            return (f"could not start a local Ray cluster ({detail}); check that this machine can run Ray "
+                    "(free memory, /tmp writable), or use --engine local")
+        fix = "start it with 'ray start --head' there, or check --ray-address / RAY_ADDRESS"
+        if not os.environ.get("RAY_AUTH_MODE"):
+            fix += ("; a cluster with token authentication (Ray's default) also needs RAY_AUTH_MODE=token here "
+                    "and its token (ray get-auth-token on the head) in ~/.ray/auth_token")
+        return f"could not reach the Ray cluster at {self.address} ({detail}); {fix}"
 
     def close(self) -> None:
         """Stop the local cluster this executor started (a joined cluster keeps running)."""
@@ -247,6 +259,21 @@ def _remote_args(resources: Mapping[str, float] | None) -> dict[str, Any]:
     if resources:
         args["resources"] = resources  # custom cluster resources, e.g. {"bigmem": 1}
     return args
+
+
+@contextlib.contextmanager
+def _stderr_silenced() -> Iterator[None]:
+    """File descriptor 2 points at /dev/null inside (C++ writes there directly)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def _quiet_ray_data() -> None:
