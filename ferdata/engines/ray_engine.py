@@ -53,8 +53,7 @@ class ChunkActor:
     """One actor of the pool: the step's per-worker state is built once, in ``__init__``.
 
     :func:`actor_class` binds the step's function and initializer as class attributes, so
-    they travel with the class (Ray restarts a lost actor from it) rather than as
-    constructor arguments in the object store.
+    the class travels as one picklable object and its constructor takes no arguments.
     """
 
     fn: Callable[[list], list]
@@ -132,7 +131,6 @@ class RayExecutor:
         except (ConnectionError, TimeoutError, ValueError, RuntimeError) as exc:
             raise FerdataError(self._connect_error(exc)) from None
         self._started = not self.address
-        _quiet_ray_data()
 
     def _connect_error(self, exc: BaseException) -> str:
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -168,11 +166,9 @@ class RayExecutor:
             return self._workers
         return max(1, int(self.cluster_resources().get("CPU", 1)))
 
-    @workers.setter
-    def workers(self, value: int | None) -> None:
-        self._workers = value
-
     def pool_size(self, resources: Mapping[str, float] | None) -> int:
+        """Actors for work whose workers each need ``resources``: as asked, else as many as
+        the cluster's GPUs (or CPUs) hold."""
         if self._workers:
             return self._workers
         gpus = float((resources or {}).get("GPU", 0) or 0)
@@ -201,6 +197,7 @@ class RayExecutor:
 
         ray = self._ray
         self.connect()
+        _quiet_ray_data()
         if not items:
             return
         pool = self.pool_size(resources)

@@ -425,7 +425,7 @@ def preprocess(
     journal = Journal(manifest, cfg_hash, cfg_dict)
     journal.append(unreadable_rows)
     executor = executor or create_executor(workers=workers)
-    n_workers = getattr(executor, "workers", 1)
+    n_workers = getattr(executor, "workers", 1) if todo else 1  # asking Ray starts a cluster
     size = chunksize or max(det_cls.batch_size, min(CHUNK, -(-len(todo) // n_workers)))
     buffer: list[dict[str, Any]] = []
     stage_sums: Counter = Counter()
