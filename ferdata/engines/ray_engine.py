@@ -2,11 +2,12 @@
 with Ray Data.
 
 ``RayExecutor().map_chunks(fn, items, initializer=..., initargs=...)`` cuts ``items`` into
-chunks, puts one chunk per block into a Ray dataset and runs ``map_batches`` with a class:
-a pool of actors, each of which calls ``initializer(*initargs)`` once when it starts (a
-face detector, the descriptors) and then ``fn`` on one chunk per call. Results stream back
-to the driver in input order (Ray Data's ``preserve_order``), so the step that called it
-journals and writes exactly the tables it writes on the local pool.
+the same chunks the local pool would, puts a few consecutive chunks into each block of a
+Ray dataset and runs ``map_batches`` with a class: a pool of actors, each of which calls
+``initializer(*initargs)`` once when it starts (a face detector, the descriptors) and then
+``fn`` on each chunk of a block, sending every chunk's result back as soon as it is done.
+Results reach the driver in input order (Ray Data's ``preserve_order``), so the step that
+called it journals and writes exactly the tables it writes on the local pool.
 
 Without an address, ``ray.init()`` starts a local cluster on this machine (and this
 executor stops it again on :meth:`close`); ``address`` (``--ray-address`` or
@@ -35,6 +36,8 @@ from ferdata.engines.base import Progress, R, T, default_chunksize
 from ferdata.errors import FerdataError
 
 RAY_REQUIREMENT = "ray[data]==2.60.0"
+BLOCKS_PER_WORKER = 4
+"""Blocks per actor a run is cut into (each block several of the step's chunks)."""
 RAY_MISSING = (f"--engine ray needs Ray, which is not installed; install it with "
                f"pip install 'ferdata[ray]' ({RAY_REQUIREMENT}), or use --engine local")
 
@@ -68,15 +71,17 @@ class ChunkActor:
         self.node = ray.get_runtime_context().get_node_id()
         self.pid = os.getpid()
 
-    def __call__(self, batch: Any) -> Any:
+    def __call__(self, batch: Any) -> Iterator[Any]:
+        """A block holds several of the step's chunks; each chunk's result is sent back as
+        soon as it is done (the driver journals chunk by chunk, as on the local pool)."""
         import pyarrow as pa
 
         fn = type(self).fn
-        results = [pickle.dumps(fn(pickle.loads(blob)), protocol=pickle.HIGHEST_PROTOCOL)
-                   for blob in batch.column("chunk").to_pylist()]
-        n = len(results)
-        return pa.table({"seq": batch.column("seq"), "result": pa.array(results, pa.binary()),
-                         "node": pa.array([self.node] * n, pa.string()), "pid": pa.array([self.pid] * n, pa.int64())})
+        for first, blob in zip(batch.column("first").to_pylist(), batch.column("chunks").to_pylist()):
+            for k, chunk in enumerate(pickle.loads(blob)):
+                result = pickle.dumps(fn(chunk), protocol=pickle.HIGHEST_PROTOCOL)
+                yield pa.table({"seq": pa.array([first + k], pa.int64()), "result": pa.array([result], pa.binary()),
+                                "node": pa.array([self.node], pa.string()), "pid": pa.array([self.pid], pa.int64())})
 
 
 def actor_class(fn: Callable[[list], list], initializer: Callable[..., Any] | None, initargs: tuple) -> type:
@@ -193,8 +198,6 @@ class RayExecutor:
         """Apply ``fn`` to consecutive chunks of ``items`` on the actor pool; yield every
         result in input order. ``resources`` is what one worker needs (``{"GPU": 1}``
         gives every actor a GPU; default one CPU)."""
-        import pyarrow as pa
-
         ray = self._ray
         self.connect()
         _quiet_ray_data()
@@ -204,9 +207,11 @@ class RayExecutor:
         size = chunksize or default_chunksize(len(items), pool)
         chunks = [list(items[i : i + size]) for i in range(0, len(items), size)]
         pool = min(pool, len(chunks))
-        blocks = [pa.table({"seq": pa.array([k], pa.int64()),
-                            "chunk": pa.array([pickle.dumps(c, protocol=pickle.HIGHEST_PROTOCOL)], pa.binary())})
-                  for k, c in enumerate(chunks)]
+        # Ray Data's cost is per block (a task, its metadata, a round trip), so chunks travel
+        # several to a block: BLOCKS_PER_WORKER blocks per actor keep the load balanced
+        per_block = -(-len(chunks) // (pool * BLOCKS_PER_WORKER))
+        rows = [{"first": k, "chunks": pickle.dumps(chunks[k : k + per_block], protocol=pickle.HIGHEST_PROTOCOL)}
+                for k in range(0, len(chunks), per_block)]
         ctx = ray.data.DataContext.get_current()
         saved = (ctx.execution_options.preserve_order, ctx.enable_progress_bars, ctx.enable_auto_log_stats)
         ctx.execution_options.preserve_order = True
@@ -215,13 +220,14 @@ class RayExecutor:
         try:
             with warnings.catch_warnings():  # max_restarts has no named parameter yet (Ray 2.60)
                 warnings.filterwarnings("ignore", message="`ray_remote_args` is deprecated")
-                ds = ray.data.from_arrow(blocks).map_batches(
+                actors = ray.data.ActorPoolStrategy(size=pool, max_tasks_in_flight_per_actor=2)
+                ds = ray.data.from_items(rows, override_num_blocks=len(rows)).map_batches(
                     actor_class(fn, initializer, initargs), batch_size=1, batch_format="pyarrow",
-                    zero_copy_batch=True, compute=ray.data.ActorPoolStrategy(size=pool), **_remote_args(resources))
+                    zero_copy_batch=True, compute=actors, **_remote_args(resources))
             # kept up to date chunk by chunk: a caller may stop reading after the last item
             run: dict[str, Any] = {"engine": "ray", "actors": 0, "chunks": len(chunks), "nodes": {}}
             self.last_run = run
-            actors: set[tuple[str, int]] = set()
+            seen: set[tuple[str, int]] = set()
             expected = 0
             for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow", prefetch_batches=2):
                 columns = (batch.column(c).to_pylist() for c in ("seq", "result", "node", "pid"))
@@ -232,8 +238,8 @@ class RayExecutor:
                     per_node = run["nodes"].setdefault(node, {"chunks": 0, "items": 0})
                     per_node["chunks"] += 1
                     per_node["items"] += len(chunks[seq])
-                    actors.add((node, pid))
-                    run["actors"] = len(actors)
+                    seen.add((node, pid))
+                    run["actors"] = len(seen)
                     yield from pickle.loads(blob)
                     if progress:
                         progress(len(chunks[seq]))
