@@ -300,6 +300,7 @@ def test_two_nodes_share_a_preprocess(real_data, tmp_path):
     shutil.rmtree(node_dir, ignore_errors=True)
 
 
+@pytest.mark.real_data
 def test_cli_summary_names_the_nodes(ray_cluster, real_data, tmp_path, monkeypatch):
     """``--engine ray`` on the command line uses the Ray this process already runs (and
     leaves it running), and the summary says where the images went."""

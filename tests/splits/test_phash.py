@@ -121,3 +121,14 @@ def test_an_undecodable_file_has_no_hash(fake_manifest):
     got = perceptual_hashes(m, images.image_id.tolist(), images.path.tolist(), images.content_hash.tolist(),
                             executor=InlineExecutor())
     assert got[images.image_id[0]] is None and got[images.image_id[1]] is not None
+
+
+def test_copies_of_one_file_are_hashed_once(fake_manifest, monkeypatch):
+    m = fake_manifest(people(n_subjects=1))
+    images = m.images().to_pandas()
+    calls = []
+    original = phash_module._hash_chunk
+    monkeypatch.setattr(phash_module, "_hash_chunk", lambda items: calls.append(len(items)) or original(items))
+    ids = images.image_id.tolist()[:3]
+    got = perceptual_hashes(m, ids, [images.path[0]] * 3, [images.content_hash[0]] * 3, executor=InlineExecutor())
+    assert calls == [1] and len(set(got.values())) == 1 and None not in got.values()
