@@ -38,6 +38,8 @@ from ferdata.errors import FerdataError
 RAY_REQUIREMENT = "ray[data]==2.60.0"
 BLOCKS_PER_WORKER = 4
 """Blocks per actor a run is cut into (each block several of the step's chunks)."""
+ACTOR_START_TIMEOUT_S = 600
+"""How long the actor pool may take to start (each actor builds its detector first)."""
 RAY_MISSING = (f"--engine ray needs Ray, which is not installed; install it with "
                f"pip install 'ferdata[ray]' ({RAY_REQUIREMENT}), or use --engine local")
 
@@ -62,10 +64,15 @@ class ChunkActor:
     fn: Callable[[list], list]
     initializer: Callable[..., Any] | None = None
     initargs: tuple = ()
+    cwd: str | None = None
+    """The driver's working folder: relative paths (``./manifests``) mean the same here."""
 
     def __init__(self) -> None:
         import ray
 
+        if self.cwd:
+            with contextlib.suppress(OSError):  # not mounted on this node: the paths say so later
+                os.chdir(self.cwd)
         if self.initializer is not None:
             type(self).initializer(*self.initargs)
         self.node = ray.get_runtime_context().get_node_id()
@@ -87,7 +94,8 @@ class ChunkActor:
 def actor_class(fn: Callable[[list], list], initializer: Callable[..., Any] | None, initargs: tuple) -> type:
     """A :class:`ChunkActor` bound to one step's function and per-worker initializer."""
     return type("ChunkActor", (ChunkActor,), {"fn": staticmethod(fn), "initializer": staticmethod(initializer)
-                                              if initializer is not None else None, "initargs": tuple(initargs)})
+                                              if initializer is not None else None, "initargs": tuple(initargs),
+                                              "cwd": os.getcwd()})
 
 
 @register_engine("ray")
@@ -166,21 +174,20 @@ class RayExecutor:
 
     @property
     def workers(self) -> int:
-        """Actors in the pool: as asked, else one per CPU of the cluster."""
-        if self._workers:
-            return self._workers
-        return max(1, int(self.cluster_resources().get("CPU", 1)))
+        """Actors in a pool of one-CPU workers (see :meth:`pool_size`)."""
+        return self.pool_size(None)
 
     def pool_size(self, resources: Mapping[str, float] | None) -> int:
-        """Actors for work whose workers each need ``resources``: as asked, else as many as
-        the cluster's GPUs (or CPUs) hold."""
-        if self._workers:
-            return self._workers
+        """Actors for work whose workers each need ``resources``: as many as the cluster's
+        GPUs (or CPUs) hold, or fewer when ``workers`` asks for fewer (the pool never asks for
+        more than the cluster has: Ray would wait for it forever)."""
         gpus = float((resources or {}).get("GPU", 0) or 0)
+        cluster = self.cluster_resources()
         if gpus > 0:
-            return max(1, int(self.cluster_resources().get("GPU", 0) // gpus))
-        cpus = float((resources or {}).get("CPU", 1) or 1)
-        return max(1, int(self.cluster_resources().get("CPU", 1) // cpus))
+            fits = int(cluster.get("GPU", 0) // gpus)
+        else:
+            fits = int(cluster.get("CPU", 1) // float((resources or {}).get("CPU", 1) or 1))
+        return max(1, min(self._workers or fits, fits))
 
     # ---- work ------------------------------------------------------------------------------
 
@@ -213,10 +220,14 @@ class RayExecutor:
         rows = [{"first": k, "chunks": pickle.dumps(chunks[k : k + per_block], protocol=pickle.HIGHEST_PROTOCOL)}
                 for k in range(0, len(chunks), per_block)]
         ctx = ray.data.DataContext.get_current()
-        saved = (ctx.execution_options.preserve_order, ctx.enable_progress_bars, ctx.enable_auto_log_stats)
+        saved = (ctx.execution_options.preserve_order, ctx.enable_progress_bars, ctx.enable_auto_log_stats,
+                 ctx.wait_for_min_actors_s)
         ctx.execution_options.preserve_order = True
         ctx.enable_progress_bars = False
         ctx.enable_auto_log_stats = False
+        # every actor built (its detector loaded) before the first block is handed out, so
+        # an actor that starts early does not take the blocks meant for the others
+        ctx.wait_for_min_actors_s = ACTOR_START_TIMEOUT_S
         try:
             with warnings.catch_warnings():  # max_restarts has no named parameter yet (Ray 2.60)
                 warnings.filterwarnings("ignore", message="`ray_remote_args` is deprecated")
@@ -246,7 +257,8 @@ class RayExecutor:
             if expected != len(chunks):
                 raise RuntimeError(f"Ray returned {expected} of {len(chunks)} chunks")
         finally:
-            (ctx.execution_options.preserve_order, ctx.enable_progress_bars, ctx.enable_auto_log_stats) = saved
+            (ctx.execution_options.preserve_order, ctx.enable_progress_bars, ctx.enable_auto_log_stats,
+             ctx.wait_for_min_actors_s) = saved
 
 
 def _remote_args(resources: Mapping[str, float] | None) -> dict[str, Any]:

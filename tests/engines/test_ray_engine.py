@@ -58,6 +58,10 @@ def _work(chunk: list[int]) -> list[tuple]:
     return [(x * x, _STATE.get("tag"), os.getpid(), _STATE["inits"]) for x in chunk]
 
 
+def _cwd(chunk: list[int]) -> list[str]:
+    return [os.getcwd() for _ in chunk]
+
+
 def _gpu_ids(chunk: list[int]) -> list[list[int]]:
     import ray
 
@@ -87,6 +91,12 @@ def test_results_in_order_with_one_initializer_per_actor(ray_cluster):
     assert sum(n["items"] for n in ex.last_run["nodes"].values()) == 100
     ex.close()
     assert ray_cluster.is_initialized()  # a cluster this executor joined is not stopped
+
+
+def test_workers_share_the_drivers_working_folder(ray_cluster, tmp_path, monkeypatch):
+    """``--manifests manifests`` (relative) must name the same folder in every actor."""
+    monkeypatch.chdir(tmp_path)
+    assert set(ray_executor().map_chunks(_cwd, list(range(4)), chunksize=1)) == {str(tmp_path)}
 
 
 def test_gpu_workers_are_gpu_actors(ray_cluster):
