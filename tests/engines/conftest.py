@@ -1,9 +1,10 @@
-"""One local Ray cluster for the whole test session (2 CPUs, one logical GPU), and helpers
-for tests that start clusters of their own with ``ray start`` in subprocesses.
+"""One local Ray cluster for the engine tests (2 CPUs, one logical GPU), and helpers for
+tests that start clusters of their own with ``ray start`` in subprocesses.
 
 Starting Ray costs seconds, so every test that runs work on Ray shares ``ray_cluster``; it
-is shut down (and its temp folder removed) when the session ends. The logical GPU only
-lets the scheduler place GPU actors; nothing runs on it.
+is shut down (and its temp folder removed) when the tests of this package end, so the rest
+of the suite does not run beside an idle cluster. The logical GPU only lets the scheduler
+place GPU actors; nothing runs on it.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import pytest
 RAY_CPUS = 2
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def ray_cluster() -> Iterator[object]:
     ray = pytest.importorskip("ray", reason="Ray is the optional extra: pip install 'ferdata[ray]'")
     pytest.importorskip("ray.data")
