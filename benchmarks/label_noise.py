@@ -19,11 +19,30 @@ separate process that only sees the saved labels and probabilities.
     .venv/bin/python benchmarks/label_noise.py                  # ../shared/data, seeds 0 1 2
     .venv/bin/python benchmarks/label_noise.py --data DIR --noise 0.1 --seeds 0
     .venv/bin/python benchmarks/label_noise.py --model small-cnn --epochs 30 --seeds 0   # through the engine
+
+``--real``: real label noise instead of injected flips. ``ferdata flag`` (the default, or
+``--flag-args``) runs on the complete FER-2013 (``fer2013_full``, 35,887 images) as a
+subprocess, timed (wall and CPU of the command and all its workers, with the load
+average); its suspects and out-of-fold probabilities are then joined to the FER+ votes of
+the Training images (``ferplus_votes_training.csv``). An image is mislabeled when FER+'s
+majority (at least 5 of 10 votes) is one of the seven FER-2013 classes and differs from
+the FER-2013 label; images without such a majority are left out of the scores. Printed:
+precision, recall and F1 of the flagged set, precision in the top 1 / 5 / 10 % and average
+precision of the ranking, each beside cleanlab's on the same probabilities and the
+trivial rule's (flag where the most probable class is not the label; rank by margin), on
+all scored Training images and separately on two fixed halves (``dev``/``held-out``, by a
+hash of the path), so a choice made looking at one half can be checked on the other.
+The FER+ votes are only the yardstick: ``ferdata flag`` never sees them.
+
+    .venv/bin/python benchmarks/label_noise.py --real                         # ingest, flag, score
+    .venv/bin/python benchmarks/label_noise.py --real --manifests /tmp/m --keep  # reuse the manifest next time
+    .venv/bin/python benchmarks/label_noise.py --real --flag-args "--model small-cnn --epochs 10"
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import subprocess
 import sys
@@ -56,9 +75,11 @@ SIDE = 48
 CLEANLAB_RUNNER = """
 import sys, numpy as np
 from cleanlab.filter import find_label_issues
+from cleanlab.rank import get_label_quality_scores
 d = np.load(sys.argv[1])
 mask = find_label_issues(labels=d["labels"], pred_probs=d["probs"])
 np.save(sys.argv[2], mask)
+np.save(sys.argv[2] + ".quality.npy", get_label_quality_scores(d["labels"], d["probs"]))
 """
 
 
@@ -70,13 +91,17 @@ def ensure_cleanlab() -> None:
                     CLEANLAB, "termcolor"], check=True)
 
 
-def cleanlab_issues(labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
+def cleanlab_issues(labels: np.ndarray, probs: np.ndarray, *, quality: bool = False):
+    """cleanlab's default ``find_label_issues`` mask (and its default label quality scores)."""
     with tempfile.TemporaryDirectory() as tmp:
         np.savez(Path(tmp) / "in.npz", labels=labels, probs=probs)
-        env = {"PYTHONPATH": str(CLEANLAB_DIR), "PATH": "/usr/bin:/bin"}
-        subprocess.run([sys.executable, "-c", CLEANLAB_RUNNER, str(Path(tmp) / "in.npz"), str(Path(tmp) / "out.npy")],
+        env = {"PYTHONPATH": str(CLEANLAB_DIR), "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1",
+               "OPENBLAS_NUM_THREADS": "1"}
+        out = Path(tmp) / "out.npy"
+        subprocess.run([sys.executable, "-c", CLEANLAB_RUNNER, str(Path(tmp) / "in.npz"), str(out)],
                        check=True, env=env)
-        return np.load(Path(tmp) / "out.npy")
+        mask = np.load(out)
+        return (mask, np.load(str(out) + ".quality.npy")) if quality else mask
 
 
 def features(manifest) -> tuple[list[dict], np.ndarray]:
@@ -140,6 +165,134 @@ def prf(mask: np.ndarray, truth: np.ndarray) -> tuple[float, float, float, int]:
     return p, r, (2 * p * r / (p + r) if p + r else 0.0), int(mask.sum())
 
 
+# ---- --real: FER-2013 against the FER+ votes ---------------------------------------------------
+
+FER_FULL = "fer2013_full"
+VOTES_CSV = "ferplus_votes_training.csv"
+#: FER+ vote columns of the seven FER-2013 classes, by canonical label.
+FERPLUS_SEVEN = {"v_neutral": "neutral", "v_happiness": "happy", "v_surprise": "surprise", "v_sadness": "sad",
+                 "v_anger": "anger", "v_disgust": "disgust", "v_fear": "fear"}
+
+
+def yardstick(votes_csv: Path, images: list[dict]) -> dict[str, bool]:
+    """``{image_id: mislabeled}`` for the images FER+ gives a clear verdict on: a majority of
+    at least 5 of 10 votes, alone on top, for one of the seven FER-2013 classes."""
+    import csv
+
+    by_path = {r["path"]: r for r in images}
+    out: dict[str, bool] = {}
+    with open(votes_csv, newline="") as fh:
+        reader = csv.DictReader(fh)
+        columns = [c for c in reader.fieldnames or [] if c.startswith("v_")]
+        for row in reader:
+            image = by_path.get(row["path"])
+            if image is None:
+                continue
+            votes = {c: int(row[c]) for c in columns}
+            top = max(votes.values())
+            winners = [c for c, v in votes.items() if v == top]
+            if top < 5 or len(winners) != 1 or winners[0] not in FERPLUS_SEVEN:
+                continue
+            out[image["image_id"]] = FERPLUS_SEVEN[winners[0]] != image["label"]
+    return out
+
+
+def ranking_figures(score: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+    """Precision in the top 1 / 5 / 10 % and average precision of a ranking (higher score = suspect)."""
+    order = np.argsort(-score, kind="stable")
+    hits = truth[order]
+    precision = np.cumsum(hits) / np.arange(1, len(hits) + 1)
+    out = {f"P@{k}%": float(hits[: max(1, round(k / 100 * len(hits)))].mean()) for k in (1, 5, 10)}
+    out["AP"] = float((precision * hits).sum() / max(hits.sum(), 1))
+    return out
+
+
+def run_flag(name: str, manifests: Path, runs: Path, flag_args: str) -> dict[str, float]:
+    """``ferdata flag`` as a user runs it, timed: wall, CPU of it and every worker, load."""
+    import resource
+    import shlex
+
+    cmd = [sys.executable, "-m", "ferdata", "flag", name, "--manifests", str(manifests), "--runs", str(runs),
+           *shlex.split(flag_args)]
+    print("$ " + " ".join(shlex.quote(c) for c in cmd[2:]).replace("ferdata flag", "ferdata flag", 1), flush=True)
+    load_before = os.getloadavg()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, env={**os.environ, "COLUMNS": os.environ.get("COLUMNS", "120")})
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"wall_s": wall, "cpu_s": cpu, "load_before": load_before[0], "load_after": os.getloadavg()[0]}
+
+
+def real(args: argparse.Namespace) -> None:
+    from ferdata.manifest import Manifest, read_metadata, read_table
+    from ferdata.noise import read_run_predictions
+
+    source, votes = args.data / FER_FULL, args.data / VOTES_CSV
+    if not source.is_dir() or not votes.is_file():
+        raise SystemExit(f"{args.data} has no {FER_FULL}/ and {VOTES_CSV}; pass --data DIR")
+    ensure_cleanlab()
+    work = Path(args.manifests) if args.manifests else Path(tempfile.mkdtemp(prefix="ferdata-real-noise-"))
+    name = "fer2013_full"
+    try:
+        if not (work / name / "images.parquet").is_file():
+            print(f"ingesting {source} ...", flush=True)
+            ingest("fer2013", source, name=name, manifests=work)
+        manifest = Manifest(work / name)
+        timing = run_flag(name, work, work / "runs", args.flag_args)
+        meta = read_metadata(manifest.table_path("suspects.parquet"))
+        suspects = read_table(manifest.table_path("suspects.parquet")).to_pylist()
+        oof = read_run_predictions([meta["source"]["run"]])
+        images = manifest.images(columns=["image_id", "path", "label"]).to_pylist()
+        truth_of = yardstick(votes, images)
+        path_of = {r["image_id"]: r["path"] for r in images}
+        labels, probs = oof.labels, oof.probs
+        n = len(labels)
+        flagged = {r["image_id"] for r in suspects}
+        ferdata_mask = np.array([i in flagged for i in oof.image_ids])
+        ferdata_score = find_label_issues(labels, probs, rank_by=meta["rank_by"], filter_by=meta["filter_by"]).score
+        cleanlab_mask, cleanlab_quality = cleanlab_issues(labels, probs, quality=True)
+        self_conf = probs[np.arange(n), labels]
+        others = probs.copy()
+        others[np.arange(n), labels] = -np.inf
+        trivial_mask = probs.argmax(1) != labels
+        trivial_score = others.max(1) - self_conf  # the plain margin
+        rows = {"ferdata flag": (ferdata_mask, ferdata_score),
+                "cleanlab (default)": (cleanlab_mask, -cleanlab_quality),
+                "trivial (argmax != label; margin)": (trivial_mask, trivial_score)}
+        scored = np.array([i in truth_of for i in oof.image_ids])
+        truth = np.array([truth_of.get(i, False) for i in oof.image_ids])
+        half = np.array([int(hashlib.sha256(path_of[i].encode()).hexdigest(), 16) % 2 for i in oof.image_ids])
+        accuracy = float((probs.argmax(1) == labels).mean())
+        baseline = float(np.bincount(labels).max() / n)
+        print(f"\nFER-2013 complete: {n:,} images scored, out-of-fold accuracy {accuracy:.3f} "
+              f"(majority baseline {baseline:.3f}); ferdata flagged {len(flagged):,} "
+              f"({len(flagged) / n:.1%}; {int(ferdata_mask.sum()):,} of them scored), cleanlab {int(cleanlab_mask.sum()):,}, "
+              f"trivial rule {int(trivial_mask.sum()):,}")
+        print(f"time: wall {timing['wall_s'] / 60:.1f} min, CPU {timing['cpu_s'] / 60:.1f} min "
+              f"(= {timing['cpu_s'] / 120:.1f} min on 2 cores), load average {timing['load_before']:.1f} before, "
+              f"{timing['load_after']:.1f} after")
+        for part, mask in (("all", scored), ("dev half", scored & (half == 0)), ("held-out half", scored & (half == 1))):
+            t = truth[mask]
+            print(f"\nFER+ verdicts, {part}: {int(mask.sum()):,} Training images, {int(t.sum()):,} mislabeled "
+                  f"({t.mean():.1%})")
+            print(f"  {'':36} {'precision':>9} {'recall':>7} {'F1':>6} {'flagged':>8}   "
+                  f"{'P@1%':>6} {'P@5%':>6} {'P@10%':>6} {'AP':>6}")
+            for label, (m, score) in rows.items():
+                p, r, f, count = prf(m[mask], t)
+                rk = ranking_figures(score[mask], t)
+                print(f"  {label:36} {p:9.3f} {r:7.3f} {f:6.3f} {count:8,}   "
+                      f"{rk['P@1%']:6.3f} {rk['P@5%']:6.3f} {rk['P@10%']:6.3f} {rk['AP']:6.3f}")
+            print(f"  {'random order':36} {'':9} {'':7} {'':6} {'':8}   {t.mean():6.3f} {t.mean():6.3f} "
+                  f"{t.mean():6.3f} {t.mean():6.3f}")
+    finally:
+        if not args.manifests and not args.keep:
+            import shutil
+
+            shutil.rmtree(work, ignore_errors=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", type=Path, default=Path(os.environ.get("FERDATA_TEST_DATA") or ROOT.parent / "shared" / "data"),
@@ -151,14 +304,21 @@ def main() -> None:
                                     "scikit-learn fit (e.g. small-cnn)")
     ap.add_argument("--epochs", type=int, help="with --model")
     ap.add_argument("--device", default="auto", help="with --model")
+    ap.add_argument("--real", action="store_true", help="real noise: flag fer2013_full, score against FER+ votes")
+    ap.add_argument("--flag-args", default="", help="with --real: options for 'ferdata flag' (default: none)")
+    ap.add_argument("--manifests", help="with --real: manifests folder to use and keep (ingested once)")
+    ap.add_argument("--keep", action="store_true", help="with --real: keep the temporary manifests folder")
     args = ap.parse_args()
+    if args.real:
+        real(args)
+        return
     missing = [folder for _, folder in DATASETS.values() if not (args.data / folder).is_dir()]
     if missing:
         ap.error(f"{args.data} has no {', '.join(missing)}; pass --data DIR")
     ensure_cleanlab()
     threadpool_limits(1)  # small fits: BLAS threads only fight each other (25x slower on 2 busy cores)
 
-    methods = ("ferdata", "ferdata --filter-by both", "cleanlab")
+    methods = ("ferdata", "ferdata prune_by_noise_rate", "cleanlab")
     totals: dict[tuple[str, str], list] = {}
     source = (f"{args.model} through the training engine, spi split" if args.model
               else "HOG 48x48 + logistic regression")
@@ -186,7 +346,8 @@ def main() -> None:
                 fit_s = time.perf_counter() - start
                 masks = {
                     "ferdata": find_label_issues(noisy, probs).is_issue,
-                    "ferdata --filter-by both": find_label_issues(noisy, probs, filter_by="both").is_issue,
+                    "ferdata prune_by_noise_rate": find_label_issues(noisy, probs,
+                                                                     filter_by="prune_by_noise_rate").is_issue,
                     "cleanlab": cleanlab_issues(noisy, probs),
                 }
                 acc_noisy = float((probs.argmax(1) == noisy).mean())

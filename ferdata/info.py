@@ -13,15 +13,16 @@ def extra_sections(manifest: Manifest, **options: Any) -> list[dict[str, Any]]:
     """Sections that later steps add to ``ferdata info``, in pipeline order. Each provider is
     ``info_sections(manifest, **options) -> list[dict]``, a section being ``{"title": str,
     "rows": [[key, value], ...], "columns": [...]}`` (JSON-friendly); ``options`` carries the
-    info command's options (``split``, ``suspects``, ...). Imported here, on use, so
+    info command's options (``split``, ``suspects``, ``relabels``, ...). Imported here, on use, so
     ``ferdata info`` pays only for what it reports."""
     from ferdata.faces.info import info_sections as faces_sections
     from ferdata.features.info import info_sections as features_sections
     from ferdata.noise import info_sections as suspects_sections
+    from ferdata.review.info import info_sections as relabel_sections
     from ferdata.splits.info import info_sections as split_sections
 
     sections: list[dict[str, Any]] = []
-    for provider in (faces_sections, split_sections, features_sections, suspects_sections):
+    for provider in (faces_sections, split_sections, features_sections, suspects_sections, relabel_sections):
         sections.extend(provider(manifest, **options))
     return sections
 

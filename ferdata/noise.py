@@ -43,7 +43,11 @@ from ferdata.training.runs import PREDICTIONS, read_predictions
 
 HELD_OUT_ROLE = "test"
 RANK_BY = ("both", "self_confidence", "normalized_margin")
-FILTER_BY = ("prune_by_noise_rate", "both")
+#: Which images confident learning flags: cleanlab's ``filter_by`` names with cleanlab's
+#: meaning, plus ``low_score`` (see :func:`find_label_issues`).
+FILTER_BY = ("prune_by_noise_rate", "prune_by_class", "both", "confident_learning", "predicted_neq_given",
+             "low_normalized_margin", "low_self_confidence", "low_score")
+DEFAULT_FILTER_BY = "low_score"
 
 
 
@@ -252,45 +256,96 @@ def rank_scores(labels: np.ndarray, probs: np.ndarray, rank_by: str = "both") ->
     return self_conf, margin, np.clip(1.0 - quality, 0.0, 1.0)
 
 
+def estimated_issue_count(labels: np.ndarray, joint: np.ndarray, min_examples_per_class: int = 1) -> np.ndarray:
+    """Per (given class, true class): how many images the calibrated confident joint says
+    are mislabeled, rounded, leaving at least ``min_examples_per_class`` of each class."""
+    k = joint.shape[0]
+    counts = np.rint(joint).astype(np.int64)
+    np.fill_diagonal(counts, 0)
+    label_counts = np.bincount(labels, minlength=k)
+    for i in range(k):
+        budget = max(0, int(label_counts[i]) - min_examples_per_class)
+        total = int(counts[i].sum())
+        if total > budget:  # keep at least min_examples_per_class, shrinking every pair alike
+            counts[i] = np.floor(counts[i] * (budget / total)).astype(np.int64)
+    return counts
+
+
 def find_label_issues(labels: np.ndarray, probs: np.ndarray, *, rank_by: str = "both",
-                      filter_by: str = "prune_by_noise_rate", min_examples_per_class: int = 1) -> NoiseResult:
+                      filter_by: str = DEFAULT_FILTER_BY, min_examples_per_class: int = 1) -> NoiseResult:
     """Confident learning: flag the images the estimated noise rates say are mislabeled.
 
     For every given class ``i`` and other class ``j``, the calibrated confident joint
-    estimates how many images labelled ``i`` belong to ``j``; that many images of class
-    ``i`` with the largest margin ``p_j - p_i`` are flagged (pruning by noise rate). At least
-    ``min_examples_per_class`` images of each class are kept, and an image whose most
-    probable class is its given label is never flagged. ``filter_by="both"`` also requires
-    the image's confident class to differ from its label (the confident joint's off-diagonal).
+    estimates how many images labelled ``i`` belong to ``j`` (at least
+    ``min_examples_per_class`` of each class are kept). ``filter_by`` decides which images
+    those are; the names mean what cleanlab's ``filter_by`` options of the same name mean:
+
+    * ``prune_by_noise_rate``: for each pair (i, j), that many images of class ``i`` with
+      the largest margin ``p_j - p_i``;
+    * ``prune_by_class``: for each class ``i``, as many images as the joint's row ``i``
+      holds off the diagonal, those with the smallest ``p_i``;
+    * ``both``: images both of the above flag;
+    * ``confident_learning``: the images counted off the diagonal of the confident joint
+      (their confident class is not their label);
+    * ``predicted_neq_given``: the most probable class is not the label (no counting);
+    * ``low_normalized_margin`` / ``low_self_confidence``: as many images as the joint
+      estimates in all, those with the lowest normalised margin / self-confidence;
+    * ``low_score`` (ferdata's): as many images as the joint estimates in all, those with
+      the highest mislabeling score (``rank_by``): confident learning decides how many,
+      the ranking decides which.
+
+    Under every rule an image whose given label is its most probable class is never flagged.
     """
     labels = np.asarray(labels, dtype=np.int64)
     probs = np.asarray(probs, dtype=np.float64)
     if filter_by not in FILTER_BY:
-        raise FerdataError(f"filter_by {filter_by!r}: choose one of {', '.join(FILTER_BY)}")
+        raise FerdataError(f"--filter-by {filter_by!r}: choose one of {', '.join(FILTER_BY)}")
     n, k = probs.shape
     thresholds = per_class_thresholds(labels, probs)
     joint, guess = confident_joint(labels, probs, thresholds)
-    counts = np.rint(joint).astype(np.int64)
-    label_counts = np.bincount(labels, minlength=k)
-    issue = np.zeros(n, dtype=bool)
-    for i in range(k):
-        members = np.flatnonzero(labels == i)
-        if not len(members):
-            continue
-        to_prune = counts[i].copy()
-        to_prune[i] = 0
-        budget = max(0, int(label_counts[i]) - min_examples_per_class)
-        total = int(to_prune.sum())
-        if total > budget:  # keep at least min_examples_per_class, shrinking every pair alike
-            to_prune = np.floor(to_prune * (budget / total)).astype(np.int64)
-        for j in np.flatnonzero(to_prune):
-            margin = probs[members, j] - probs[members, i]
-            top = members[np.argsort(-margin, kind="stable")[: to_prune[j]]]
-            issue[top] = True
-    issue &= probs[np.arange(n), labels] < probs.max(axis=1)  # the given label is (one of) the most probable
-    if filter_by == "both":
-        issue &= (guess >= 0) & (guess != labels)
+    counts = estimated_issue_count(labels, joint, min_examples_per_class)
     self_conf, margin, score = rank_scores(labels, probs, rank_by)
+    disputed = probs[np.arange(n), labels] < probs.max(axis=1)  # the given label is not (one of) the most probable
+
+    def by_noise_rate() -> np.ndarray:
+        out = np.zeros(n, dtype=bool)
+        for i in range(k):
+            members = np.flatnonzero(labels == i)
+            for j in np.flatnonzero(counts[i]):
+                gap = probs[members, j] - probs[members, i]
+                out[members[np.argsort(-gap, kind="stable")[: counts[i, j]]]] = True
+        return out
+
+    def by_class() -> np.ndarray:
+        out = np.zeros(n, dtype=bool)
+        for i in range(k):
+            members = np.flatnonzero(labels == i)
+            out[members[np.argsort(probs[members, i], kind="stable")[: int(counts[i].sum())]]] = True
+        return out
+
+    def lowest(badness: np.ndarray) -> np.ndarray:
+        out = np.zeros(n, dtype=bool)
+        candidates = np.flatnonzero(disputed)
+        out[candidates[np.argsort(-badness[candidates], kind="stable")[: int(counts.sum())]]] = True
+        return out
+
+    if filter_by == "prune_by_noise_rate":
+        issue = by_noise_rate()
+    elif filter_by == "prune_by_class":
+        issue = by_class()
+    elif filter_by == "both":
+        issue = by_noise_rate() & by_class()
+    elif filter_by == "confident_learning":
+        issue = (guess >= 0) & (guess != labels)
+    elif filter_by == "predicted_neq_given":
+        issue = disputed.copy()
+    elif filter_by == "low_normalized_margin":
+        issue = lowest(1.0 - margin)
+    elif filter_by == "low_self_confidence":
+        issue = lowest(1.0 - self_conf)
+    else:  # low_score
+        issue = lowest(score)
+    issue &= disputed
     others = probs.copy()
     others[np.arange(n), labels] = -np.inf
     suggested = others.argmax(axis=1) if k > 1 else labels.copy()
@@ -345,6 +400,11 @@ def data_reasons(images: pa.Table) -> dict[str, tuple[list[str], str | None]]:
 # ---- flag -----------------------------------------------------------------------------------
 
 
+#: Out-of-fold accuracy this close to the majority baseline (or closer) means the scorer
+#: barely beats always answering the commonest class: its suspects are hard images.
+CHANCE_MARGIN = 0.10
+
+
 @dataclass
 class FlagResult:
     manifest: Manifest
@@ -357,10 +417,32 @@ class FlagResult:
     noise_rates: dict[str, float]
     seconds: float
     top: list[dict[str, Any]]
+    accuracy: float = float("nan")
+    """Out-of-fold accuracy against the given labels."""
+    baseline: float = float("nan")
+    """Share of the commonest given class among the scored images."""
+    majority_class: str | None = None
+    run: str | None = None
+    """The run folder the probabilities came from (when there is one)."""
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def flagged_share(self) -> float:
+        return self.n_flagged / self.n_scored if self.n_scored else 0.0
+
+
+def chance_warning(name: str, accuracy: float, baseline: float, majority: str | None) -> str | None:
+    """The one-line warning when the scorer is within :data:`CHANCE_MARGIN` of the majority baseline."""
+    if not np.isfinite(accuracy) or accuracy - baseline >= CHANCE_MARGIN:
+        return None
+    return (f"out-of-fold accuracy {accuracy:.2f} is within {CHANCE_MARGIN * 100:.0f} points of the majority baseline "
+            f"{baseline:.2f} (always '{majority}'): the scorer barely beats guessing, so this list holds hard images "
+            f"more than label errors and is not trustworthy; give it face crops ('ferdata preprocess {name}'), more "
+            "images, or a stronger scorer (--model ... with more --epochs) before relabelling from it")
 
 
 def build_suspects(manifest: Manifest, oof: OutOfFold, *, rank_by: str = "both",
-                   filter_by: str = "prune_by_noise_rate") -> tuple[pa.Table, NoiseResult]:
+                   filter_by: str = DEFAULT_FILTER_BY) -> tuple[pa.Table, NoiseResult]:
     """The suspects table (not written): confident-learning issues plus images the data
     itself questions, ranked by mislabeling score."""
     unknown_classes = [c for c in oof.classes if c not in VOCABULARY]
@@ -422,7 +504,7 @@ def build_suspects(manifest: Manifest, oof: OutOfFold, *, rank_by: str = "both",
     return table_from_rows(records, SUSPECTS_SCHEMA), result
 
 
-def flag(manifest: Manifest, oof: OutOfFold, *, rank_by: str = "both", filter_by: str = "prune_by_noise_rate",
+def flag(manifest: Manifest, oof: OutOfFold, *, rank_by: str = "both", filter_by: str = DEFAULT_FILTER_BY,
          progress: ProgressSink | None = None) -> FlagResult:
     """Score ``oof`` with confident learning and write ``<manifest>/suspects.parquet``."""
     progress = progress or NullProgress()
@@ -439,11 +521,20 @@ def flag(manifest: Manifest, oof: OutOfFold, *, rank_by: str = "both", filter_by
             "confident_joint": np.round(result.confident_joint, 3).tolist(), "n_scored": len(oof.image_ids),
             "n_flagged": int(result.is_issue.sum()), "ferdata_version": __version__,
             "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    n = len(oof.labels)
+    accuracy = float((oof.probs.argmax(axis=1) == oof.labels).mean()) if n else float("nan")
+    counts = np.bincount(oof.labels, minlength=len(classes))
+    baseline = float(counts.max() / n) if n else float("nan")
+    majority = classes[int(counts.argmax())] if n else None
+    warning = chance_warning(manifest.name, accuracy, baseline, majority)
+    meta.update(out_of_fold_accuracy=accuracy, majority_baseline=baseline, majority_class=majority,
+                warnings=[warning] if warning else [])
     path = write_table(manifest.table_path(SUSPECTS_TABLE), table, meta)
     flagged_by = table.column("flagged_by").to_pylist()
     return FlagResult(manifest, path, len(oof.image_ids), int(result.is_issue.sum()),
                       sum(1 for f in flagged_by if f == "data"), classes, thresholds, noise,
-                      time.perf_counter() - start, table.slice(0, 5).to_pylist())
+                      time.perf_counter() - start, table.slice(0, 5).to_pylist(), accuracy, baseline, majority,
+                      oof.source.get("run"), [warning] if warning else [])
 
 
 def read_suspects(manifest: Manifest) -> tuple[pa.Table, dict[str, Any]]:

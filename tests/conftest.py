@@ -27,6 +27,7 @@ REAL_DATASETS: dict[str, tuple[str, str, dict]] = {
     "sfew": ("sfew", "sfew_anu", {}),
     "fer2013": ("fer2013", "fer2013_csv/fer2013.csv", {}),
     "fer2013_folders": ("fer2013", "fer2013_folders", {}),
+    "ferplus": ("ferplus", "ferplus_sample", {}),
 }
 
 
@@ -88,12 +89,14 @@ def fresh_real_manifest(real_data: Path, tmp_path: Path) -> Callable[[str], Mani
 @pytest.fixture(autouse=True)
 def _isolated_outputs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every test writes manifests and runs into temporary folders unless it asks otherwise,
-    so a test that forgets ``--manifests``/``--runs`` can never write into the checkout; and
-    only ferdata's own plugins load (third-party entry points installed here stay off)."""
+    so a test that forgets ``--manifests``/``--runs`` can never write into the checkout (nor
+    find the user's own Label Studio server in their data folder); and only ferdata's own
+    plugins load (third-party entry points installed here stay off)."""
     out = tmp_path_factory.mktemp("outputs")
     monkeypatch.setenv("FERDATA_MANIFESTS", str(out / "manifests"))
     monkeypatch.setenv("FERDATA_RUNS", str(out / "runs"))
     monkeypatch.setenv("FERDATA_NO_PLUGINS", "1")
+    monkeypatch.setenv("FERDATA_DATA_HOME", str(out / "data-home"))  # never the user's Label Studio server
 
 
 @pytest.fixture

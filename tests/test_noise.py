@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from ferdata.errors import FerdataError
 from ferdata.manifest import Manifest, read_metadata, read_table, write_table
 from ferdata.manifest.schema import SUSPECTS_SCHEMA
 from ferdata.noise import (
+    FILTER_BY,
     OutOfFold,
     confident_joint,
     data_reasons,
@@ -72,13 +74,15 @@ def synthetic(n: int = 900, k: int = 5, noise: float = 0.1, seed: int = 0):
     return given, probs, flip
 
 
-@pytest.mark.parametrize("filter_by", ["prune_by_noise_rate", "both"])
+@pytest.mark.parametrize("filter_by", FILTER_BY)
 def test_finds_injected_flips(filter_by):
     given, probs, flip = synthetic()
     result = find_label_issues(given, probs, filter_by=filter_by)
     tp = (result.is_issue & flip).sum()
     precision, recall = tp / result.is_issue.sum(), tp / flip.sum()
-    assert precision > 0.75 and recall > 0.6, (precision, recall)
+    # the trivial rule flags every disputed image: the most recall, the least precision
+    low_p, low_r = (0.6, 0.9) if filter_by == "predicted_neq_given" else (0.75, 0.6)
+    assert precision > low_p and recall > low_r, (precision, recall)
     # the model's most probable class is never the flagged image's given label
     assert (probs[result.is_issue].argmax(1) != given[result.is_issue]).all()
     # flips score higher than clean images on average
@@ -271,8 +275,7 @@ def test_flag_and_info_cli(tmp_path, monkeypatch):
     assert "flagged by confident learning" in result.output and "top suspects" in result.output
     result = runner.invoke(app, ["info", "fake", "--suspects", "4"], env={"COLUMNS": "200"})
     assert result.exit_code == 0 and "top 4 of 9 suspects" in result.output
-    for args, message in ((["flag", "fake"], "--from-runs"),
-                          (["flag", "fake", "--from-runs", str(tmp_path / "nope")], "does not exist"),
+    for args, message in ((["flag", "fake", "--from-runs", str(tmp_path / "nope")], "does not exist"),
                           (["flag", "fake", "--from-runs", str(runs[0]), "--rank-by", "x"], "--rank-by")):
         result = runner.invoke(app, args)
         assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output
@@ -329,7 +332,22 @@ def test_flag_with_model_trains_one_model_per_fold(tmp_path, monkeypatch):
     assert parent.parent == runs and sorted(p.name for p in parent.glob("fold-*")) == ["fold-0", "fold-1"]
 
     for args, message in ((["--model", "small-cnn", "--split", "ppi-2"], "does not keep subjects apart"),
-                          (["--model", "small-cnn"], "--model needs --split"),
+                          (["--model", "small-cnn", "--split", "spi-2", "--val-size", "0.2"], "makes a new split"),
                           (["--model", "small-cnn", "--split", "spi-2", "--from-runs", str(parent)], "one source")):
         out = runner.invoke(app, ["flag", "trained", *args], env={"COLUMNS": "200"})
         assert out.exit_code == 2 and message in out.output and "Traceback" not in out.output
+
+    # no --split: the strictest split the data allows is made (with a validation part) and
+    # the training options reach the engine
+    result = runner.invoke(app, ["flag", "trained", "--model", "small-cnn", "--epochs", "1", "--device", "cpu",
+                                 "--batch-size", "8", "--lr", "0.01", "--val-size", "0.25", "--patience", "3",
+                                 "--hp", "weight_decay=0.001", "--folds", "2", "--runs", str(runs)],
+                           env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "spi-2-val0.25 (made now: spi, 2 folds)" in result.output
+    meta = read_metadata(manifest.table_path("suspects.parquet"))
+    config = json.loads((Path(meta["source"]["run"]) / "fold-0" / "config.json").read_text())
+    assert {k: config["hparams"][k] for k in ("epochs", "batch_size", "lr", "patience", "weight_decay")} == \
+        {"epochs": 1, "batch_size": 8, "lr": 0.01, "patience": 3, "weight_decay": 0.001}
+    roles = read_table(manifest.dir / "splits" / "spi-2-val0.25.parquet").column("role").to_pylist()
+    assert "val" in roles

@@ -109,7 +109,7 @@ def print_broken(registry: Any) -> None:
 def summary_table(title: str, rows: Iterable[Sequence[Any]], columns: Sequence[str] = ("", "")) -> Table:
     table = Table(title=title, title_justify="left", show_header=any(columns))
     for i, col in enumerate(columns):
-        table.add_column(col, justify="right" if i else "left")
+        table.add_column(col, justify="right" if i else "left", overflow="fold")  # wrapped, never cut
     for row in rows:
         table.add_row(*(fmt(v) for v in row))
     return table

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -18,51 +19,140 @@ def flag_command(
         "--from-runs", help="Run folders (or a folder of runs) whose predictions.parquet hold out-of-fold "
                             "probabilities; repeatable.")] = None,
     model: Annotated[str | None, typer.Option(
-        "--model", help="Train this model once per fold of --split and score each fold's held-out images.")] = None,
-    split: Annotated[str | None, typer.Option("--split", "-s", help="With --model: a grouped split (spi, loso, ...).")]
-        = None,
+        "--model", help="Train this model once per fold of --split and score each fold's held-out images "
+                        "[default: frozen MobileNetV2 descriptors and a logistic head per fold].")] = None,
+    split: Annotated[str | None, typer.Option(
+        "--split", "-s", help="With --model: a grouped split (spi, loso, ...) [default: the strictest the data "
+                              "allows, written as splits/<protocol>-<k>].")] = None,
     image_level: Annotated[bool, typer.Option(
         "--image-level", help="With --model: accept a split that does not keep subjects apart.")] = False,
+    folds: Annotated[int, typer.Option("--folds", min=2, help="Folds of the split made when none is given.")] = 5,
+    weights: Annotated[Path | None, typer.Option(
+        "--weights", help="Default scorer: MobileNetV2 ImageNet weights [default: $FERDATA_BACKBONE_WEIGHTS, "
+                          "else torchvision's file in its cache].")] = None,
     epochs: Annotated[int | None, typer.Option("--epochs", min=1, help="With --model [default: the model's].")] = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", min=1, help="With --model [default: the model's].")]
+        = None,
+    lr: Annotated[float | None, typer.Option("--lr", help="With --model: learning rate [default: the model's].")] = None,
+    val_size: Annotated[float | None, typer.Option(
+        "--val-size", help="With --model and no --split: carve a validation part (this share of each fold's "
+                           "training part) for early stopping and the best checkpoint.")] = None,
+    patience: Annotated[int | None, typer.Option(
+        "--patience", help="With --model: early-stopping patience on the validation part (0: off).")] = None,
+    hp: Annotated[list[str] | None, typer.Option(
+        "--hp", help="With --model: any hyperparameter as KEY=VALUE (repeatable), as in 'ferdata train'.")] = None,
     device: Annotated[str, typer.Option("--device", help="With --model: auto | cpu | cuda | cuda:N | mps")] = "auto",
-    seed: Annotated[int, typer.Option("--seed", help="With --model: random seed.")] = 0,
-    runs: Annotated[Path | None, typer.Option("--runs", help="With --model: runs folder [default: $FERDATA_RUNS or ./runs].")] = None,
-    rank_by: Annotated[str, typer.Option("--rank-by", help="both | self_confidence | normalized_margin.")] = "both",
-    filter_by: Annotated[str, typer.Option(
-        "--filter-by", help="prune_by_noise_rate | both (also require an off-diagonal confident class).")]
-        = "prune_by_noise_rate",
+    seed: Annotated[int, typer.Option("--seed", help="Random seed (split, heads, training).")] = 0,
+    classes: Annotated[str | None, typer.Option("--classes", help="Class set [default: every emotion present].")]
+        = None,
+    runs: Annotated[Path | None, typer.Option(
+        "--runs", help="Folder for the run folder [default: $FERDATA_RUNS or ./runs].")] = None,
+    workers: Annotated[int | None, typer.Option(
+        "--workers", "-j", min=1, help="Worker processes for the descriptors [default: number of cores].")] = None,
+    rank_by: Annotated[str, typer.Option(
+        "--rank-by", help="Order of the list: both | self_confidence | normalized_margin.")] = "both",
+    filter_by: Annotated[str | None, typer.Option(
+        "--filter-by", help="Which images confident learning flags; cleanlab's names and meanings "
+                            "(prune_by_noise_rate, prune_by_class, both, confident_learning, predicted_neq_given, "
+                            "low_normalized_margin, low_self_confidence) or low_score: as many as confident "
+                            "learning estimates, highest --rank-by score first [default: low_score].")] = None,
     manifests: ManifestsOpt = None,
 ) -> None:
-    """Find likely mislabeled images with confident learning; writes suspects.parquet."""
+    """Find likely mislabeled images with confident learning on out-of-fold probabilities; writes suspects.parquet."""
     from ferdata.errors import FerdataError
     from ferdata.manifest import Manifest
-    from ferdata.noise import flag, oof_from_model, read_run_predictions
+    from ferdata.noise import DEFAULT_FILTER_BY, flag, oof_from_model, read_run_predictions
+    from ferdata.oof.scorer import cpu_seconds
 
+    started, cpu_start = time.perf_counter(), cpu_seconds()
     manifest = Manifest.open(name, manifests)
-    if bool(from_runs) == bool(model):
-        raise FerdataError(f"give one source of out-of-fold probabilities: --model MODEL --split SPLIT (train one "
-                           f"model per fold) or --from-runs RUN_DIR (existing runs of every fold of a split of {name})")
+    if from_runs and model:
+        raise FerdataError("give one source of out-of-fold probabilities: --model MODEL (train one model per fold), "
+                           "--from-runs RUN_DIR (existing runs), or neither (frozen MobileNetV2 descriptors)")
+    model_only = {"--split": split, "--epochs": epochs, "--batch-size": batch_size, "--lr": lr, "--val-size": val_size,
+                  "--patience": patience, "--hp": hp}
+    stray = [k for k, v in model_only.items() if v] + (["--image-level"] if image_level else [])
+    if stray and not model:
+        raise FerdataError(f"{', '.join(stray)} appl{'ies' if len(stray) == 1 else 'y'} to --model only; "
+                           f"e.g. 'ferdata flag {name} --model small-cnn {stray[0]} ...'")
+    if weights and (model or from_runs):
+        raise FerdataError("--weights is for the default scorer (MobileNetV2 descriptors); drop it with "
+                           "--model or --from-runs")
     progress = RichProgress()
+    source_rows: list[tuple[str, object]] = []
+    notes: list[str] = []
     if model:
-        if not split:
-            raise FerdataError(f"--model needs --split, e.g. 'ferdata flag {name} --model {model} --split spi-5'")
-        oof = oof_from_model(manifest, model, split, allow_image_level=image_level, runs=runs,
-                             hparams={"epochs": epochs} if epochs else None, device=device, seed=seed,
-                             progress=progress)
-    else:
+        from ferdata.training.hparams import parse_hp
+
+        hparams = parse_hp(hp)
+        hparams.update({k: v for k, v in dict(epochs=epochs, batch_size=batch_size, lr=lr, patience=patience).items()
+                        if v is not None})
+        split_name, made, no_subjects = split, None, False
+        if not split_name:
+            split_name, made, no_subjects = _model_split(manifest, folds, seed, classes, val_size, workers, progress)
+        elif val_size is not None:
+            raise FerdataError(f"--val-size makes a new split; '{split_name}' already has its roles (make one with "
+                               f"'ferdata split {name} --val-size {val_size}', or drop --split)")
+        # Without subjects, image-level folds (copies kept together) are the strictest there are.
+        oof = oof_from_model(manifest, model, split_name, allow_image_level=image_level or no_subjects, runs=runs,
+                             hparams=hparams, device=device, seed=seed, classes=classes, progress=progress)
+        source_rows += [("scorer", f"{model}, one model per fold"),
+                        ("split", f"{split_name}" + (f" ({made})" if made else ""))]
+    elif from_runs:
         oof = read_run_predictions(from_runs)
-    result = flag(manifest, oof, rank_by=rank_by, filter_by=filter_by, progress=progress)
-    rows = [("suspects", str(result.path)), ("images scored", result.n_scored),
-            ("flagged by confident learning", result.n_flagged), ("questioned by the data only", result.n_data_only)]
+        source_rows.append(("scorer", f"predictions of {oof.source.get('n_files', len(from_runs))} run(s)"))
+    else:
+        from ferdata.oof.scorer import score_out_of_fold
+
+        scored = score_out_of_fold(manifest, weights=weights, folds=folds, seed=seed, classes=classes, runs=runs,
+                                   workers=workers, progress=progress)
+        oof, notes = scored.oof, scored.notes
+        what = "MobileNetV2 (ImageNet)" if scored.descriptor == "mobilenet_v2" else "HOG"
+        source_rows += [("scorer", f"{what} descriptors{' (cached)' if scored.cached_descriptors else ''}"
+                                   f" + {scored.head['kind']} head per fold"),
+                        ("split", f"{scored.split_name} ({scored.protocol}, in memory; copies and near-copies "
+                                  "share a fold)")]
+    result = flag(manifest, oof, rank_by=rank_by, filter_by=filter_by or DEFAULT_FILTER_BY, progress=progress)
+    for note in notes:
+        console.print(f"[yellow]note:[/] {note}", highlight=False)
+    rows: list[tuple[str, object]] = [("suspects", str(result.path))]
+    if result.run:
+        rows.append(("run folder", result.run))
+    rows += source_rows
+    rows += [("images scored", result.n_scored),
+             ("out-of-fold accuracy", round(result.accuracy, 4)),
+             (f"majority baseline ({result.majority_class})", round(result.baseline, 4)),
+             ("flagged by confident learning", f"{result.n_flagged:,} ({result.flagged_share:.1%} of scored)"),
+             ("questioned by the data only", result.n_data_only)]
     rows += [(f"noise rate {c} (threshold {result.thresholds.get(c, float('nan')):.2f})", round(r, 3))
              for c, r in result.noise_rates.items()]
-    rows.append(("seconds", round(result.seconds, 2)))
+    rows += [("seconds", round(time.perf_counter() - started, 1)),
+             ("CPU seconds (this process and its workers)", round(cpu_seconds() - cpu_start, 1))]
     console.print(summary_table(f"flag {manifest.name}", rows))
     if result.top:
         console.print(summary_table(
             "top suspects", [(r["rank"], r["path"], r["given_label"], r["suggested_label"] or "",
                               "" if r["score"] is None else f"{r['score']:.3f}") for r in result.top],
             ("rank", "path", "given", "suggested", "score")))
+    for warning in result.warnings:
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+
+
+def _model_split(manifest, folds: int, seed: int, classes: str | None, val_size: float | None,  # noqa: ANN001
+                 workers: int | None, progress) -> tuple[str, str, bool]:  # noqa: ANN001
+    """The strictest split the data allows, written so the engine can train on it (an
+    existing split of that name is reused as it is); and whether it is image-level
+    because the data has no subjects."""
+    from ferdata.oof.split import flag_protocol
+    from ferdata.splits import make_split, split_path
+
+    protocol, k = flag_protocol(manifest, folds)
+    name = f"{protocol}-{k}" + (f"-val{val_size:g}" if val_size else "")
+    if split_path(manifest, name).exists():
+        return name, "existing split", protocol == "kfold"
+    make_split(manifest, protocol, folds=k, seed=seed, classes=classes, val_size=val_size, name=name,
+               workers=workers, progress=progress)
+    return name, f"made now: {protocol}, {k} folds", protocol == "kfold"
 
 
 def register(app: typer.Typer) -> None:

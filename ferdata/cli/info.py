@@ -1,5 +1,5 @@
 """``ferdata info``: what a manifest holds (counts, subjects, bad files, duplicates, splits,
-faces, features, suspects)."""
+faces, features, suspects, review decisions)."""
 
 from __future__ import annotations
 
@@ -21,12 +21,15 @@ def info_command(
     split: Annotated[str | None, typer.Option("--split", help="Also report this split: class counts per fold and role, leakage audit.")] = None,
     suspects: Annotated[int | None, typer.Option(
         "--suspects", min=1, help="Also list the top N suspected label errors (from 'ferdata flag').")] = None,
+    relabels: Annotated[bool, typer.Option(
+        "--relabels", help="Also list the review decisions (relabel or keep, reviewer, note) from labels.parquet.")]
+        = False,
 ) -> None:
     """Counts, subjects, unreadable files, duplicates and label conflicts of a manifest."""
     from ferdata.info import summarize
     from ferdata.manifest import Manifest
 
-    summary = summarize(Manifest.open(name, manifests), split=split, suspects=suspects)
+    summary = summarize(Manifest.open(name, manifests), split=split, suspects=suspects, relabels=relabels)
     if as_json:
         typer.echo(json.dumps(summary, indent=2, default=str))
         return

@@ -32,6 +32,8 @@ def ingest_command(
     xlsx: Annotated[str | None, typer.Option("--xlsx", help="sfew: SFEW.xlsx path, or 'none'.")] = None,
     csv: Annotated[list[str] | None, typer.Option("--csv", help="affectnet / folder: annotation CSV (repeatable).")] = None,
     subject_pattern: Annotated[str | None, typer.Option("--subject-pattern", help="folder: regex with (?P<subject>...).")] = None,
+    label_rule: Annotated[str | None, typer.Option(
+        "--label-rule", help="ferplus: majority | plurality | ferplus (the FER+ paper's) [default: majority].")] = None,
 ) -> None:
     """Ingest a dataset folder into <manifests>/<name>/images.parquet."""
     from ferdata.datasets import DATASETS, get_dataset_class, list_datasets
@@ -55,11 +57,12 @@ def ingest_command(
             dataset, source, name=name, manifests=manifests, executor=executor, progress=RichProgress(),
             max_pixels=max_pixels, label_map=label_map, skip_unknown=skip_unknown,
             ratings=ratings, frames=frames, neutral=neutral, xlsx=xlsx, csv=tuple(csv or ()),
-            subject_pattern=subject_pattern,
+            subject_pattern=subject_pattern, label_rule=label_rule,
         )
     rows = [("manifest", str(result.manifest.images_path)), ("images", result.n_rows),
             ("unreadable", result.n_unreadable)]
-    rows += [(f"label {lab}", n) for lab, n in sorted(result.labels.items(), key=lambda kv: str(kv[0]))]
+    rows += [(f"label {lab}" if lab is not None else "no label", n)
+             for lab, n in sorted(result.labels.items(), key=lambda kv: str(kv[0]))]
     rows += [(f"skipped: {why}", n) for why, n in sorted(result.skipped.items())]
     rows += [(f"warning: {why}", n) for why, n in sorted(result.warnings.items())]
     for key, value in result.report.items():

@@ -89,6 +89,8 @@ def train_command(
     class_weights: Annotated[str | None, typer.Option("--class-weights", help="none | balanced (paper 004)")] = None,
     center_loss: Annotated[bool, typer.Option("--center-loss", help="Add center loss (λ=α=0.001, paper 001).")] = False,
     regularizer: Annotated[str | None, typer.Option("--regularizer", help="cae-mlp: weight-decay | prune | dropout")] = None,
+    targets: Annotated[str | None, typer.Option(
+        "--targets", help="labels | votes (soft cross-entropy on the votes_<label> distribution, e.g. FER+).")] = None,
     hp: Annotated[list[str] | None, typer.Option("--hp", help="Any hyperparameter as KEY=VALUE (repeatable).")] = None,
     weights: Annotated[str | None, typer.Option("--weights", help="none | imagenet | PATH")] = None,
     init_from: Annotated[str | None, typer.Option("--init-from", help="Start from another run's checkpoint.")] = None,
@@ -123,7 +125,7 @@ def train_command(
     overrides.update({k: v for k, v in dict(
         epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, weight_decay=weight_decay,
         momentum=momentum, schedule=schedule, patience=patience, augment=augment, class_weights=class_weights,
-        regularizer=regularizer).items() if v is not None})
+        regularizer=regularizer, targets=targets).items() if v is not None})
     if center_loss:
         overrides["center_loss"] = True
     display = EpochDisplay()

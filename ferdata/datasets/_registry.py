@@ -11,6 +11,7 @@ DATASETS: Registry[DatasetAdapter] = Registry(
         "ferdata.datasets.affectnet",
         "ferdata.datasets.ckplus",
         "ferdata.datasets.fer2013",
+        "ferdata.datasets.ferplus",
         "ferdata.datasets.folder",
         "ferdata.datasets.jaffe",
         "ferdata.datasets.sfew",

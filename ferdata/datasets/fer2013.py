@@ -61,7 +61,8 @@ class FER2013(DatasetAdapter):
     @classmethod
     def detect(cls, source: Path) -> bool:
         if cls._csv(source):
-            return True
+            # fer2013.csv with FER+'s fer2013new.csv beside it is the ferplus layout.
+            return not (source.is_dir() and (source / "fer2013new.csv").is_file())
         return source.is_dir() and any((source / d).is_dir() for d in ("train", "test")) and any(
             PREFIX_RE.match(f.name) for d in ("train", "test") if (source / d).is_dir()
             for c in (source / d).iterdir() if c.is_dir() for f in c.iterdir())

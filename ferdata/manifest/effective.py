@@ -1,6 +1,7 @@
 """Effective labels: ``images.parquet`` is never rewritten after ingest; relabel decisions
 are appended to ``labels.parquet`` (image_id, old_label, new_label, annotator, time,
-project, task_id, source), and the latest decision per image wins.
+project, task_id, source, note), and the latest decision per image wins. A reviewer who
+keeps the label is a decision too: a row whose new_label equals old_label.
 
 Everything that uses labels (splits, training, info) reads them through
 :func:`images_with_effective_labels`.
@@ -16,13 +17,16 @@ from ferdata.manifest.store import Manifest, read_table
 from ferdata.manifest.tables import LABELS_TABLE
 
 
-
 def label_decisions(manifest: Manifest) -> pa.Table:
     """The append-only relabel log (empty when nobody has relabelled anything)."""
     path = manifest.table_path(LABELS_TABLE)
     if not path.exists():
         return LABELS_SCHEMA.empty_table()
-    return read_table(path)
+    table = read_table(path)
+    for f in LABELS_SCHEMA:  # a log written before a column existed reads with it empty
+        if f.name not in table.column_names:
+            table = table.append_column(f, pa.nulls(table.num_rows, f.type))
+    return table
 
 
 def effective_label_map(manifest: Manifest) -> dict[str, str]:

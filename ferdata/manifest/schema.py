@@ -96,6 +96,7 @@ LABELS_SCHEMA = pa.schema([
     pa.field("project", pa.string()),
     pa.field("task_id", pa.int64()),
     pa.field("source", pa.string()),
+    pa.field("note", pa.string()),  # the reviewer's free text; null in logs written before it existed
 ])
 
 

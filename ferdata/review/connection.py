@@ -1,7 +1,9 @@
 """Talking to a Label Studio server: where it is, the token, and errors as one line.
 
-The token comes from ``--token`` or ``$LABEL_STUDIO_API_KEY`` and only ever travels in
-the client's Authorization header: it is never part of a message, a log line or a file.
+The URL and token come from ``--url``/``--token``, else ``$LABEL_STUDIO_URL``/
+``$LABEL_STUDIO_API_KEY`` (a team server), else the server ``ferdata review server start``
+runs (:mod:`ferdata.review.server`). The token only ever travels in the client's
+Authorization header: it is never part of a message or a log line.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import contextlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -35,6 +38,8 @@ class Connection:
 
     url: str
     client: Any = field(repr=False)
+    #: The managed server's local-files document root (``None`` for any other server).
+    document_root: Path | None = None
 
     @contextlib.contextmanager
     def calling(self, what: str) -> Iterator[None]:
@@ -77,17 +82,37 @@ def _short(body: Any, limit: int = 200) -> str:
 
 def connect(url: str | None = None, token: str | None = None, *, httpx_client: httpx.Client | None = None) -> Connection:
     """A client for the server at ``url`` (or ``$LABEL_STUDIO_URL``) with ``token`` (or
-    ``$LABEL_STUDIO_API_KEY``); nothing is sent until the first call."""
+    ``$LABEL_STUDIO_API_KEY``); where neither names a server (or the URL is the managed
+    server's), the managed local server and its stored token. Nothing is sent until the
+    first call."""
     from label_studio_sdk import LabelStudio
+
+    from ferdata.review import server
 
     url = (url or os.environ.get(ENV_URL) or "").strip().rstrip("/")
     token = token or os.environ.get(ENV_TOKEN)
+    doc_root = None
+    if not url or not token:
+        local = server.managed()
+        if local is not None and (not url or _same_server(url, local.url)):
+            url, token = url or local.url, token or local.token
+            doc_root = local.document_root
     if not url:
-        raise FerdataError(f"no Label Studio URL; pass --url or set ${ENV_URL} (e.g. http://localhost:8080)")
+        raise FerdataError(f"no Label Studio server: start one with 'ferdata review server start', or set ${ENV_URL} "
+                           f"and ${ENV_TOKEN} (or pass --url) for a team server")
     if not url.startswith(("http://", "https://")):
         raise FerdataError(f"--url {url!r} is not an http(s) URL; e.g. http://localhost:8080")
     if not token:
-        raise FerdataError(f"no Label Studio API token; set ${ENV_TOKEN} (Account & Settings → Access Token)")
+        raise FerdataError(f"no Label Studio API token for {url}; set ${ENV_TOKEN} (Account & Settings → Access Token)")
     client = LabelStudio(base_url=url, api_key=token, timeout=None if httpx_client else TIMEOUT_S,
                          httpx_client=httpx_client)
-    return Connection(url, client)
+    return Connection(url, client, doc_root)
+
+
+def _same_server(a: str, b: str) -> bool:
+    from urllib.parse import urlparse
+
+    pa, pb = urlparse(a), urlparse(b)
+    local = {"localhost", "127.0.0.1", "::1"}
+    same_host = pa.hostname == pb.hostname or (pa.hostname in local and pb.hostname in local)
+    return same_host and (pa.port or 80) == (pb.port or 80) and pa.scheme == pb.scheme

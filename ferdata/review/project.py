@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import io
 import os
-import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, urlparse
@@ -15,15 +14,21 @@ from xml.sax.saxutils import quoteattr
 from ferdata.errors import FerdataError
 from ferdata.review.connection import Connection
 
-#: Names in the labeling config; the pull reads the ``label`` control's choices.
+#: Names in the labeling config; the pull reads the ``label`` choice and the ``note`` text.
 CONTROL = "label"
+NOTE = "note"
 OBJECT = "image"
+#: The pre-annotation that pre-selects the given label (the editor shows only this
+#: model_version's predictions), so Submit means "keep" and a change is a deliberate click.
+GIVEN_VERSION = "ferdata-given-label"
 ENV_DOCUMENT_ROOT = "LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT"
 IMAGE_MODES = ("auto", "local", "embed")
 #: Formats a browser shows; anything else (JAFFE's TIFF) is embedded as PNG.
 BROWSER_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp"}
 EMBED_MAX_SIDE = 512
 LOCAL_FILES_PREFIX = "/data/local-files/?d="
+#: Sized so the image, both labels, every choice, the note and Submit fit a 1366x768 screen.
+IMAGE_SIDE = "400px"
 
 
 def project_title(manifest_name: str) -> str:
@@ -31,23 +36,36 @@ def project_title(manifest_name: str) -> str:
 
 
 def labeling_config(classes: list[str] | tuple[str, ...]) -> str:
-    """One image, what ferdata thinks of it, and the classes as single-choice options."""
-    choices = "\n".join(f"    <Choice value={quoteattr(c)}/>" for c in classes)
+    """The reviewer's view: the image beside what to decide. The given label comes first
+    and is pre-selected; ferdata's suggestion is context, never the default answer;
+    choices are one column of radio buttons with number hot-keys; a free-text note."""
+    choices = "\n".join(f"      <Choice value={quoteattr(c)}/>" for c in classes)
     return (
         "<View>\n"
-        f'  <Image name="{OBJECT}" value="$image" zoom="true"/>\n'
-        '  <Header value="Given label: $given_label · ferdata suggests: $suggested_label '
-        '(mislabeling score $score_text)"/>\n'
-        '  <Text name="reasons" value="$reasons"/>\n'
-        f'  <Choices name="{CONTROL}" toName="{OBJECT}" choice="single" showInLine="true" required="true">\n'
+        "  <Style>.ferdata-aside * { font-size: 14px !important; font-weight: 400 !important; "
+        "line-height: 1.35 !important; color: #555 !important; margin: 3px 0 !important; }</Style>\n"
+        '  <View style="display: flex; gap: 24px; align-items: flex-start">\n'
+        f'    <View style="flex: 0 0 {IMAGE_SIDE}">\n'
+        f'      <Image name="{OBJECT}" value="$image" width="{IMAGE_SIDE}" maxWidth="{IMAGE_SIDE}" zoom="true" '
+        'zoomControl="true"/>\n'
+        "    </View>\n"
+        '    <View style="flex: 1 1 auto; min-width: 300px">\n'
+        '      <Header value="Given label: $given_label" size="4"/>\n'
+        '      <View className="ferdata-aside">\n'
+        '        <Header value="ferdata suggests: $suggestion" size="6"/>\n'
+        '        <Header value="Why: $reasons" size="6"/>\n'
+        '        <Header value="The given label is pre-selected: Submit keeps it; click another label to relabel." '
+        'size="6"/>\n'
+        "      </View>\n"
+        f'      <Choices name="{CONTROL}" toName="{OBJECT}" choice="single-radio" showInline="false" required="true">\n'
         f"{choices}\n"
-        "  </Choices>\n"
+        "      </Choices>\n"
+        f'      <TextArea name="{NOTE}" toName="{OBJECT}" rows="2" maxSubmissions="1" editable="true" '
+        'showSubmitButton="false" placeholder="Note (optional): why you relabelled or kept it"/>\n'
+        "    </View>\n"
+        "  </View>\n"
         "</View>"
     )
-
-
-def config_classes(config: str) -> list[str]:
-    return re.findall(r'<Choice value="([^"]*)"', config or "")
 
 
 def find_project(conn: Connection, title: str) -> Any | None:
@@ -64,10 +82,18 @@ def ensure_project(conn: Connection, title: str, classes: list[str], description
     if project is None:
         with conn.calling(f"creating project {title!r}"):
             return conn.client.projects.create(title=title, description=description, label_config=config), True
-    if config_classes(project.label_config) != list(classes):
-        with conn.calling(f"updating the classes of project {title!r}"):
+    if project.label_config != config:
+        with conn.calling(f"updating the labeling view of project {title!r}"):
             conn.client.projects.update(project.id, label_config=config)
     return project, False
+
+
+def preselect_given_label(conn: Connection, project: Any) -> None:
+    """Make the editor pre-fill the given-label pre-annotation (not the model's guess)."""
+    if getattr(project, "model_version", None) == GIVEN_VERSION and getattr(project, "show_collab_predictions", True):
+        return
+    with conn.calling(f"pre-selecting the given label in project {project.title!r}"):
+        conn.client.projects.update(project.id, model_version=GIVEN_VERSION, show_collab_predictions=True)
 
 
 def document_root(value: str | os.PathLike | None = None) -> Path | None:

@@ -3,7 +3,9 @@
 Everything in an export is outside data: each task is checked (a known image_id, its
 path inside the dataset root, one label from the class set) before anything is written.
 A pull is idempotent: a decision already in the log for that task is not appended again.
-``images.parquet`` is never touched; the effective label is the latest decision.
+Keeping the given label is a decision too (a row whose new_label equals old_label), and
+the reviewer's note rides along. ``images.parquet`` is never touched; the effective label
+is the latest decision.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ from ferdata.manifest.schema import LABELS_SCHEMA
 from ferdata.manifest.tables import LABELS_TABLE
 from ferdata.noise import read_suspects
 from ferdata.review.connection import Connection
-from ferdata.review.project import CONTROL, find_project, local_files_param, project_title
+from ferdata.review.project import CONTROL, NOTE, find_project, local_files_param, project_title
+
+NOTE_MAX = 2000
 
 SOURCE = "label-studio"
 
@@ -40,6 +44,7 @@ class PullResult:
     rows: list[dict[str, Any]] = field(default_factory=list)
     dry_run: bool = False
     n_changed: int = 0
+    n_kept: int = 0
 
 
 def export_tasks(conn: Connection, project_id: int, title: str) -> list[dict[str, Any]]:
@@ -89,6 +94,17 @@ def latest_choice(task: dict[str, Any]) -> tuple[dict[str, Any] | None, list[str
     return ann, choices
 
 
+def annotation_note(ann: dict[str, Any]) -> str | None:
+    """The reviewer's free-text note (``None`` when empty), whitespace-normalised and capped."""
+    texts: list[str] = []
+    for item in ann.get("result") or []:
+        if isinstance(item, dict) and item.get("from_name") == NOTE and item.get("type") == "textarea":
+            value = (item.get("value") or {}).get("text") or []
+            texts.extend(t for t in (value if isinstance(value, list) else [value]) if isinstance(t, str))
+    note = " ".join(" ".join(texts).split())
+    return note[:NOTE_MAX] or None
+
+
 def check_task(task: dict[str, Any], choices: list[str], known: dict[str, dict[str, Any]],
                manifest: Manifest, classes: list[str]) -> str | None:
     """Why this task's decision cannot be accepted, or ``None`` when it can."""
@@ -134,10 +150,10 @@ def pull(manifest: Manifest, conn: Connection, *, title: str | None = None, dry_
     images = images_with_effective_labels(manifest, columns=["path"])
     known = {r["image_id"]: r for r in images.select(["image_id", "path", "label"]).to_pylist()}
     log = label_decisions(manifest)
-    last: dict[int, str] = {}
+    last: dict[int, tuple[str, str | None]] = {}
     for r in log.to_pylist():
         if r["project"] == title and r["task_id"] is not None:
-            last[r["task_id"]] = r["new_label"]
+            last[r["task_id"]] = (r["new_label"], r["note"])
 
     users: dict[int, str] | None = None
     accepted: list[dict[str, Any]] = []
@@ -153,7 +169,8 @@ def pull(manifest: Manifest, conn: Connection, *, title: str | None = None, dry_
             rejected.append(problem)
             continue
         new_label = choices[0]
-        if last.get(task["id"]) == new_label:
+        note = annotation_note(ann)
+        if last.get(task["id"]) == (new_label, note):
             already += 1
             continue
         image_id = task["data"]["image_id"]
@@ -166,13 +183,15 @@ def pull(manifest: Manifest, conn: Connection, *, title: str | None = None, dry_
             annotator = users.get(who, f"user {who}")
         accepted.append({"image_id": image_id, "old_label": known[image_id]["label"], "new_label": new_label,
                          "annotator": annotator, "time": str(ann.get("updated_at") or ann.get("created_at") or ""),
-                         "project": title, "task_id": int(task["id"]), "source": SOURCE})
+                         "project": title, "task_id": int(task["id"]), "source": SOURCE, "note": note,
+                         "path": known[image_id]["path"]})  # for the report; not a column of the log
     if rejected and not skip_invalid:
         more = f" (and {len(rejected) - 1} more)" if len(rejected) > 1 else ""
         raise FerdataError(f"{rejected[0]}{more}; nothing was written — fix the task(s) in Label Studio, or pass "
                            "--skip-invalid to take the valid decisions")
+    n_changed = sum(1 for r in accepted if r["old_label"] != r["new_label"])
     result = PullResult(project.id, title, len(tasks), annotated, len(accepted), already, rejected, accepted,
-                        dry_run, sum(1 for r in accepted if r["old_label"] != r["new_label"]))
+                        dry_run, n_changed, len(accepted) - n_changed)
     if accepted and not dry_run:
         append_decisions(manifest, accepted)
     return result

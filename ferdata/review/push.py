@@ -16,6 +16,7 @@ from ferdata.progress import NullProgress, ProgressSink
 from ferdata.review.connection import Connection, ServerError
 from ferdata.review.project import (
     CONTROL,
+    GIVEN_VERSION,
     OBJECT,
     choose_image_mode,
     document_root,
@@ -23,6 +24,7 @@ from ferdata.review.project import (
     ensure_local_storage,
     ensure_project,
     local_url,
+    preselect_given_label,
     project_title,
 )
 
@@ -59,8 +61,20 @@ def project_tasks(conn: Connection, project_id: int) -> dict[str, Any]:
     return out
 
 
-def _has_prediction(task: Any) -> bool:
-    return any(str(getattr(p, "model_version", "") or "").startswith(MODEL_PREFIX) for p in task.predictions or [])
+def _versions(task: Any) -> set[str]:
+    return {str(getattr(p, "model_version", "") or "") for p in task.predictions or []}
+
+
+def _has_suggestion(task: Any) -> bool:
+    return any(v.startswith(MODEL_PREFIX) and v != GIVEN_VERSION for v in _versions(task))
+
+
+def _has_given(task: Any) -> bool:
+    return GIVEN_VERSION in _versions(task)
+
+
+def _choice(label: str) -> list[dict[str, Any]]:
+    return [{"from_name": CONTROL, "to_name": OBJECT, "type": "choices", "value": {"choices": [label]}}]
 
 
 def push(manifest: Manifest, conn: Connection, *, top: int = 50, title: str | None = None, images: str = "auto",
@@ -77,7 +91,9 @@ def push(manifest: Manifest, conn: Connection, *, top: int = 50, title: str | No
     classes = list(meta["classes"])
     title = title or project_title(manifest.name)
     image_root = manifest.image_root
-    root = document_root(doc_root)
+    # the managed server says where it serves local files from; another server is described
+    # by --document-root or $LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT
+    root = document_root(doc_root) if doc_root else (conn.document_root or document_root())
     mode = choose_image_mode(images, image_root, [r["path"] for r in rows], root)
     model_version = f"{MODEL_PREFIX}-{meta.get('created_at', 'unknown')}"
     dataset = manifest.dataset
@@ -89,6 +105,11 @@ def push(manifest: Manifest, conn: Connection, *, top: int = 50, title: str | No
         ensure_local_storage(conn, project.id, image_root)
     existing = project_tasks(conn, project.id)
     new = [r for r in rows if r["image_id"] not in existing]
+    for r in rows:  # tasks an older ferdata pushed lack what today's view shows
+        task = existing.get(r["image_id"])
+        if task is not None and "suggestion" not in (task.data or {}):
+            with conn.calling(f"updating task {task.id} for the current view"):
+                conn.client.tasks.update(str(task.id), data={**task.data, "suggestion": suggestion_text(r)})
 
     progress.start("importing tasks", len(new))
     imported = 0
@@ -108,27 +129,54 @@ def push(manifest: Manifest, conn: Connection, *, top: int = 50, title: str | No
         progress.finish()
 
     tasks = project_tasks(conn, project.id)
-    wanted = [(tasks[r["image_id"]], r) for r in rows
-              if r["image_id"] in tasks and r["suggested_label"] in classes and not _has_prediction(tasks[r["image_id"]])]
-    progress.start("adding predictions", len(wanted))
+    # Two pre-annotations per task: the given label, which the editor pre-selects (Submit =
+    # keep), and ferdata's suggestion with its scores, kept for the record but not shown as
+    # the default answer (pre-filling the machine's guess invites automation bias).
+    wanted: list[tuple[Any, str, dict[str, Any]]] = []
+    for r in rows:
+        task = tasks.get(r["image_id"])
+        if task is None:
+            continue
+        if r["given_label"] in classes and not _has_given(task):
+            wanted.append((task, "given", r))
+        if r["suggested_label"] in classes and not _has_suggestion(task):
+            wanted.append((task, "suggestion", r))
+    progress.start("adding pre-annotations", len(wanted))
     added = 0
     try:
-        for task, r in wanted:
-            with conn.calling(f"adding the prediction for task {task.id}"):
-                conn.client.predictions.create(
-                    task=task.id, model_version=model_version,
-                    result=[{"from_name": CONTROL, "to_name": OBJECT, "type": "choices",
-                             "value": {"choices": [r["suggested_label"]]}}],
-                    score=_num(r["p_suggested"]), mislabeling=_num(r["score"]))
+        for task, kind, r in wanted:
+            with conn.calling(f"adding the {kind} pre-annotation of task {task.id}"):
+                if kind == "given":
+                    conn.client.predictions.create(task=task.id, model_version=GIVEN_VERSION,
+                                                   result=_choice(r["given_label"]))
+                else:
+                    conn.client.predictions.create(task=task.id, model_version=model_version,
+                                                   result=_choice(r["suggested_label"]),
+                                                   score=_num(r["p_suggested"]), mislabeling=_num(r["score"]))
             added += 1
             progress.advance()
     except ServerError as exc:
         raise PushInterrupted(f"{exc} — all {imported} new tasks are in project {title!r} (id {project.id}) but "
-                              f"{len(wanted) - added} predictions are missing; run push again to add them",
+                              f"{len(wanted) - added} pre-annotations are missing; run push again to add them",
                               exc.status) from None
     finally:
         progress.finish()
+    with conn.calling(f"reading project {title!r}"):
+        project = conn.client.projects.get(project.id)
+    preselect_given_label(conn, project)
     return PushResult(project.id, title, conn.url, created, mode, len(rows), len(rows) - len(new), imported, added)
+
+
+def suggestion_text(row: dict[str, Any]) -> str:
+    """ferdata's guess as context for the reviewer: the class and how sure the model was."""
+    if not row["suggested_label"]:
+        return "nothing (questioned by the data, not the model)"
+    parts = []
+    if row.get("p_suggested") is not None:
+        parts.append(f"model probability {row['p_suggested']:.2f}")
+    if row["score"] is not None:
+        parts.append(f"mislabeling score {row['score']:.2f}")
+    return row["suggested_label"] + (f" ({', '.join(parts)})" if parts else "")
 
 
 def _num(value: Any) -> float:
@@ -154,6 +202,7 @@ def task_data(manifest: Manifest, row: dict[str, Any], mode: str, image_root: Pa
         "suggested_label": row["suggested_label"] or "",
         "score": score,
         "score_text": "n/a" if score is None else f"{score:.3f}",
+        "suggestion": suggestion_text(row),
         "rank": row["rank"],
         "reasons": "; ".join(row["reasons"] or []) or "(none)",
     }

@@ -149,7 +149,9 @@ def train(
 
 def _run_one(plugin, m, sp, k, hp, run_dir, config, *, dev, amp, seed, workers, crops, init_from, dist,  # noqa: ANN001
              progress, on_epoch, resume: bool = False) -> RunResult:
-    ex = gather_examples(m, sp, k, features=plugin.features, crops=crops)
+    if hp.get("targets", "labels") == "votes" and plugin.kind != "torch":
+        raise FerdataError(f"--targets votes needs a neural network model; {plugin.name!r} is a {plugin.kind} model")
+    ex = gather_examples(m, sp, k, features=plugin.features, crops=crops, targets=hp.get("targets", "labels"))
     config = {**config, "n_images": len(ex.image_ids), "excluded": ex.excluded, "source": ex.source}
     if plugin.kind == "sklearn":
         from ferdata.training.sklearn_fit import fit_fold

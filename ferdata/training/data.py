@@ -31,6 +31,10 @@ from ferdata.progress import NullProgress, ProgressSink
 #: The pseudo-split of cross-dataset evaluation: every labelled, readable image is a test image.
 ALL_TEST = "all-test"
 AUGMENTATIONS = ("flip", "crop", "rotate", "scale")
+#: What a run learns: the (effective) labels, or the distribution of annotators' votes.
+TARGETS = ("labels", "votes")
+#: ``images.parquet`` columns holding one vote count per label (FER+: ``votes_happy``, ...).
+VOTES_PREFIX = "votes_"
 
 
 def file_sha256(path: Path) -> str:
@@ -190,6 +194,8 @@ class Examples:
     classes: ClassSet
     excluded: dict[str, int] = field(default_factory=dict)
     source: str = "images"
+    soft: np.ndarray | None = None
+    """Soft targets (N x classes, rows sum to 1) when training on a vote distribution."""
 
     def select(self, role: str | Sequence[str]) -> np.ndarray:
         roles = {role} if isinstance(role, str) else set(role)
@@ -200,22 +206,53 @@ class Examples:
         return np.bincount(self.targets[idx], minlength=len(self.classes.classes))
 
 
+def vote_distribution(images: pa.Table, classes: ClassSet, manifest_name: str = "") -> dict[str, np.ndarray]:
+    """``{image_id: distribution over the class set}`` from ``votes_<label>`` columns (FER+).
+
+    Votes for a label go to the class the class set maps it to; votes for labels outside the
+    set (FER+'s unknown and NF, contempt under 7 classes) are dropped and the rest
+    renormalised. Images with no vote inside the set get no distribution.
+    """
+    columns = [c for c in images.column_names if c.startswith(VOTES_PREFIX)]
+    if not columns:
+        raise FerdataError(f"{manifest_name or 'the manifest'} has no {VOTES_PREFIX}<label> columns, so there is no "
+                           "vote distribution to train on; use --targets labels, or ingest a dataset with votes "
+                           "(ferdata ingest ferplus ...)")
+    k = len(classes.classes)
+    weights = np.zeros((len(columns), k), np.float64)
+    for r, col in enumerate(columns):
+        label = col[len(VOTES_PREFIX):]
+        if classes.includes(label):
+            weights[r, classes.index(label)] = 1.0
+    votes = np.column_stack([images.column(c).to_numpy(zero_copy_only=False).astype(np.float64) for c in columns])
+    votes = np.nan_to_num(votes, nan=0.0).clip(min=0.0)
+    mass = votes @ weights
+    totals = mass.sum(axis=1)
+    ids = images.column("image_id").to_pylist()
+    return {i: (m / t).astype(np.float32) for i, m, t in zip(ids, mass, totals) if t > 0}
+
+
 def gather_examples(manifest: Manifest, split: Split, fold: int, *, features: Sequence[str] = (),
-                    crops: str | None = None) -> Examples:
+                    crops: str | None = None, targets: str = "labels") -> Examples:
     """The fold's images with effective labels mapped through the split's class set.
 
     Reads crops when ``ferdata preprocess`` wrote them (``crops`` picks a config), else the
     original images. Rows whose label is outside the class set, unreadable images, and (for
     models with features) images without a feature vector are left out and counted.
+    ``targets="votes"`` adds each image's vote distribution (:func:`vote_distribution`) as
+    soft targets; images without votes are left out and counted.
     """
+    if targets not in TARGETS:
+        raise FerdataError(f"--targets {targets!r}: use {' or '.join(TARGETS)}")
     table = images_with_effective_labels(manifest, columns=["path", "readable"])
+    soft_of = vote_distribution(manifest.images(), split.classes, manifest.name) if targets == "votes" else None
     info = {i: (p, lab, ok) for i, p, lab, ok in zip(
         table.column("image_id").to_pylist(), table.column("path").to_pylist(),
         table.column("label").to_pylist(), table.column("readable").to_pylist())}
     crop_map = crop_paths(manifest, crops)
     vectors = load_features(manifest, features) if features else None
     excluded: Counter = Counter()
-    ids, roles, targets, files, feats = [], [], [], [], []
+    ids, roles, labels, files, feats, soft = [], [], [], [], [], []
     for image_id, role in split.rows(fold):
         if image_id not in info:
             excluded["not in manifest"] += 1
@@ -238,17 +275,24 @@ def gather_examples(manifest: Manifest, split: Split, fold: int, *, features: Se
             if image_id not in vectors:
                 excluded["no feature vector"] += 1
                 continue
+        if soft_of is not None:
+            if image_id not in soft_of:
+                excluded["no votes inside the class set"] += 1
+                continue
+            soft.append(soft_of[image_id])
+        if vectors is not None:
             feats.append(vectors[image_id])
         ids.append(image_id)
         roles.append(role)
-        targets.append(split.classes.index(label))
+        labels.append(split.classes.index(label))
         files.append(file)
     if not ids:
         raise FerdataError(f"{manifest.name}/{split.name} fold {fold}: no usable images "
                            f"({', '.join(f'{k}: {v}' for k, v in excluded.items()) or 'empty split'})")
-    return Examples(ids, roles, np.asarray(targets, np.int64), files,
+    return Examples(ids, roles, np.asarray(labels, np.int64), files,
                     np.stack(feats) if feats else None, split.classes, dict(excluded),
-                    "crops" if crop_map is not None else "images")
+                    "crops" if crop_map is not None else "images",
+                    np.stack(soft) if soft_of is not None else None)
 
 
 def balanced_class_weights(counts: np.ndarray) -> np.ndarray:

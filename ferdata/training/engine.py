@@ -319,8 +319,11 @@ def predict(model: Any, loader: Any, device: Any, *, with_features: bool, amp: b
     return np.concatenate(rows), np.concatenate(probs)
 
 
-def _evaluate_loss(model: Any, loader: Any, device: Any, criterion: Any, with_features: bool, amp: bool) -> dict[str, float]:
+def _evaluate_loss(model: Any, loader: Any, device: Any, criterion: Any, with_features: bool, amp: bool,
+                   soft: Any = None) -> dict[str, float]:
     import torch
+
+    from ferdata.training.losses import soft_cross_entropy
 
     model.eval()
     total, correct, loss_sum = 0, 0, 0.0
@@ -328,7 +331,11 @@ def _evaluate_loss(model: Any, loader: Any, device: Any, criterion: Any, with_fe
         for batch in loader:
             logits, _ = split_output(forward(model, batch, device, with_features))
             y = batch[1].to(device)
-            loss_sum += float(criterion(logits.float(), y)) * len(y)
+            if soft is None:
+                loss = criterion(logits.float(), y)
+            else:
+                loss = soft_cross_entropy(logits.float(), soft[batch[2]].to(device))
+            loss_sum += float(loss) * len(y)
             correct += int((logits.argmax(1) == y).sum())
             total += len(y)
     return {"val_loss": loss_sum / max(total, 1), "val_accuracy": correct / max(total, 1)}
@@ -338,6 +345,8 @@ def run_fold(job: FoldJob) -> dict[str, Any]:
     """Train one fold into ``job.run_dir``; returns its metrics (rank 0 writes the files)."""
     import torch
     from torch import nn
+
+    from ferdata.training.losses import soft_cross_entropy
 
     plugin, ex, hp, device, d = job.plugin, job.examples, job.hp, job.device, job.dist
     progress = job.progress or NullProgress()
@@ -391,6 +400,8 @@ def run_fold(job: FoldJob) -> dict[str, Any]:
         weight = torch.tensor(balanced_class_weights(ex.counts("train")), dtype=torch.float32, device=device)
     criterion = nn.CrossEntropyLoss(weight=weight)
     val_criterion = nn.CrossEntropyLoss()
+    # Soft targets (a vote distribution): cross-entropy against the distribution, not the label.
+    soft = torch.from_numpy(ex.soft) if ex.soft is not None else None
     optimizer = build_optimizer(groups, hp)
     schedule = build_schedule(optimizer, hp)
     scaler = torch.amp.GradScaler("cuda", enabled=job.amp)
@@ -446,7 +457,10 @@ def run_fold(job: FoldJob) -> dict[str, Any]:
             y = batch[1].to(device, non_blocking=True)
             with torch.autocast(device_type=device.type, enabled=job.amp):
                 logits, emb = split_output(forward(net, batch, device, with_features))
-                loss = criterion(logits.float(), y)
+                if soft is None:
+                    loss = criterion(logits.float(), y)
+                else:
+                    loss = soft_cross_entropy(logits.float(), soft[batch[2]].to(device, non_blocking=True), weight)
                 if extra is not None:
                     emb = emb if emb is not None else tap.value
                     loss = loss + extra(emb.float(), y)
@@ -469,7 +483,7 @@ def run_fold(job: FoldJob) -> dict[str, Any]:
                                "images_per_s": seen * d.world / seconds if seconds > 0 else None,
                                "lr": optimizer.param_groups[0]["lr"]}
         if val_loader is not None:
-            row.update(_evaluate_loss(unwrap(net), val_loader, device, val_criterion, with_features, job.amp))
+            row.update(_evaluate_loss(unwrap(net), val_loader, device, val_criterion, with_features, job.amp, soft))
         if plugin.epoch_end is not None:
             row.update(plugin.epoch_end(unwrap(net), epoch, **hp) or {})
         if schedule is not None:

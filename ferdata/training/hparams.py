@@ -32,6 +32,7 @@ ENGINE_DEFAULTS: dict[str, Any] = {
     "center_loss_alpha": 0.001,   # α (paper 001)
     "grad_clip": 0.0,
     "weights": "none",            # none | imagenet | PATH
+    "targets": "labels",          # labels | votes (soft cross-entropy on the votes_<label> distribution)
 }
 
 
@@ -51,6 +52,8 @@ def resolve(plugin_defaults: Mapping[str, Any], overrides: Mapping[str, Any]) ->
         raise FerdataError("--epochs and --batch-size must be at least 1")
     if hp["class_weights"] not in ("none", "balanced"):
         raise FerdataError(f"--class-weights {hp['class_weights']!r}: use none or balanced")
+    if hp["targets"] not in ("labels", "votes"):
+        raise FerdataError(f"--targets {hp['targets']!r}: use labels or votes")
     if hp["monitor"] not in ("val_loss", "val_accuracy"):
         raise FerdataError(f"monitor {hp['monitor']!r}: use val_loss or val_accuracy")
     return hp

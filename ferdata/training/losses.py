@@ -40,3 +40,13 @@ def center_loss(num_classes: int, feature_dim: int, **hparams: object) -> Center
     """The ``extra_loss`` factory plugins can name, and what ``--center-loss`` uses."""
     return CenterLoss(num_classes, feature_dim, weight=float(hparams.get("center_loss_weight", 0.001)),
                       alpha=float(hparams.get("center_loss_alpha", 0.001)))
+
+
+def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Cross-entropy against a target distribution (FER+'s vote shares): ``-Σ q_c log p_c``,
+    averaged over the batch; ``weight`` scales each class's term (``--class-weights``)."""
+    logp = torch.log_softmax(logits, dim=1)
+    terms = -target * logp
+    if weight is not None:
+        terms = terms * weight.to(terms.dtype).unsqueeze(0)
+    return terms.sum(dim=1).mean()

@@ -118,6 +118,51 @@ def _fer2013(root: Path) -> Expected:
                     source_splits=Counter(Training=3, PublicTest=1, PrivateTest=1))
 
 
+@fake("ferplus")
+def _ferplus(root: Path) -> Expected:
+    """FER+'s own layout: three folders of PNGs, each with a header-less label.csv."""
+    rows = {
+        "FER2013Train": [("fer0000000.png", "4,0,0,1,3,2,0,0,0,0"),     # no majority: no label
+                         ("fer0000001.png", "6,0,1,1,0,0,0,0,2,0"),     # neutral
+                         ("fer0000002.png", "0,0,0,0,0,0,0,0,1,9")],    # NF -> nonface
+        "FER2013Valid": [("fer0028710.png", "0,10,0,0,0,0,0,0,0,0")],  # happy
+        "FER2013Test": [("fer0032220.png", "0,0,0,0,2,1,0,7,0,0"),      # contempt
+                        ("fer0032221.png", "1,0,0,0,0,0,0,0,9,0")],     # unknown -> uncertain
+    }
+    seed = 700
+    for folder, items in rows.items():
+        (root / folder).mkdir(parents=True, exist_ok=True)
+        with open(root / folder / "label.csv", "w", newline="") as fh:
+            for name, votes in items:
+                image(root / folder / name, (48, 48), "L", seed=seed, fmt="PNG")
+                seed += 1
+                fh.write(f'{name},"(0, 0, 48, 48)",{votes}\n')
+    return Expected(root, 6, Counter({None: 1, "neutral": 1, "nonface": 1, "happy": 1, "contempt": 1,
+                                      "uncertain": 1}), 0,
+                    source_splits=Counter(Training=3, PublicTest=1, PrivateTest=2))
+
+
+FERPLUS_HEADER = "Usage,Image name,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF"
+
+
+def write_ferplus_csvs(root: Path) -> Path:
+    """``fer2013new.csv`` beside ``fer2013.csv``: row-aligned votes and pixels."""
+    rng = np.random.default_rng(5)
+    root.mkdir(parents=True, exist_ok=True)
+    rows = [("0", "Training", "fer0000000.png", "0,0,0,0,8,1,1,0,0,0"),   # anger agrees with FER-2013
+            ("3", "Training", "fer0000001.png", "1,0,0,0,0,0,0,0,0,9"),   # NF
+            ("6", "PublicTest", "fer0028710.png", "2,7,1,0,0,0,0,0,0,0"),  # FER-2013 neutral, FER+ happy
+            ("5", "PrivateTest", "", "0,0,0,0,0,0,0,0,0,10")]            # dropped by FER+: no image name
+    with open(root / "fer2013.csv", "w", newline="") as old, open(root / "fer2013new.csv", "w", newline="") as new:
+        w = csv.writer(old)
+        w.writerow(["emotion", "pixels", "Usage"])
+        new.write(FERPLUS_HEADER + "\n")
+        for code, usage, name, votes in rows:
+            w.writerow([code, " ".join(map(str, rng.integers(0, 256, 48 * 48))), usage])
+            new.write(f"{usage},{name},{votes}\n")
+    return root
+
+
 @fake("affectnet")
 def _affectnet(root: Path) -> Expected:
     images = root / "Manually_Annotated_Images"

@@ -203,6 +203,91 @@ def test_fer2013_bad_header(tmp_path):
         run("fer2013", p, tmp_path)
 
 
+# --- ferplus ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("votes, rule, winner", [
+    ((4, 0, 0, 1, 3, 2, 0, 0, 0, 0), "majority", None),        # 4 of 10 is no majority
+    ((4, 0, 0, 1, 3, 2, 0, 0, 0, 0), "plurality", "neutral"),
+    ((4, 0, 0, 1, 3, 2, 0, 0, 0, 0), "ferplus", None),         # 4 of 9 after dropping the single vote
+    ((5, 0, 0, 5, 0, 0, 0, 0, 0, 0), "majority", None),        # a tie has no winner under any rule
+    ((5, 0, 0, 5, 0, 0, 0, 0, 0, 0), "plurality", None),
+    ((5, 1, 1, 1, 1, 0, 0, 0, 1, 0), "majority", "neutral"),   # exactly half
+    ((5, 1, 1, 1, 1, 0, 0, 0, 1, 0), "ferplus", "neutral"),    # 5 of 5 once single votes go
+    ((4, 2, 1, 1, 1, 0, 0, 0, 1, 0), "ferplus", "neutral"),    # 4 of 6 > half
+    ((4, 2, 1, 1, 1, 0, 0, 0, 1, 0), "majority", None),
+    ((0, 0, 0, 0, 0, 0, 0, 0, 6, 4), "majority", "uncertain"),
+    ((0, 0, 0, 0, 0, 0, 0, 0, 0, 0), "plurality", None),
+])
+def test_ferplus_label_rules(votes, rule, winner):
+    from ferdata.datasets.ferplus import VOTE_LABELS, vote_winner
+
+    got = vote_winner(votes, rule)
+    assert (None if got is None else VOTE_LABELS[got]) == winner
+
+
+def test_ferplus_folders_keep_votes_box_and_rule(tmp_path):
+    exp = write_fake("ferplus", tmp_path / "src")
+    res = run("ferplus", exp.source, tmp_path)
+    rows = {r["ferplus_name"]: r for r in res.manifest.images().to_pylist()}
+    first = rows["fer0000000.png"]
+    assert first["label"] is None and first["label_raw"] == "no majority winner"
+    assert [first[f"votes_{c}"] for c in ("neutral", "happy", "sad", "anger", "disgust")] == [4, 0, 1, 3, 2]
+    assert rows["fer0000001.png"]["label"] == "neutral" and rows["fer0000001.png"]["label_raw"] == "neutral"
+    assert rows["fer0000002.png"]["label"] == "nonface" and rows["fer0000002.png"]["votes_nonface"] == 9
+    assert rows["fer0032221.png"]["label"] == "uncertain"
+    assert rows["fer0032220.png"]["path"] == "FER2013Test/fer0032220.png"
+    assert (rows["fer0032220.png"]["face_width"], rows["fer0032220.png"]["face_height"]) == (48, 48)
+    assert res.report["no winner under the label rule"] == 1
+    # plurality labels the split vote; the paper's rule does not
+    plural = run("ferplus", exp.source, tmp_path / "p", label_rule="plurality").manifest.images().to_pylist()
+    assert {r["ferplus_name"]: r["label"] for r in plural}["fer0000000.png"] == "neutral"
+    with pytest.raises(FerdataError, match="--label-rule 'vote'"):
+        run("ferplus", exp.source, tmp_path / "x", label_rule="vote")
+
+
+def test_ferplus_bad_rows_are_rows_with_errors(tmp_path):
+    exp = write_fake("ferplus", tmp_path / "src")
+    with open(exp.source / "FER2013Train" / "label.csv", "a") as fh:
+        fh.write('fer0000009.png,"(0, 0, 48, 48)",1,2,x,0,0,0,0,0,0,0\n')
+        fh.write('fer0000010.png,"(0, 0, 48, 48)",1,2\n')
+        fh.write('../../etc/passwd,"(0, 0, 48, 48)",1,0,0,0,0,0,0,0,0,9\n')
+    rows = run("ferplus", exp.source, tmp_path).manifest.images().to_pylist()
+    errors = {r["path"]: r["error"] for r in rows if r["error"]}
+    assert "not a number" in errors["FER2013Train/fer0000009.png"]
+    assert "2 vote counts, expected 10" in errors["FER2013Train/fer0000010.png"]
+    assert any("outside its folder" in e for e in errors.values())
+    assert len(rows) == 9 and sum(r["readable"] for r in rows) == 6
+
+
+def test_ferplus_csv_pair_beside_fer2013(tmp_path):
+    from tests.datasets.fakes import write_ferplus_csvs
+
+    root = write_ferplus_csvs(tmp_path / "src")
+    assert detect_dataset(root) == "ferplus"               # not fer2013: the votes file is there
+    assert detect_dataset(root / "fer2013.csv") == "fer2013"
+    res = run("ferplus", root / "fer2013new.csv", tmp_path)
+    rows = res.manifest.images().to_pylist()
+    assert [r["path"] for r in rows] == ["00000.png", "00001.png", "00002.png", "00003.png"]
+    assert [r["label"] for r in rows] == ["anger", "nonface", "happy", "nonface"]
+    assert [r["fer2013_label"] for r in rows] == ["anger", "happy", "neutral", "surprise"]
+    assert [r["ferplus_name"] for r in rows] == ["fer0000000.png", "fer0000001.png", "fer0028710.png", None]
+    assert [r["source_split"] for r in rows] == ["Training", "Training", "PublicTest", "PrivateTest"]
+    assert all(r["readable"] and r["width"] == 48 for r in rows)
+    assert (res.manifest.dir / "images" / "00002.png").is_file()
+    (root / "fer2013.csv").unlink()
+    with pytest.raises(FerdataError, match="needs fer2013.csv beside it"):
+        run("ferplus", root, tmp_path / "again")
+
+
+def test_ferplus_wrong_header(tmp_path):
+    from tests.datasets.fakes import write_ferplus_csvs
+
+    root = write_ferplus_csvs(tmp_path / "src")
+    (root / "fer2013new.csv").write_text("a,b,c\n1,2,3\n")
+    with pytest.raises(LayoutError, match="Usage,Image name"):
+        run("ferplus", root, tmp_path)
+
+
 # --- affectnet --------------------------------------------------------------------------------
 
 def test_affectnet_extras_and_outside_paths(tmp_path):

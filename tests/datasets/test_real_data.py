@@ -56,6 +56,25 @@ def test_fer2013_folder_sample(real_manifest):
         {lab: 24 for lab in ("anger", "disgust", "fear", "happy", "neutral", "sad", "surprise")})
 
 
+def test_ferplus_sample(real_manifest):
+    """FER+'s own layout: 60 images per folder, ten vote columns, majority labels."""
+    from ferdata.datasets.ferplus import VOTE_COLUMNS, VOTE_LABELS, vote_winner
+
+    t = real_manifest("ferplus").images()
+    assert t.num_rows == 180 and all(t.column("readable").to_pylist())
+    assert Counter(t.column("source_split").to_pylist()) == Counter(Training=60, PublicTest=60, PrivateTest=60)
+    rows = t.to_pylist()
+    assert all(sum(r[c] for c in VOTE_COLUMNS) in (9, 10) for r in rows)
+    for r in rows:
+        win = vote_winner([r[c] for c in VOTE_COLUMNS], "majority")
+        assert r["label"] == (None if win is None else VOTE_LABELS[win])
+    assert labels(real_manifest("ferplus")) == Counter(
+        {"neutral": 65, "happy": 39, "surprise": 20, "anger": 14, "sad": 14, "fear": 6, "contempt": 2, "disgust": 1,
+         None: 19})
+    first = next(r for r in rows if r["path"] == "FER2013Train/fer0000000.png")
+    assert [first[c] for c in VOTE_COLUMNS] == [4, 0, 0, 1, 3, 2, 0, 0, 0, 0]
+
+
 def test_sfew_sample(real_manifest):
     m = real_manifest("sfew")
     t = m.images()

@@ -145,10 +145,12 @@ def test_5xx_in_the_middle_of_a_push_then_a_repush_completes(tmp_path, ls_env):
     assert len(list(client.tasks.list(project=project.id))) == 4
 
     result = push(manifest, connect(ls_env.url, ls_env.token), top=9, batch=4)
-    assert (result.n_existing, result.n_imported, result.n_predictions) == (4, 5, 9)
+    assert (result.n_existing, result.n_imported, result.n_predictions) == (4, 5, 18)  # given + suggestion
     tasks = list(client.tasks.list(project=project.id, fields="all"))
     assert len(tasks) == 9 and len({t.data["image_id"] for t in tasks}) == 9
-    assert all(len(t.predictions) == 1 for t in tasks)
+    assert all(len(t.predictions) == 2 and "ferdata-given-label" in {p.model_version for p in t.predictions}
+               for t in tasks)
+    assert push(manifest, connect(ls_env.url, ls_env.token), top=9).n_predictions == 0  # nothing twice
     assert snapshot(manifest) == before
 
 
@@ -207,3 +209,23 @@ def test_task_naming_something_outside_the_dataset_is_refused(tmp_path, ls_env, 
     assert expected in result.output
     log = label_decisions(manifest).to_pylist()
     assert [(r["task_id"], r["new_label"]) for r in log] == [(tasks[1].id, "anger")]
+
+
+def test_a_log_written_before_notes_existed_still_reads_and_grows(tmp_path):
+    import pyarrow as pa
+
+    from ferdata.manifest import write_table
+    from ferdata.manifest.effective import LABELS_TABLE
+    from ferdata.review.pull import append_decisions
+
+    manifest = fake_manifest(tmp_path, "old-log")
+    [first, second] = manifest.images(columns=["image_id"]).column("image_id").to_pylist()[:2]
+    old = pa.table({"image_id": [first], "old_label": ["anger"], "new_label": ["sad"], "annotator": ["a"],
+                    "time": ["t"], "project": ["p"], "task_id": pa.array([1], pa.int64()), "source": ["label-studio"]})
+    write_table(manifest.table_path(LABELS_TABLE), old, {"kind": "labels"})
+    assert label_decisions(manifest).to_pylist()[0]["note"] is None
+    append_decisions(manifest, [{"image_id": second, "old_label": "anger", "new_label": "anger", "annotator": "b",
+                                 "time": "u", "project": "p", "task_id": 2, "source": "label-studio",
+                                 "note": "kept: clearly angry"}])
+    log = label_decisions(manifest).to_pylist()
+    assert [(r["image_id"], r["note"]) for r in log] == [(first, None), (second, "kept: clearly angry")]

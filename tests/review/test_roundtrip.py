@@ -1,8 +1,10 @@
 """The whole loop against a real Label Studio server: flag JAFFE, push the top 10, annotate
-three tasks through the API as an annotator would, pull, and check nothing duplicates."""
+four tasks through the API (three relabels, one keep with a note), pull, and check nothing
+duplicates."""
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import pytest
@@ -52,40 +54,49 @@ def test_flag_push_annotate_pull_jaffe(real_manifest, ls_env, tmp_path, tmp_path
         assert task.data["dataset"] == "jaffe" and task.data["subject"] == s["subject_id"]
         assert task.data["image"].startswith("data:image/png;base64,")  # TIFF: embedded as PNG
         assert task.data["reasons"] and task.data["path"] == s["path"]
-        [prediction] = task.predictions
+        given = {p.model_version: p for p in task.predictions}.pop("ferdata-given-label")
+        assert given.result[0]["value"]["choices"] == [s["given_label"]]  # what the editor pre-selects
+        [prediction] = [p for p in task.predictions if p.model_version != "ferdata-given-label"]
         assert prediction.result[0]["value"]["choices"] == [s["suggested_label"]]
         assert prediction.model_version.startswith("ferdata-")
         assert prediction.score == pytest.approx(s["p_suggested"])
         assert prediction.mislabeling == pytest.approx(s["score"])
+    assert full.model_version == "ferdata-given-label" and full.show_collab_predictions
 
     # an annotator relabels three images (the first to the suggestion, the others elsewhere)
+    # and keeps the fourth's label, saying why in the note
     classes = full.parsed_label_config["label"]["labels"]
     chosen = {}
-    for i, s in enumerate(suspects[:3]):
-        label = s["suggested_label"] if i == 0 else next(c for c in classes
-                                                         if c not in (s["given_label"], s["suggested_label"]))
-        client.annotations.create(id=by_image[s["image_id"]].id, lead_time=4.2, result=[
-            {"from_name": "label", "to_name": "image", "type": "choices", "value": {"choices": [label]}}])
-        chosen[s["image_id"]] = (s["given_label"], label)
+    for i, s in enumerate(suspects[:4]):
+        label = (s["suggested_label"] if i == 0 else s["given_label"] if i == 3
+                 else next(c for c in classes if c not in (s["given_label"], s["suggested_label"])))
+        note = "  the mouth\nsays it all " if i == 3 else None
+        result = [{"from_name": "label", "to_name": "image", "type": "choices", "value": {"choices": [label]}}]
+        if note:
+            result.append({"from_name": "note", "to_name": "image", "type": "textarea", "value": {"text": [note]}})
+        client.annotations.create(id=by_image[s["image_id"]].id, lead_time=4.2, result=result)
+        chosen[s["image_id"]] = (s["given_label"], label, "the mouth says it all" if note else None)
 
     out = ok(["review", "pull", "jaffe", "--dry-run"], token)
     assert "not written" in out and not manifest.table_path("labels.parquet").exists()
 
-    ok(["review", "pull", "jaffe"], token)
+    out = ok(["review", "pull", "jaffe"], token)
+    assert re.search(r"labels changed\s*│\s*3", out) and re.search(r"labels kept\s*│\s*1", out)
     log = label_decisions(manifest).to_pylist()
-    assert len(log) == 3
+    assert len(log) == 4
     for row in log:
-        old, new = chosen[row["image_id"]]
-        assert (row["old_label"], row["new_label"]) == (old, new)
-        assert row["annotator"] == "reviewer@example.com" and row["project"] == "ferdata jaffe"
+        assert (row["old_label"], row["new_label"], row["note"]) == chosen[row["image_id"]]
+        assert row["annotator"] == ls_env.username and row["project"] == "ferdata jaffe"
         assert row["source"] == "label-studio" and row["task_id"] == by_image[row["image_id"]].id and row["time"]
     effective = {r["image_id"]: r for r in images_with_effective_labels(manifest).to_pylist()}
-    for image_id, (old, new) in chosen.items():
+    for image_id, (old, new, _) in chosen.items():
         assert effective[image_id]["label"] == new and effective[image_id]["label_original"] == old
     assert manifest.images_path.read_bytes() == images_before
 
     ok(["review", "pull", "jaffe"], token)
-    assert label_decisions(manifest).num_rows == 3
+    assert label_decisions(manifest).num_rows == 4
+    out = ok(["info", "jaffe", "--relabels"], token)
+    assert "relabel decisions (4: 3 relabelled, 1 kept)" in out and "the mouth says it all" in out
 
     out = ok(["review", "push", "jaffe", "--top", "10"], token)
     assert len(list(client.tasks.list(project=project.id))) == 10

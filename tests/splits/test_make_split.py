@@ -80,7 +80,8 @@ def test_unreadable_and_excluded_images_are_counted_never_given_a_role(fake_mani
 def test_labels_come_from_relabel_decisions(fake_manifest):
     m = fake_manifest(people(n_subjects=4, labels=("happy", "sad")))
     log = pa.table({"image_id": ["s0-happy-0"], "old_label": ["happy"], "new_label": ["contempt"],
-                    "annotator": ["a"], "time": ["t"], "project": [None], "task_id": [None], "source": ["test"]},
+                    "annotator": ["a"], "time": ["t"], "project": [None], "task_id": [None], "source": ["test"],
+                    "note": [None]},
                    schema=LABELS_SCHEMA)
     write_table(m.dir / LABELS_TABLE, log, {})
     r = make_split(m, "ppi", classes="happy,sad", executor=INLINE, write=False)

@@ -1,0 +1,44 @@
+"""Per-fold heads on descriptors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ferdata.errors import FerdataError
+from ferdata.oof.heads import HEADS, HeadSpec, fit_predict
+
+
+def blobs(n: int = 240, d: int = 20, k: int = 3, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, k, n)
+    centres = rng.normal(0, 3, (k, d))
+    x = (centres[y] + rng.normal(0, 1, (n, d))).astype(np.float32)
+    mirror = (x + rng.normal(0, 0.1, x.shape)).astype(np.float32)
+    return x, mirror, y
+
+
+@pytest.mark.parametrize("kind", HEADS)
+def test_heads_learn_separable_classes(kind):
+    x, mirror, y = blobs()
+    options = {"epochs": 40, "hidden": 32} if kind == "mlp" else {}
+    probs = fit_predict(HeadSpec(kind, options), x[:180], mirror[:180], y[:180], x[180:], mirror[180:], 3)
+    assert probs.shape == (60, 3) and np.allclose(probs.sum(1), 1.0)
+    assert (probs.argmax(1) == y[180:]).mean() > 0.9
+    again = fit_predict(HeadSpec(kind, options), x[:180], mirror[:180], y[:180], x[180:], mirror[180:], 3)
+    assert np.allclose(probs, again)  # seeded
+
+
+def test_a_class_missing_from_training_gets_zero_probability():
+    x, mirror, y = blobs(k=3)
+    keep = y[:180] != 2
+    probs = fit_predict(HeadSpec(), x[:180][keep], None, y[:180][keep], x[180:], None, 4)
+    assert probs.shape == (60, 4) and np.allclose(probs[:, 2:], 0.0)
+
+
+def test_bad_head_and_single_class_fold():
+    with pytest.raises(FerdataError, match="head 'forest'"):
+        HeadSpec("forest")
+    x, _, _ = blobs(n=10)
+    with pytest.raises(FerdataError, match="single class"):
+        fit_predict(HeadSpec(), x, None, np.zeros(10, np.int64), x, None, 2)
