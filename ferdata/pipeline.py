@@ -17,6 +17,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from ferdata.datasets import detect_dataset
+from ferdata.engines import Executor
 from ferdata.ingest import IngestResult, ingest
 from ferdata.manifest import Manifest
 from ferdata.progress import NullProgress, ProgressSink
@@ -66,6 +67,7 @@ def run_pipeline(
     manifests: str | os.PathLike | None = None,
     runs: str | os.PathLike | None = None,
     workers: int | None = None,
+    executor: Executor | None = None,
     detector: str = "mediapipe",
     model: str = "small-cnn",
     epochs: int = 30,
@@ -84,7 +86,7 @@ def run_pipeline(
     dataset = dataset or detect_dataset(source)
 
     step("ingest")
-    ing = ingest(dataset, source, name=name or manifest_name(source), manifests=manifests, workers=workers,
+    ing = ingest(dataset, source, name=name or manifest_name(source), manifests=manifests, workers=workers, executor=executor,
                  progress=progress)
     manifest = ing.manifest
     result = PipelineResult(dataset, manifest, ing)
@@ -94,7 +96,8 @@ def run_pipeline(
 
     step("split")
     protocol, folds = choose_protocol(manifest)
-    split = make_split(manifest, protocol, folds=folds, seed=seed, workers=workers, progress=progress)
+    split = make_split(manifest, protocol, folds=folds, seed=seed, workers=workers, executor=executor,
+                       progress=progress)
     result.steps["split"] = split
     done("split", split)
 
@@ -102,14 +105,14 @@ def run_pipeline(
 
     step("preprocess")
     result.steps["preprocess"] = preprocess(manifest, detector=detector, align="rotate", size=48, gray=True,
-                                            workers=workers, progress=progress)
+                                            workers=workers, executor=executor, progress=progress)
     done("preprocess", result.steps["preprocess"])
 
     from ferdata.features.extract import compute_features
 
     step("features")
     result.steps["features"] = compute_features(manifest, reduce="pca:5", fit_on=f"{split.name}:train",
-                                                workers=workers, progress=progress)
+                                                workers=workers, executor=executor, progress=progress)
     done("features", result.steps["features"])
     if train:
         from ferdata.training import train as train_model

@@ -23,7 +23,8 @@ import json
 import os
 import re
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -122,6 +123,47 @@ def lock_waits(no_wait: bool) -> Any:
     from ferdata.manifest.lock import lock_policy
 
     return lock_policy(wait=False) if no_wait else nullcontext()
+EngineOpt = Annotated[
+    str | None,
+    typer.Option("--engine", envvar="FERDATA_ENGINE",
+                 help="Where the work runs: local (a process pool on this machine) or ray (a Ray cluster; "
+                      "pip install 'ferdata[ray]') [default: local]."),
+]
+RayAddressOpt = Annotated[
+    str | None,
+    typer.Option("--ray-address",
+                 help="--engine ray: join the Ray cluster at HOST:PORT [default: $RAY_ADDRESS, else start one on "
+                      "this machine]."),
+]
+
+
+@contextmanager
+def engine_executor(engine: str | None, workers: int | None, ray_address: str | None) -> Iterator[Any]:
+    """The executor ``--engine``/``--workers``/``--ray-address`` ask for, closed afterwards
+    (a local Ray cluster it started is stopped). ``$RAY_ADDRESS`` is read by the Ray engine
+    itself, so a local run with it set is not an error; a typed ``--ray-address`` is."""
+    from ferdata.engines import close_executor, create_executor, default_engine
+    from ferdata.errors import FerdataError
+
+    name = engine or default_engine()
+    if name != "ray" and ray_address:
+        raise FerdataError(f"--ray-address needs --engine ray (the {name} engine runs on this machine)")
+    executor = create_executor(name, workers=workers, **({"address": ray_address} if name == "ray" else {}))
+    try:
+        yield executor
+    finally:
+        close_executor(executor)
+
+
+def engine_rows(executor: Any) -> list[tuple[str, Any]]:
+    """Summary rows saying where the work ran, for engines that report it (Ray: per node)."""
+    run = getattr(executor, "last_run", None)
+    if not run:
+        return []
+    nodes = run.get("nodes", {})
+    per_node = ", ".join(f"{n[:8]}: {v['items']}" for n, v in nodes.items())
+    return [("engine", f"{run['engine']}: {len(nodes)} node(s), {run['actors']} worker(s)"),
+            ("images per node", per_node)]
 
 
 class RichProgress:

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ferdata.cli.common import (
+    EngineOpt,
     Example,
     JsonOpt,
     ManifestsOpt,
     NoWaitOpt,
+    RayAddressOpt,
     RichProgress,
     Summary,
     WorkersOpt,
     command_help,
     console,
+    engine_executor,
+    engine_rows,
     lock_waits,
     print_broken,
     summary_table,
@@ -54,6 +58,8 @@ def features_command(
     crops_config: Annotated[str | None, typer.Option("--crops-config", help="Preprocessing config hash (default: the latest).")] = None,
     manifests: ManifestsOpt = None,
     workers: WorkersOpt = None,
+    engine: EngineOpt = None,
+    ray_address: RayAddressOpt = None,
     list_: Annotated[bool, typer.Option("--list", help="List the descriptors and edge detectors, and exit.")] = False,
     no_wait: NoWaitOpt = False,
     as_json: JsonOpt = False,
@@ -88,15 +94,16 @@ def features_command(
     if not names:
         raise FerdataError("--descriptor is empty; name at least one of: " + ", ".join(list_descriptors()))
     descriptors = [create_descriptor(n, **options.get(n, {})) for n in names]
-    with lock_waits(no_wait):
+    with lock_waits(no_wait), engine_executor(engine, workers, ray_address) as executor:
         result = compute_features(
             Manifest.open(name, manifests), descriptors, reduce=reduce, fit_on=fit_on, reduce_from=reduce_from,
-            use_crops=crops, crops_config=crops_config, workers=workers, progress=RichProgress(), manifests=manifests,
+            use_crops=crops, crops_config=crops_config, executor=executor, progress=RichProgress(),
+            manifests=manifests,
         )
-    features_summary(result).print(as_json)
+    features_summary(result, executor).print(as_json)
 
 
-def features_summary(result: FeaturesResult) -> Summary:
+def features_summary(result: FeaturesResult, executor: Any = None) -> Summary:
     """The closing table of a features run (also a stage of 'ferdata pipeline')."""
     s = Summary(f"features → {result.manifest.name}")
     s.row("features", str(result.path)).row("input", result.input).row("images", result.n_images)
@@ -120,6 +127,8 @@ def features_summary(result: FeaturesResult) -> Summary:
         s.row("reduced columns", ", ".join([f"{n}_pca" for n in red.descriptors] + [red.fused_column]))
     else:
         s.row("reduction", "none (add --fit-on SPLIT[:ROLE] or --fit-on all)")
+    for label, value in engine_rows(executor):
+        s.row(label, value)
     s.row("seconds", round(result.seconds, 2))
     return s
 

@@ -8,15 +8,19 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ferdata.cli.common import (
+    EngineOpt,
     Example,
     JsonOpt,
     ManifestsOpt,
     NoWaitOpt,
+    RayAddressOpt,
     RichProgress,
     Summary,
     WorkersOpt,
     command_help,
     console,
+    engine_executor,
+    engine_rows,
     lock_waits,
     print_broken,
     table,
@@ -43,6 +47,8 @@ def ingest_command(
     name: Annotated[str | None, typer.Option("--name", help="Manifest name [default: the dataset's].")] = None,
     manifests: ManifestsOpt = None,
     workers: WorkersOpt = None,
+    engine: EngineOpt = None,
+    ray_address: RayAddressOpt = None,
     list_: Annotated[bool, typer.Option("--list", help="List the dataset adapters and exit.")] = False,
     label_map: Annotated[str | None, typer.Option("--label-map", help="RAW=LABEL pairs, comma separated.")] = None,
     skip_unknown: Annotated[bool, typer.Option("--skip-unknown", help="Leave out (and count) unknown labels and files whose name or place cannot be read [default: keep such files as rows with name_error].")] = False,
@@ -81,18 +87,18 @@ def ingest_command(
         return
     if dataset is None or source is None:
         raise FerdataError("give a dataset and a source folder, e.g. 'ferdata ingest jaffe ~/data/jaffe' (see --list)")
-    with lock_waits(no_wait):
+    with lock_waits(no_wait), engine_executor(engine, workers, ray_address) as executor:
         result = ingest(
-            dataset, source, name=name, manifests=manifests, workers=workers, progress=RichProgress(),
+            dataset, source, name=name, manifests=manifests, executor=executor, progress=RichProgress(),
             max_pixels=max_pixels, label_map=label_map, skip_unknown=skip_unknown, follow_links=follow_links,
             replace=replace,
             ratings=ratings, frames=frames, neutral=neutral, xlsx=xlsx, csv=tuple(csv or ()),
             subject_pattern=subject_pattern, label_pattern=label_pattern, label_rule=label_rule,
         )
-    ingest_summary(dataset, result).print(as_json)
+    ingest_summary(dataset, result, executor).print(as_json)
 
 
-def ingest_summary(dataset: str, result: IngestResult) -> Summary:
+def ingest_summary(dataset: str, result: IngestResult, executor: Any = None) -> Summary:
     """The closing table of an ingest (also the first stage of 'ferdata pipeline')."""
     from ferdata.cli.info import overview
     from ferdata.findings import first_paths
@@ -111,6 +117,8 @@ def ingest_summary(dataset: str, result: IngestResult) -> Summary:
     s.counted("skipped", result.skipped, first_paths(result.skipped))
     s.counted("warning", result.warnings, first_paths(result.warnings))
     report_rows(result.report, s)
+    for label, value in engine_rows(executor):
+        s.row(label, value)
     s.row("seconds", round(result.seconds, 2))
     return s
 

@@ -9,13 +9,16 @@ import typer
 from rich.text import Text
 
 from ferdata.cli.common import (
+    EngineOpt,
     Example,
     JsonOpt,
     ManifestsOpt,
+    RayAddressOpt,
     RichProgress,
     Summary,
     WorkersOpt,
     command_help,
+    engine_executor,
     err_console,
     print_json,
 )
@@ -61,6 +64,8 @@ def pipeline_command(
     manifests: ManifestsOpt = None,
     runs: Annotated[Path | None, typer.Option("--runs", envvar="FERDATA_RUNS", help="Runs folder [default: ./runs].")] = None,
     workers: WorkersOpt = None,
+    engine: EngineOpt = None,
+    ray_address: RayAddressOpt = None,
     detector: Annotated[str, typer.Option("--detector", help="Face detector for preprocessing.")] = "mediapipe",
     model: Annotated[str, typer.Option("--model", help="Model trained at the end.")] = "small-cnn",
     epochs: Annotated[int, typer.Option("--epochs", min=1, help="Training epochs.")] = 30,
@@ -89,11 +94,12 @@ def pipeline_command(
 
         dataset = detect_dataset(source)
     stages["dataset"] = dataset
-    result = run_pipeline(
-        source, dataset=dataset, name=name, manifests=manifests, runs=runs, workers=workers, detector=detector,
-        model=model, epochs=epochs, seed=seed, train=not no_train, progress=RichProgress(),
-        on_step=started, on_step_done=finished,
-    )
+    with engine_executor(engine, workers, ray_address) as executor:
+        result = run_pipeline(
+            source, dataset=dataset, name=name, manifests=manifests, runs=runs, executor=executor,
+            detector=detector, model=model, epochs=epochs, seed=seed, train=not no_train, progress=RichProgress(),
+            on_step=started, on_step_done=finished,
+        )
     m = result.manifest
     split, pre, feats = result.steps["split"], result.steps["preprocess"], result.steps["features"]
     grouped = f", grouped by {split.metadata['group_by']}" if split.metadata.get("group_by") else ""

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ferdata.cli.common import (
+    EngineOpt,
     Example,
     JsonOpt,
     ManifestsOpt,
     NoWaitOpt,
+    RayAddressOpt,
     RichProgress,
     Summary,
     WorkersOpt,
     command_help,
     console,
+    engine_executor,
+    engine_rows,
     lock_waits,
     print_broken,
     table,
@@ -50,6 +54,8 @@ def preprocess_command(
     preview: Annotated[int, typer.Option("--preview", min=0, help="Also write a contact sheet PNG of N crops.")] = 0,
     manifests: ManifestsOpt = None,
     workers: WorkersOpt = None,
+    engine: EngineOpt = None,
+    ray_address: RayAddressOpt = None,
     list_: Annotated[bool, typer.Option("--list", help="List the detectors and exit.")] = False,
     no_wait: NoWaitOpt = False,
     as_json: JsonOpt = False,
@@ -67,16 +73,16 @@ def preprocess_command(
         return
     if name is None:
         raise FerdataError("give a manifest name, e.g. 'ferdata preprocess jaffe --detector mtcnn' (see --help)")
-    with lock_waits(no_wait):
-        r = preprocess(name, manifests=manifests, workers=workers, progress=RichProgress(), preview=preview,
+    with lock_waits(no_wait), engine_executor(engine, workers, ray_address) as executor:
+        r = preprocess(name, manifests=manifests, executor=executor, progress=RichProgress(), preview=preview,
                        detector=detector, detector_opts=parse_key_values(detector_option, option="--detector-option",
                                                                          example="model=short"),
                        pick=pick, clahe=clahe, clip_limit=clip_limit, tile_grid=tile_grid, align=align, size=size,
                        gray=gray, fallback=fallback)
-    preprocess_summary(r).print(as_json)
+    preprocess_summary(r, executor).print(as_json)
 
 
-def preprocess_summary(r: PreprocessResult) -> Summary:
+def preprocess_summary(r: PreprocessResult, executor: Any = None) -> Summary:
     """The closing table of a preprocessing run (also a stage of 'ferdata pipeline')."""
     from ferdata.manifest.tables import FACES_TABLE
 
@@ -97,6 +103,8 @@ def preprocess_summary(r: PreprocessResult) -> Summary:
     s.row("crops", str(r.crops_dir)).row("table", str(r.manifest.table_path(FACES_TABLE)))
     if r.preview:
         s.row("preview", str(r.preview))
+    for label, value in engine_rows(executor):
+        s.row(label, value)
     s.row("seconds", round(r.seconds, 2))
     return s
 

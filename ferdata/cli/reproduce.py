@@ -10,9 +10,24 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from ferdata.cli.common import ManifestsOpt, RichProgress, WorkersOpt, console, err_console
+from ferdata.cli.common import (
+    Example,
+    ManifestsOpt,
+    RichProgress,
+    WorkersOpt,
+    command_help,
+    console,
+    err_console,
+)
 
 ORDER = 65
+
+EXAMPLES = (
+    Example("ferdata reproduce --list", "the recipes: paper, data, model, protocols and the papers' figures"),
+    Example("ferdata reproduce p001-mobilenet-jaffe --show", "a recipe as TOML, to copy and edit"),
+    Example("ferdata reproduce p000-cnn-base-sfew ../shared/data/sfew_anu --quick",
+            "a paper's SFEW experiment, few epochs: measured beside the paper's figure", runnable=False),
+)
 
 
 def _pairs(items: list[str] | None, option: str) -> dict[str, str]:
@@ -151,4 +166,5 @@ def render(result) -> None:  # noqa: ANN001
 
 
 def register(app: typer.Typer) -> None:
-    app.command("reproduce")(reproduce_command)
+    app.command("reproduce", **command_help("Rerun a paper's experiment beside its figures", EXAMPLES))(
+        reproduce_command)

@@ -8,18 +8,23 @@ from typing import Annotated
 import typer
 
 from ferdata.cli.common import (
+    EngineOpt,
     Example,
     JsonOpt,
     ManifestsOpt,
     NoWaitOpt,
+    RayAddressOpt,
     RichProgress,
     Summary,
     WorkersOpt,
     command_help,
     console,
+    engine_executor,
+    engine_rows,
     lock_waits,
     print_broken,
     print_json,
+    summary_table,
     table,
 )
 
@@ -59,6 +64,8 @@ def split_command(
         = False,
     as_json: JsonOpt = False,
     no_wait: NoWaitOpt = False,
+    engine: EngineOpt = None,
+    ray_address: RayAddressOpt = None,
 ) -> None:
     """Split a manifest into train/val/test roles per fold: <manifests>/<name>/splits/<split>.parquet."""
     from ferdata.errors import FerdataError
@@ -94,7 +101,7 @@ def split_command(
     if protocol is not None and reference is not None:
         raise FerdataError("give --protocol or --reference, not both: a reference carries its own protocol")
     manifest = Manifest.open(name, manifests)
-    with lock_waits(no_wait):
+    with lock_waits(no_wait), engine_executor(engine, workers, ray_address) as executor:
         if reference is not None:
             given = {"--folds": folds, "--val-size": val_size, "--test-size": test_size, "--group-by": group_by}
             clash = [k for k, v in given.items() if v is not None] + (["--seed"] if seed != 0 else [])
@@ -102,12 +109,12 @@ def split_command(
                 raise FerdataError(f"{', '.join(clash)} cannot change a reference fold list; drop them "
                                    "(--classes, --name, --strict and --near-threshold apply)")
             result = apply_reference(manifest, reference, classes=classes, name=split_name, strict=strict,
-                                     near_threshold=near_threshold, workers=workers, progress=RichProgress())
+                                     near_threshold=near_threshold, executor=executor, progress=RichProgress())
         else:
             result = make_split(
                 manifest, protocol, folds=folds, seed=seed, val_size=val_size, test_size=test_size,
                 classes=classes, group_by=group_by, name=split_name, strict=strict, near_threshold=near_threshold,
-                workers=workers, progress=RichProgress(),
+                executor=executor, progress=RichProgress(),
             )
     if export_reference is not None:
         export(manifest, result.name, export_reference)
@@ -115,6 +122,8 @@ def split_command(
         print_json({"path": str(result.path), **result.metadata})
         return
     render_split(result.metadata, str(result.path))
+    if engine_rows(executor):  # pHash computed on Ray this time: where
+        console.print(summary_table("perceptual hashes", engine_rows(executor)))
     if export_reference is not None:
         console.print(f"wrote reference fold list {export_reference}", highlight=False, soft_wrap=True)
 

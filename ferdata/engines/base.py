@@ -1,7 +1,7 @@
 """The executor interface every step runs its per-image work through.
 
 A step hands over a module-level function and a list of work items; the executor calls
-the function on chunks of items wherever it likes (this process, a process pool, later a
+the function on chunks of items wherever it likes (this process, a process pool, a Ray
 cluster) and yields the results in input order. Per-worker state (a face detector, say)
 is built by ``initializer`` once per worker, not once per item.
 
@@ -13,7 +13,7 @@ caller's initializer), and whatever a worker writes goes through :mod:`ferdata.a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
 T = TypeVar("T")
@@ -35,8 +35,11 @@ class Executor(Protocol):
         initializer: Callable[..., Any] | None = None,
         initargs: tuple = (),
         progress: Progress | None = None,
+        resources: Mapping[str, float] | None = None,
     ) -> Iterator[R]:
-        """Apply ``fn`` to consecutive chunks of ``items``; yield each result in order."""
+        """Apply ``fn`` to consecutive chunks of ``items``; yield each result in order.
+        ``resources`` is what one worker needs (``{"GPU": 1}``): a cluster engine schedules
+        its workers by it; the local pool, whose workers share this machine, ignores it."""
         ...
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from ferdata.engines._registry import register_engine
@@ -35,6 +35,7 @@ class InlineExecutor:
         initializer: Callable[..., Any] | None = None,
         initargs: tuple = (),
         progress: Progress | None = None,
+        resources: Mapping[str, float] | None = None,
     ) -> Iterator[R]:
         if initializer is not None:
             initializer(*initargs)
@@ -53,10 +54,17 @@ _FORK_UNSAFE = ("torch", "cv2")
 
 
 def safe_start_method() -> str | None:
-    """``fork`` (the fast default) unless a fork-unsafe library is already loaded here."""
-    if any(name in sys.modules for name in _FORK_UNSAFE) and "forkserver" in mp.get_all_start_methods():
+    """``fork`` (the fast default) unless a fork-unsafe library is already loaded here, or
+    this process is a Ray driver (forking its gRPC threads hangs the driver's next call)."""
+    unsafe = any(name in sys.modules for name in _FORK_UNSAFE) or _ray_running()
+    if unsafe and "forkserver" in mp.get_all_start_methods():
         return "forkserver"
     return None
+
+
+def _ray_running() -> bool:
+    ray = sys.modules.get("ray")
+    return bool(ray is not None and getattr(ray, "is_initialized", lambda: False)())
 
 
 @register_engine("local")
@@ -76,6 +84,7 @@ class ProcessPoolExecutor:
         initializer: Callable[..., Any] | None = None,
         initargs: tuple = (),
         progress: Progress | None = None,
+        resources: Mapping[str, float] | None = None,
     ) -> Iterator[R]:
         size = chunksize or default_chunksize(len(items), self.workers)
         chunks = [list(items[i : i + size]) for i in range(0, len(items), size)]

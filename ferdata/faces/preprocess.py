@@ -369,6 +369,13 @@ def _empty_row(image_id: str, config_hash: str, detector: str) -> dict[str, Any]
 # ---- driver ---------------------------------------------------------------------------------
 
 
+def worker_resources(config: FaceConfig) -> dict[str, float]:
+    """What one worker needs: a GPU when the detector runs on CUDA (``device=cuda``), so a
+    cluster engine puts each detector on a GPU actor; otherwise one CPU."""
+    device = str(config.detector_options.get("device", "cpu"))
+    return {"CPU": 1, "GPU": 1} if device.startswith("cuda") else {"CPU": 1}
+
+
 @dataclass
 class PreprocessResult:
     manifest: Manifest
@@ -460,8 +467,8 @@ def preprocess(
     atomic.ensure_writable(out_dir, needs=len(todo) * per_crop)  # before hours of detection
     journal = Journal(manifest, cfg_hash, cfg_dict)
     journal.append(unreadable_rows)
-    executor = executor or create_executor("local", workers=workers)
-    n_workers = getattr(executor, "workers", 1)
+    executor = executor or create_executor(workers=workers)
+    n_workers = getattr(executor, "workers", 1) if todo else 1  # asking Ray starts a cluster
     size = chunksize or max(det_cls.batch_size, min(CHUNK, -(-len(todo) // n_workers)))
     buffer: list[dict[str, Any]] = []
     stage_sums: Counter = Counter()
@@ -477,7 +484,7 @@ def preprocess(
     # nothing to do starts no worker, so a finished config re-runs without loading a model
     results = executor.map_chunks(process_chunk, todo, chunksize=size, initializer=init_worker,
                                   initargs=(init_config, str(manifest.image_root), str(manifest.dir), threads),
-                                  progress=flush) if todo else iter(())
+                                  progress=flush, resources=worker_resources(config)) if todo else iter(())
     n_done = 0
     try:
         for row in results:

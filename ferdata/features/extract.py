@@ -179,7 +179,7 @@ def compute_features(
 
     items, source, skipped = _work_items(manifest, use_crops, crops_config)
     specs = [(d.name, d.params()) for d in descriptors]
-    executor = executor or create_executor("local", workers=workers)
+    executor = executor or create_executor(workers=workers)
     progress.start(f"features {', '.join(names)}", len(items))
     ids: list[str] = []
     shapes: list[tuple[int, int]] = []

@@ -22,16 +22,30 @@ import pandas as pd
 MAX_LISTED = 2000
 
 
+def content_codes(content_hashes: Sequence[str | None]) -> np.ndarray:
+    """One integer per image, equal exactly when the content hashes are equal; an image
+    without a hash gets a code of its own (it is nobody's copy)."""
+    codes, _ = pd.factorize(pd.Series(list(content_hashes), dtype=object))
+    missing = np.flatnonzero(codes < 0)
+    codes[missing] = codes.max(initial=-1) + 1 + np.arange(len(missing))
+    return codes.astype(np.int64)
+
+
 def exact_pairs(content_hashes: Sequence[str | None]) -> np.ndarray:
-    """Every index pair ``(i, j)``, ``i < j``, of identical content."""
-    frame = pd.DataFrame({"h": list(content_hashes)}).reset_index()
-    frame = frame[frame["h"].notna()]
-    dup = frame[frame.duplicated("h", keep=False)]
-    pairs: list[tuple[int, int]] = []
-    for _, idx in dup.groupby("h", sort=True)["index"]:
-        members = sorted(idx.tolist())
-        pairs.extend((a, b) for n, a in enumerate(members) for b in members[n + 1:])
-    return np.array(pairs, dtype=np.int64).reshape(-1, 2)
+    """Every index pair ``(i, j)``, ``i < j``, of identical content, sorted."""
+    codes = content_codes(content_hashes)
+    order = np.argsort(codes, kind="stable")
+    counts = np.bincount(codes) if len(codes) else np.zeros(0, dtype=np.int64)
+    starts = np.cumsum(counts) - counts
+    found = []
+    for g in np.unique(counts[counts > 1]):
+        firsts = starts[counts == g]
+        a, b = np.triu_indices(int(g), 1)
+        found.append(np.stack([order[(firsts[:, None] + a).ravel()], order[(firsts[:, None] + b).ravel()]], axis=1))
+    if not found:
+        return np.zeros((0, 2), dtype=np.int64)
+    pairs = np.concatenate(found).astype(np.int64)
+    return pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))]
 
 
 def _shared(values: np.ndarray, roles: np.ndarray) -> int:

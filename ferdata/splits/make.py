@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from ferdata.engines import Executor, create_executor
 from ferdata.errors import FerdataError, FerdataWarning, arg
@@ -30,7 +31,7 @@ from ferdata.manifest.lock import manifest_lock
 from ferdata.manifest.schema import SPLIT_SCHEMA
 from ferdata.manifest.tables import ROLES, SPLITS_DIR
 from ferdata.progress import NullProgress, ProgressSink
-from ferdata.splits.audit import audit_split, forbidden_summary
+from ferdata.splits.audit import audit_split, content_codes, forbidden_summary
 from ferdata.splits.phash import near_pairs, perceptual_hashes
 from ferdata.splits._registry import PROTOCOLS, create_protocol, get_protocol_class
 from ferdata.splits.protocols import SplitProtocol
@@ -40,6 +41,8 @@ GROUP_COLUMNS = {"subject": "subject_id", "movie": "movie", "sequence": "sequenc
 #: Columns whose equal values are one take of one scene (a CK+ sequence, an SFEW clip): such
 #: images are one atom and share a role under every protocol, whatever ``--group-by`` says.
 ATOM_COLUMNS = ("sequence_id", "clip")
+#: What a split reads of ``images.parquet`` (AffectNet's 68 landmarks per row would cost GBs).
+FRAME_COLUMNS = ("image_id", "path", "label", "readable", "content_hash", "source_split", *GROUP_COLUMNS.values())
 #: pHash bits two near-duplicates may differ in. On CK+48, 4 bits catch 83% of the frame
 #: pairs inside a sequence and 0.003% of the pairs of different subjects (16 of 476,397).
 DEFAULT_NEAR_THRESHOLD = 4
@@ -83,23 +86,24 @@ class SplitResult:
 
 def _union_groups(groups: np.ndarray, atoms: np.ndarray) -> np.ndarray:
     """Groups merged wherever one atom spans two of them, so atoms never straddle roles
-    (a merged group is labelled by one of its members)."""
+    (a merged group is labelled ``g:<group>`` or ``a:<atom>``: the smallest key of its
+    component, as a union-find that keeps the smaller root would name it)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
     frame = pd.DataFrame({"g": groups, "a": atoms})
     if (frame.groupby("a", sort=False)["g"].nunique() <= 1).all():
         return groups
-    parent: dict[str, str] = {}
-
-    def find(x: str) -> str:
-        while parent.setdefault(x, x) != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for g, a in zip(groups, atoms):
-        rg, ra = find("g:" + str(g)), find("a:" + str(a))
-        if rg != ra:
-            parent[max(rg, ra)] = min(rg, ra)
-    return np.array([find("g:" + str(g)) for g in groups], dtype=object)
+    g_codes, g_keys = pd.factorize(pd.Series(groups, dtype=object).astype(str))
+    a_codes, a_keys = pd.factorize(pd.Series(atoms, dtype=object).astype(str))
+    n_g = len(g_keys)
+    n = n_g + len(a_keys)
+    graph = coo_matrix((np.ones(len(groups), dtype=np.int8), (g_codes, n_g + a_codes)), shape=(n, n))
+    _, component = connected_components(graph, directed=False)
+    keys = np.concatenate([("g:" + pd.Index(g_keys).astype(str)).to_numpy(dtype=object),
+                           ("a:" + pd.Index(a_keys).astype(str)).to_numpy(dtype=object)])
+    smallest = pd.Series(keys).groupby(component).min()
+    return smallest.to_numpy(dtype=object)[component[g_codes]]
 
 
 def _column(table: pd.DataFrame, name: str) -> pd.Series:
@@ -150,6 +154,7 @@ def build_frame(manifest_name: str, dataset: str, images: pa.Table, protocol: Sp
 
     ``images`` is ``images_with_effective_labels(manifest)``: labels are effective labels.
     """
+    images = images.select([c for c in images.column_names if c in FRAME_COLUMNS])  # not the extras (landmarks...)
     table = images.to_pandas().sort_values("image_id", kind="stable").reset_index(drop=True)
     excluded: Counter = Counter()
     readable = table["readable"].astype(bool)
@@ -319,8 +324,9 @@ def _split_table(frame: pd.DataFrame, fold_roles: list[np.ndarray]) -> pa.Table:
 def table_hash(table: pa.Table) -> str:
     """sha256 of the rows (image_id, fold, role), independent of Parquet encoding."""
     digest = hashlib.sha256()
-    for i, f, r in zip(*(table.column(c).to_pylist() for c in ("image_id", "fold", "role"))):
-        digest.update(f"{i}\t{f}\t{r}\n".encode())
+    for batch in table.select(["image_id", "fold", "role"]).to_batches(max_chunksize=1 << 16):  # bounded memory
+        for i, f, r in zip(*(batch.column(c).to_pylist() for c in ("image_id", "fold", "role"))):
+            digest.update(f"{i}\t{f}\t{r}\n".encode())
     return digest.hexdigest()
 
 
@@ -380,14 +386,16 @@ def _make_split(manifest: Manifest, protocol: str, *, folds: int | None = None, 
     proto = create_protocol(protocol, folds=folds, test_size=test_size, val_size=val_size, seed=seed,
                             grouped=bool(group_by))
     fingerprint = manifest.images_fingerprint()
-    images = images_with_effective_labels(manifest)
+    present = set(pq.read_schema(manifest.images_path).names)
+    images = images_with_effective_labels(manifest, columns=[c for c in FRAME_COLUMNS if c in present])
     frame, cset, group_column, excluded = build_frame(manifest.name, manifest.dataset, images, proto,
                                                       classes, group_by)
+    del images  # the frame holds what is needed from here on
     note = group_note(manifest.dataset, group_by) if group_by and group_column else None
     executor = executor or create_executor("local", workers=workers)
     near, valid, packed = near_duplicates(manifest, frame, near_threshold, executor, progress)
     join = _within(near, packed, NEAR_JOIN_THRESHOLD) if NEAR_JOIN_THRESHOLD <= near_threshold \
-        else near_pairs(packed, valid, NEAR_JOIN_THRESHOLD)
+        else near_pairs(packed, valid, NEAR_JOIN_THRESHOLD, exclude=content_codes(frame["content_hash"].tolist()))
     joined = join_near_duplicates(frame, join, group_column)
 
     _check_merged(frame, proto, group_column, manifest.name, group_by, default_group_by(manifest.dataset))
@@ -409,7 +417,8 @@ def near_duplicates(manifest: Manifest, frame: pd.DataFrame, near_threshold: int
     values = [hashes[i] for i in frame["image_id"]]
     valid = np.array([v is not None for v in values], dtype=bool)
     packed = np.array([v or 0 for v in values], dtype=np.uint64)
-    return near_pairs(packed, valid, near_threshold), valid, packed
+    copies = content_codes(frame["content_hash"].tolist())  # exact copies: counted apart, already one atom
+    return near_pairs(packed, valid, near_threshold, exclude=copies), valid, packed
 
 
 def finish_split(manifest: Manifest, proto: SplitProtocol, frame: pd.DataFrame, cset: ClassSet,

@@ -29,7 +29,7 @@ pytestmark = [pytest.mark.real_data, pytest.mark.slow]
 
 #: The order examples run in, so each finds what the earlier ones made.
 ORDER = ("ingest", "split", "preprocess", "features", "train", "eval", "predict", "flag", "info", "report",
-         "pipeline", "review")
+         "pipeline", "review", "reproduce")
 #: Steps long enough that a log must show progress lines: the example's command and a text every line has.
 PROGRESS = {"ferdata ingest jaffe": "reading images: ", "ferdata preprocess jaffe": "mediapipe: jaffe: ",
             "ferdata features jaffe": "features lpq, phog: ",

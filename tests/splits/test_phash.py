@@ -54,6 +54,50 @@ def test_near_pairs_match_brute_force(exhaustive_limit):
     assert got == brute and (10, 20) in got
 
 
+def _brute(hashes, valid, threshold, exclude=None):
+    n = len(hashes)
+    return {(i, j) for i in range(n) for j in range(i + 1, n)
+            if valid[i] and valid[j] and (exclude is None or exclude[i] != exclude[j])
+            and bin(int(hashes[i]) ^ int(hashes[j])).count("1") <= threshold}
+
+
+@pytest.mark.parametrize("threshold", [0, 1, 4, 7, 12])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_multi_index_search_with_copies_and_exclusions_matches_brute_force(threshold, seed):
+    """Clusters of near hashes, exact copies (the same file many times) and distinct files
+    with one hash; the multi-index path (forced) and the exhaustive one agree with brute force."""
+    rng = np.random.default_rng(seed)
+    centres = rng.integers(0, 2 ** 63, 40, dtype=np.uint64)
+    flips = rng.integers(0, 64, (400, 3)).astype(np.uint64)
+    base = centres[rng.integers(0, 40, 400)]
+    near = base ^ (np.uint64(1) << flips[:, 0]) ^ ((np.uint64(1) << flips[:, 1]) * (rng.random(400) < 0.5))
+    hashes = np.where(rng.random(400) < 0.5, base, near).astype(np.uint64)
+    content = np.arange(400)
+    copies = rng.integers(0, 400, 150)  # 150 images become copies of others: same hash, same content
+    hashes[copies[:75]], content[copies[:75]] = hashes[copies[75:]], content[copies[75:]]
+    valid = rng.random(400) > 0.05
+    for exclude in (None, content):
+        want = _brute(hashes, valid, threshold, exclude)
+        for limit in (0, 10_000):
+            got = near_pairs(hashes, valid, threshold, exclude=exclude, exhaustive_limit=limit)
+            assert got.dtype == np.int64 and (got[:, 0] < got[:, 1]).all()
+            assert [tuple(p) for p in got] == sorted(want)
+
+
+def test_substring_plan_keeps_candidates_per_hash_small():
+    """The plan's expected work per hash grows slowly with the number of hashes (near-linear
+    search), where a fixed cut into threshold + 1 substrings grows linearly."""
+    from math import comb
+
+    def per_hash(n, t):
+        edges, radius = phash_module.substring_plan(n, t)
+        widths = np.diff(edges)
+        return sum(sum(comb(int(w), k) for k in range(radius + 1)) * (1 + n / 2.0 ** w) for w in widths)
+
+    assert per_hash(4_300_000, 4) / per_hash(430_000, 4) < 4  # 10x the hashes
+    assert per_hash(430_000, 4) < 200
+
+
 def test_hashes_are_cached_and_recomputed_when_content_changes(fake_manifest, monkeypatch):
     m = fake_manifest(people(n_subjects=2))
     images = m.images().to_pandas()
@@ -77,3 +121,14 @@ def test_an_undecodable_file_has_no_hash(fake_manifest):
     got = perceptual_hashes(m, images.image_id.tolist(), images.path.tolist(), images.content_hash.tolist(),
                             executor=InlineExecutor())
     assert got[images.image_id[0]] is None and got[images.image_id[1]] is not None
+
+
+def test_copies_of_one_file_are_hashed_once(fake_manifest, monkeypatch):
+    m = fake_manifest(people(n_subjects=1))
+    images = m.images().to_pandas()
+    calls = []
+    original = phash_module._hash_chunk
+    monkeypatch.setattr(phash_module, "_hash_chunk", lambda items: calls.append(len(items)) or original(items))
+    ids = images.image_id.tolist()[:3]
+    got = perceptual_hashes(m, ids, [images.path[0]] * 3, [images.content_hash[0]] * 3, executor=InlineExecutor())
+    assert calls == [1] and len(set(got.values())) == 1 and None not in got.values()
