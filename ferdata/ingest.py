@@ -96,9 +96,12 @@ def ingest(
     max_pixels: int | None = None,
     label_map: str | dict | None = None,
     skip_unknown: bool = False,
+    pre_cropped: bool | None = None,
     **options: Any,
 ) -> IngestResult:
-    """Ingest ``source`` with the ``dataset`` adapter into ``<manifests>/<name>``."""
+    """Ingest ``source`` with the ``dataset`` adapter into ``<manifests>/<name>``.
+    ``pre_cropped`` overrides what the adapter knows about its layout (your own folder of
+    aligned faces: ``True``)."""
     started = time.perf_counter()
     progress = progress or NullProgress()
     adapter = create_dataset(dataset, label_map=label_map, skip_unknown=skip_unknown, **options)
@@ -155,6 +158,7 @@ def ingest(
         "report": scan.report,
         "n_rows": table.num_rows,
         "n_unreadable": n_unreadable,
+        "pre_cropped": bool(scan.pre_cropped if pre_cropped is None else pre_cropped),
     }
     manifest = Manifest(mdir)
     write_table(manifest.images_path, table, meta)

@@ -29,6 +29,10 @@ def ingest_command(
     xlsx: Annotated[str | None, typer.Option("--xlsx", help="sfew: SFEW.xlsx path, or 'none'.")] = None,
     csv: Annotated[list[str] | None, typer.Option("--csv", help="affectnet / folder: annotation CSV (repeatable).")] = None,
     subject_pattern: Annotated[str | None, typer.Option("--subject-pattern", help="folder: regex with (?P<subject>...).")] = None,
+    pre_cropped: Annotated[bool | None, typer.Option(
+        "--pre-cropped/--not-pre-cropped", show_default=False,
+        help="The images are already face crops (padded before detection; 'ferdata pipeline' knows) "
+             "[default: what the layout says: CK+48, FER-2013 and SFEW 2.0 aligned are].")] = None,
 ) -> None:
     """Ingest a dataset folder into <manifests>/<name>/images.parquet."""
     from ferdata.datasets import DATASETS, get_dataset_class, list_datasets
@@ -51,7 +55,7 @@ def ingest_command(
         dataset, source, name=name, manifests=manifests, workers=workers, progress=RichProgress(),
         max_pixels=max_pixels, label_map=label_map, skip_unknown=skip_unknown,
         ratings=ratings, frames=frames, neutral=neutral, xlsx=xlsx, csv=tuple(csv or ()),
-        subject_pattern=subject_pattern,
+        subject_pattern=subject_pattern, pre_cropped=pre_cropped,
     )
     rows = [("manifest", str(result.manifest.images_path)), ("images", result.n_rows),
             ("unreadable", result.n_unreadable)]
@@ -63,6 +67,7 @@ def ingest_command(
             rows.append((key.replace("_", " "), value))
         elif isinstance(value, list):
             rows.append((key.replace("_", " "), len(value)))
+    rows.append(("faces", "pre-cropped" if result.manifest.metadata().get("pre_cropped") else "to be detected"))
     rows.append(("seconds", round(result.seconds, 2)))
     console.print(summary_table(f"ingest {dataset} → {result.manifest.name}", rows))
 

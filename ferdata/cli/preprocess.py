@@ -9,12 +9,17 @@ from rich.table import Table
 
 ORDER = 20
 
-from ferdata.cli.common import ManifestsOpt, RichProgress, WorkersOpt, console, print_broken, summary_table
+from ferdata.cli.common import (ManifestsOpt, RichProgress, WorkersOpt, console, err_console, print_broken,
+                                summary_table)
+
+MinFaceRateOpt = Annotated[float | None, typer.Option(
+    "--min-face-rate", min=0.0, max=1.0, show_default=False,
+    help="Fail (exit 2, rows and crops kept) when fewer than this share of readable images have a face, e.g. 0.9.")]
 
 
 def preprocess_command(
     name: Annotated[str | None, typer.Argument(help="Manifest name (or folder).", show_default=False)] = None,
-    detector: Annotated[str, typer.Option("--detector", "-d", help="haar | mtcnn | mediapipe | given (see --list).")] = "mtcnn",
+    detector: Annotated[str | None, typer.Option("--detector", "-d", show_default=False, help="haar | mtcnn | mediapipe | given | none (the whole image is the face) [default: the one --list marks].")] = None,
     align: Annotated[str, typer.Option("--align", help="none | rotate (eye line horizontal) | spatial (paper 004 crop).")] = "none",
     size: Annotated[int, typer.Option("--size", help="Output crops are SIZE×SIZE pixels.")] = 224,
     gray: Annotated[bool, typer.Option("--gray/--color", help="Write grey crops.")] = False,
@@ -24,6 +29,11 @@ def preprocess_command(
     pick: Annotated[str, typer.Option("--pick", help="Primary face: largest | score.")] = "largest",
     fallback: Annotated[str, typer.Option("--fallback", help="No face: whole (resize the whole image) | skip.")] = "whole",
     detector_option: Annotated[list[str] | None, typer.Option("--detector-option", help="KEY=VALUE passed to the detector (repeatable).")] = None,
+    pad: Annotated[str, typer.Option("--pad", help="Search an upsampled, padded copy of tight crops: auto (always for a pre-cropped manifest, else retry) | always | retry (only when the image as it is has no face) | never.")] = "auto",
+    pad_border: Annotated[float | None, typer.Option("--pad-border", show_default=False, help="Border on every side, a fraction of the image's longer side [default: the detector's measured one].")] = None,
+    pad_mode: Annotated[str | None, typer.Option("--pad-mode", show_default=False, help="replicate | constant [default: the detector's].")] = None,
+    upsample_to: Annotated[int | None, typer.Option("--upsample-to", show_default=False, help="Upsample tight crops until the padded image's shorter side is this many pixels [default: the detector's].")] = None,
+    min_face_rate: MinFaceRateOpt = None,
     preview: Annotated[int, typer.Option("--preview", min=0, help="Also write a contact sheet PNG of N crops.")] = 0,
     manifests: ManifestsOpt = None,
     workers: WorkersOpt = None,
@@ -32,7 +42,7 @@ def preprocess_command(
     """Detect faces, align and crop them into <manifests>/<name>/crops/<config>/ and faces.parquet."""
     from ferdata.errors import FerdataError
     from ferdata.faces import DETECTORS, get_detector_class, list_detectors
-    from ferdata.faces.preprocess import preprocess
+    from ferdata.faces.preprocess import DEFAULT_DETECTOR, preprocess
     from ferdata.keyvalues import parse_key_values
     from ferdata.manifest.tables import FACES_TABLE
 
@@ -41,21 +51,25 @@ def preprocess_command(
         table.add_column("name")
         table.add_column("what")
         for n in list_detectors():
-            table.add_row(n, get_detector_class(n).description)
+            table.add_row(n + (" (default)" if n == DEFAULT_DETECTOR else ""), get_detector_class(n).description)
         console.print(table)
         print_broken(DETECTORS)
         return
     if name is None:
         raise FerdataError("give a manifest name, e.g. 'ferdata preprocess jaffe --detector mtcnn' (see --help)")
     r = preprocess(name, manifests=manifests, workers=workers, progress=RichProgress(), preview=preview,
-                   detector=detector, detector_opts=parse_key_values(detector_option, option="--detector-option", example="model=short"), pick=pick, clahe=clahe,
-                   clip_limit=clip_limit, tile_grid=tile_grid, align=align, size=size, gray=gray, fallback=fallback)
+                   detector=detector or DEFAULT_DETECTOR, detector_opts=parse_key_values(detector_option, option="--detector-option", example="model=short"), pick=pick, clahe=clahe,
+                   clip_limit=clip_limit, tile_grid=tile_grid, align=align, size=size, gray=gray, fallback=fallback,
+                   pad=pad, pad_border=pad_border, pad_mode=pad_mode, upsample_to=upsample_to)
     c = r.counts
     rows = [
-        ("config", r.config_hash), ("detector", detector), ("align", align), ("size", f"{size}×{size}" + (" grey" if gray else "")),
+        ("config", r.config_hash), ("detector", r.config["detector"]), ("align", align), ("size", f"{size}×{size}" + (" grey" if gray else "")),
+        ("faces in the images", "pre-cropped" if r.pre_cropped else "to be detected"), ("padding", padding_text(r.config)),
         ("images", r.n_images), ("processed now", r.n_processed), ("already done (skipped)", r.n_done_before),
         ("faces found", c["face_found"]), ("detection rate", f"{100 * r.detection_rate:.1f}%"),
-        ("faces per image", round(r.faces_per_image, 3)), ("fallback: whole image", c["fallback_whole"]),
+        ("faces per image", round(r.faces_per_image, 3)), ("searched padded", c["padded"]),
+        *([("aligned (eye line levelled)", c["aligned"])] if align != "none" else []),
+        ("fallback: whole image", c["fallback_whole"]),
         ("fallback: skipped", c["fallback_skip"]), ("flat frames", c["flat"]), ("errors", c["error"]),
     ]
     rows += [(f"{k.replace('_ms', '')} ms/image", round(v, 2)) for k, v in r.stage_ms.items()]
@@ -64,6 +78,21 @@ def preprocess_command(
         rows.append(("preview", str(r.preview)))
     rows.append(("seconds", round(r.seconds, 2)))
     console.print(summary_table(f"preprocess {r.manifest.name}", rows))
+    if r.warning:
+        err_console.print(f"[yellow]warning:[/] {r.warning}", highlight=False, soft_wrap=True)
+    if min_face_rate is not None:
+        from ferdata.faces.preprocess import check_face_rate
+
+        check_face_rate(r, min_face_rate)
+
+
+def padding_text(config: dict) -> str:
+    """What the run did to tight crops before detection, in words."""
+    pad = config.get("pad", "never")
+    if pad in ("never", "auto") or not (config.get("pad_border") or config.get("upsample_to")):
+        return "none"
+    what = f"{config['pad_border']:g} × side {config['pad_mode']} border, upsampled to {config['upsample_to']} px"
+    return f"{pad}: {what}" if pad == "always" else f"{pad} (when nothing is found as is): {what}"
 
 
 def register(app: typer.Typer) -> None:

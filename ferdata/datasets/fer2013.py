@@ -104,7 +104,7 @@ class FER2013(DatasetAdapter):
         if not entries:
             raise LayoutError(f"{path}: no data rows; fer2013 expects {self.layout}")
         return Scan(entries, IN_MANIFEST + "images", (pa.field("csv_row", pa.int32()),), skipped, warnings,
-                    {"layout": "csv", "csv": str(path)}, materialize=pixels_to_png)
+                    {"layout": "csv", "csv": str(path)}, materialize=pixels_to_png, pre_cropped=True)
 
     def _scan_folders(self, source: Path) -> Scan:
         tops = [d for d in ("train", "test", "val", "validation") if (source / d).is_dir()]
@@ -126,5 +126,5 @@ class FER2013(DatasetAdapter):
                 m = PREFIX_RE.match(rel.rsplit("/", 1)[-1])
                 split = m.group(1) if m else FOLDER_SPLITS[top]
                 entries.append(Entry(f"{top}/{rel}", folder, label, source_split=split))
-        return Scan(entries, str(source), (), skipped, Counter(), {"layout": "folders"})
+        return Scan(entries, str(source), (), skipped, Counter(), {"layout": "folders"}, pre_cropped=True)
 
