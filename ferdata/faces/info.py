@@ -53,7 +53,8 @@ def _section(config_hash: str, cfg: dict[str, Any], rows: list[dict[str, Any]], 
     if align in ("rotate", "spatial"):
         out.append(["not rotated (no eye points)", sum(r["align"] == "none" for r in ok)])
     if cfg.get("pad") not in (None, "never"):
-        out.append(["searched padded (tight crops)", sum(bool(r["padded"]) for r in ok)])
+        how = "every image" if cfg["pad"] == "always" else "when nothing was found as is"
+        out.append([f"searched padded ({how})", sum(bool(r["padded"]) for r in ok)])
     warning = face_rate_warning(cfg, found, len(ok))
     if warning:
         out.append(["warning", warning])
