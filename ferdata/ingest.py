@@ -123,6 +123,7 @@ def ingest(
     skip_unknown: bool = False,
     follow_links: bool = False,
     replace: bool = False,
+    pre_cropped: bool | None = None,
     **options: Any,
 ) -> IngestResult:
     """Ingest ``source`` with the ``dataset`` adapter into ``<manifests>/<name>``.
@@ -135,6 +136,8 @@ def ingest(
     IDs are stable, so the tables beside it stay valid). A manifest built from another
     source or adapter is never replaced silently: that needs ``replace``, which moves the
     old manifest folder aside (``<name>.replaced-<time>``) rather than deleting it.
+    ``pre_cropped`` overrides what the adapter knows about its layout (your own folder of
+    aligned faces: ``True``).
     """
     started = time.perf_counter()
     progress = progress or NullProgress()
@@ -157,7 +160,7 @@ def ingest(
         with manifest_lock(mdir):
             manifest, table, scan = _ingest_locked(adapter, dataset, source_path, name, mdir, limit=(
                 pillow_max_pixels() if max_pixels is None else max_pixels), follow_links=follow_links,
-                executor=executor, workers=workers, progress=progress)
+                pre_cropped=pre_cropped, executor=executor, workers=workers, progress=progress)
     except BaseException as exc:
         if replaced is not None and not (mdir / IMAGES_TABLE).exists():  # put the old manifest back
             shutil.rmtree(mdir, ignore_errors=True)
@@ -220,7 +223,7 @@ def _move_aside(mdir: Path) -> Path:
 
 
 def _ingest_locked(adapter: Any, dataset: str, source_path: Path, name: str, mdir: Path, *, limit: int,
-                   follow_links: bool, executor: Executor | None, workers: int | None,
+                   follow_links: bool, pre_cropped: bool | None, executor: Executor | None, workers: int | None,
                    progress: ProgressSink) -> tuple[Manifest, pa.Table, Any]:
     """Scan, read every file and write ``images.parquet`` (under the manifest's lock)."""
     progress.start(f"scanning {source_path.name}", 0)
@@ -286,6 +289,7 @@ def _ingest_locked(adapter: Any, dataset: str, source_path: Path, name: str, mdi
         "report": scan.report,
         "n_rows": table.num_rows,
         "n_unreadable": n_unreadable,
+        "pre_cropped": bool(scan.pre_cropped if pre_cropped is None else pre_cropped),
     }
     manifest = Manifest(mdir)
     write_table(manifest.images_path, table, meta)

@@ -86,12 +86,14 @@ class FacePreprocessor:
         self.detector = create_detector(config["detector"], **(config.get("detector_options") or {}))
 
     def detect(self, image: np.ndarray) -> list[Any]:
-        """Faces in original pixels (large frames are searched downscaled, as in preprocess)."""
-        from ferdata.faces.preprocess import detect_faces, is_flat
+        """Faces in original pixels, searched as preprocess searched the training images (large
+        frames downscaled; tight crops padded when the run's config padded them)."""
+        from ferdata.faces.preprocess import FaceConfig, detect_faces, is_flat
 
         if is_flat(image, float(self.config.get("flat_std", 2.0))):
             return []  # a flat frame (black, white, constant): nothing to find
-        return detect_faces(self.detector, image, int(self.config.get("detect_max_side") or 0))
+        return detect_faces(self.detector, image, int(self.config.get("detect_max_side") or 0),
+                            FaceConfig.from_dict(self.config))
 
     def crop(self, image: np.ndarray, face: Any | None, size: int) -> np.ndarray:
         """The face (or the whole frame when ``face`` is None) as training saw it."""

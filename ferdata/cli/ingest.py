@@ -71,6 +71,10 @@ def ingest_command(
                                "[default: record them as error rows].")] = False,
     as_json: JsonOpt = False,
     no_wait: NoWaitOpt = False,
+    pre_cropped: Annotated[bool | None, typer.Option(
+        "--pre-cropped/--not-pre-cropped", show_default=False,
+        help="The images are already face crops (padded before detection; 'ferdata pipeline' knows) "
+             "[default: what the layout says: CK+48, FER-2013 and SFEW 2.0 aligned are].")] = None,
 ) -> None:
     """Ingest a dataset folder into <manifests>/<name>/images.parquet."""
     from ferdata.datasets import DATASETS, get_dataset_class, list_datasets
@@ -94,6 +98,7 @@ def ingest_command(
             replace=replace,
             ratings=ratings, frames=frames, neutral=neutral, xlsx=xlsx, csv=tuple(csv or ()),
             subject_pattern=subject_pattern, label_pattern=label_pattern, label_rule=label_rule,
+            pre_cropped=pre_cropped,
         )
     ingest_summary(dataset, result, executor).print(as_json)
 
@@ -117,6 +122,7 @@ def ingest_summary(dataset: str, result: IngestResult, executor: Any = None) -> 
     s.counted("skipped", result.skipped, first_paths(result.skipped))
     s.counted("warning", result.warnings, first_paths(result.warnings))
     report_rows(result.report, s)
+    s.row("faces", "pre-cropped" if result.manifest.metadata().get("pre_cropped") else "to be detected")
     for label, value in engine_rows(executor):
         s.row(label, value)
     s.row("seconds", round(result.seconds, 2))

@@ -25,6 +25,8 @@ from ferdata.cli.common import (
 
 ORDER = 90
 
+from ferdata.cli.preprocess import MinFaceRateOpt
+
 EXAMPLES = (
     Example("ferdata pipeline ../shared/data/jaffe --epochs 2",
             "ingest, split, crop, describe, train and test JAFFE (30 epochs without --epochs)"),
@@ -66,7 +68,8 @@ def pipeline_command(
     workers: WorkersOpt = None,
     engine: EngineOpt = None,
     ray_address: RayAddressOpt = None,
-    detector: Annotated[str, typer.Option("--detector", help="Face detector for preprocessing.")] = "mediapipe",
+    detector: Annotated[str | None, typer.Option("--detector", show_default=False, help="Face detector for preprocessing, or none (the images are the faces) [default: the one 'ferdata preprocess --list' marks].")] = None,
+    min_face_rate: MinFaceRateOpt = None,
     model: Annotated[str, typer.Option("--model", help="Model trained at the end.")] = "small-cnn",
     epochs: Annotated[int, typer.Option("--epochs", min=1, help="Training epochs.")] = 30,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the split and the training run.")] = 0,
@@ -97,18 +100,20 @@ def pipeline_command(
     with engine_executor(engine, workers, ray_address) as executor:
         result = run_pipeline(
             source, dataset=dataset, name=name, manifests=manifests, runs=runs, executor=executor,
-            detector=detector, model=model, epochs=epochs, seed=seed, train=not no_train, progress=RichProgress(),
+            detector=detector, min_face_rate=min_face_rate, model=model, epochs=epochs, seed=seed, train=not no_train, progress=RichProgress(),
             on_step=started, on_step_done=finished,
         )
     m = result.manifest
     split, pre, feats = result.steps["split"], result.steps["preprocess"], result.steps["features"]
     grouped = f", grouped by {split.metadata['group_by']}" if split.metadata.get("group_by") else ""
-    n = max(pre.n_images, 1)
     s = Summary("pipeline")
     s.row("dataset", result.dataset).row("manifest", str(m.dir)).row("images", result.ingest.n_rows)
     s.row("unreadable", result.ingest.n_unreadable).row("split", f"{split.name} ({split.n_folds} folds{grouped})")
-    s.row("faces found",
-          f"{pre.counts.get('face_found', 0)}/{pre.n_images} ({100 * pre.counts.get('face_found', 0) / n:.1f}%)")
+    s.row("faces", f"{pre.config['detector']}, " + ("pre-cropped: searched padded" if pre.pre_cropped else "detected")
+          + f", align {pre.config['align']}")
+    s.row("faces found (detection rate)",
+          f"{pre.counts.get('face_found', 0)}/{pre.n_readable} ({100 * pre.detection_rate:.1f}%)")
+    s.row("aligned (eye line levelled)", f"{pre.counts['aligned']}/{pre.n_readable}")
     s.row("features", f"{', '.join(feats.descriptors)} + pca:5 for {feats.n_described} images")
     run = result.steps.get("train")
     if run is not None:

@@ -67,6 +67,9 @@ class Scan:
     report: dict[str, Any] = field(default_factory=dict)
     """Adapter findings worth keeping in the metadata (xlsx rows without an image, ...)."""
     materialize: Callable[[Any], bytes] | None = None
+    pre_cropped: bool = False
+    """The layout ships faces already cropped (CK+48, FER-2013, SFEW 2.0 aligned): the face
+    step pads them before detection and ``ferdata pipeline`` knows it."""
 
 
 class DatasetAdapter(ABC):

@@ -130,7 +130,8 @@ class CKPlus(DatasetAdapter):
                     or e.extras["frame"] == last[e.extras["sequence_id"]]]
             skipped["not the last frame (--frames last)"] += len(entries) - len(kept)
             entries = kept
-        return Scan(entries, str(source), (NAME_ERROR_FIELD, *EXTRA_FIELDS), skipped, warnings, {"layout": "ck+48"})
+        return Scan(entries, str(source), (NAME_ERROR_FIELD, *EXTRA_FIELDS), skipped, warnings, {"layout": "ck+48"},
+                    pre_cropped=True)
 
     def _scan_original(self, root: Path) -> Scan:
         images, emotion = root / "cohn-kanade-images", root / "Emotion"

@@ -112,7 +112,7 @@ class FER2013(DatasetAdapter):
         if not entries:
             raise LayoutError(f"{path}: no data rows; fer2013 expects {self.layout}")
         return Scan(entries, IN_MANIFEST + "images", (pa.field("csv_row", pa.int32()),), skipped, warnings,
-                    {"layout": "csv", "csv": str(path)}, materialize=pixels_to_png)
+                    {"layout": "csv", "csv": str(path)}, materialize=pixels_to_png, pre_cropped=True)
 
     def _scan_folders(self, source: Path) -> Scan:
         tops = [d for d in ("train", "test", "val", "validation") if (source / d).is_dir()]
@@ -136,5 +136,5 @@ class FER2013(DatasetAdapter):
                     skipped.add(f"unknown label {folder}", f"{top}/{rel}")
                     continue
                 entries.append(Entry(f"{top}/{rel}", folder, label, source_split=split))
-        return Scan(entries, str(source), (NAME_ERROR_FIELD,), skipped, Tally(), {"layout": "folders"})
+        return Scan(entries, str(source), (NAME_ERROR_FIELD,), skipped, Tally(), {"layout": "folders"}, pre_cropped=True)
 

@@ -168,7 +168,8 @@ class FERPlus(DatasetAdapter):
         if not entries:
             raise LayoutError(f"{source}: the {LABEL_FILE} files list no image; ferplus expects {self.layout}")
         return Scan(entries, str(source), EXTRA_FIELDS, skipped, warnings,
-                    {"layout": "folders", "label_rule": rule, **_rule_counts(entries)})
+                    {"layout": "folders", "label_rule": rule, **_rule_counts(entries)},
+                    pre_cropped=True)  # FER-2013's 48 px face crops
 
     # -- fer2013new.csv beside fer2013.csv -----------------------------------------------
     def _scan_csvs(self, new: Path, old: Path, rule: str) -> Scan:
@@ -208,7 +209,7 @@ class FERPlus(DatasetAdapter):
             raise LayoutError(f"{new}: no data rows; ferplus expects {self.layout}")
         return Scan(entries, IN_MANIFEST + "images", EXTRA_FIELDS, skipped, warnings,
                     {"layout": "csv", "csv": str(new), "pixels_csv": str(old), "label_rule": rule,
-                     **_rule_counts(entries)}, materialize=pixels_to_png)
+                     **_rule_counts(entries)}, materialize=pixels_to_png, pre_cropped=True)
 
     def _entry(self, rel: str, votes: list[int] | None, rule: str, usage: str | None, extras: dict,
                error: str | None) -> Entry:

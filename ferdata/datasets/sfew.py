@@ -1,5 +1,7 @@
 """SFEW, in the ANU course layout (``Images/<Emotion>/`` + ``PCA/SFEW.xlsx``) and the
-EmotiW SFEW 2.0 layout (``Train/<Emotion>/``, ``Val/<Emotion>/``).
+EmotiW SFEW 2.0 layout (``Train/<Emotion>/``, ``Val/<Emotion>/``). A folder named like
+SFEW 2.0's aligned faces (``Train_Aligned_Faces``, anything with "aligned") is recorded as
+pre-cropped.
 
 File names are ``<Movie>_<9-digit timestamp>_<8-digit character>.png``; movie names may
 contain underscores, so the numeric fields are counted from the end. Columns beside the
@@ -55,6 +57,12 @@ def parse_name(stem: str) -> tuple[str | None, str | None, str | None, bool]:
     if m:
         return m["movie"].rstrip("_-") or None, m["clip"], m["char"], False
     return None, None, None, False
+
+
+def is_aligned(source: Path, parents: list[Path]) -> bool:
+    """SFEW 2.0's aligned faces (``Train_Aligned_Faces/``, 143x181 crops) rather than frames:
+    the dataset folder or a split folder says "aligned"."""
+    return any("aligned" in p.name.lower() for p in (source, *parents))
 
 
 def read_xlsx(path: Path) -> dict[str, dict[str, list[float]]]:
@@ -202,5 +210,6 @@ class SFEW(DatasetAdapter):
                 "images_without_xlsx_row": sum(1 for e in entries if "lpq_pc1" not in e.extras),
                 "xlsx_label_disagrees": label_mismatch,
             })
-        return Scan(entries, str(source), fields, skipped, warnings, report)
+        return Scan(entries, str(source), fields, skipped, warnings, report,
+                    pre_cropped=is_aligned(source, [p for p, _ in parents]))
 

@@ -15,6 +15,7 @@ DETECTORS: Registry[Detector] = Registry(
         "ferdata.faces.haar",
         "ferdata.faces.mediapipe_detector",
         "ferdata.faces.mtcnn",
+        "ferdata.faces.whole",
     ),
     entry_point_group="ferdata.detectors",
 )

@@ -48,12 +48,39 @@ def as_point(xy: Any) -> Point:
     return float(xy[0]), float(xy[1])
 
 
+@dataclass(frozen=True)
+class Padding:
+    """How a tight crop is shown to a detector (:mod:`ferdata.faces.search`): upsampled until
+    the padded image's shorter side is ``min_side`` pixels, then a border of ``border`` × the
+    longer side on every edge, ``replicate`` (edge pixels repeated) or ``constant`` (mid-grey)."""
+
+    border: float = 0.0
+    mode: str = "replicate"
+    min_side: int = 0
+
+    def __post_init__(self) -> None:
+        from ferdata.errors import FerdataError, arg
+
+        if not 0.0 <= self.border <= 2.0:
+            raise FerdataError(f"{arg('pad_border')} {self.border} is outside 0..2 (a fraction of the image's side)")
+        if self.mode not in ("replicate", "constant"):
+            raise FerdataError(f"{arg('pad_mode')} {self.mode!r} is not one of: replicate, constant")
+        if not 0 <= self.min_side <= 4096:
+            raise FerdataError(f"{arg('upsample_to')} {self.min_side} is outside 0..4096 pixels")
+
+    @property
+    def does_something(self) -> bool:
+        return self.border > 0 or self.min_side > 0
+
+
 class Detector:
     """Base class: subclasses set ``name`` and implement :meth:`detect`.
 
     ``batch_size`` > 1 tells the pipeline that :meth:`detect_batch` is faster than one
     call per image; ``row_columns`` names the ``images.parquet`` columns the detector
-    reads (only ``given`` needs any).
+    reads (only ``given`` needs any). ``tight_padding`` is how this detector is shown a
+    tight face crop, chosen by measurement on the pre-cropped samples
+    (``benchmarks/face_rates.py``).
     """
 
     name: ClassVar[str]
@@ -62,10 +89,18 @@ class Detector:
     row_columns: ClassVar[tuple[str, ...]] = ()
     reads_pixels: ClassVar[bool] = True
     """False when faces come from the row in original coordinates: never downscale for it."""
+    tight_padding: ClassVar[Padding] = Padding(0.25, "replicate", 160)
+    whole_image: ClassVar[bool] = False
+    """True when the face is the whole image by declaration (``none``): its box is the image's."""
 
     def detect(self, image: np.ndarray, row: Mapping[str, Any] | None = None) -> list[Face]:
         """Every face in a uint8 image, grey (H×W) or RGB (H×W×3)."""
         raise TypeError(f"{type(self).__name__} must implement detect()")
+
+    def for_tight_crops(self) -> Detector:
+        """The detector to run on prepared (padded) tight crops: itself, unless a sibling model
+        suits faces that fill the picture better (MediaPipe's short-range model)."""
+        return self
 
     def detect_batch(
         self, images: Sequence[np.ndarray], rows: Sequence[Mapping[str, Any] | None] | None = None

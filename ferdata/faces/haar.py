@@ -16,7 +16,7 @@ import numpy as np
 
 from ferdata.errors import FerdataError
 from ferdata.faces._registry import register_detector
-from ferdata.faces.base import Detector, Face
+from ferdata.faces.base import Detector, Face, Padding
 
 
 def _cascade(filename: str):
@@ -33,6 +33,10 @@ def _cascade(filename: str):
 class HaarDetector(Detector):
     name = "haar"
     description = "OpenCV Haar cascade (Viola-Jones), eye cascade inside the face for eye centres"
+    tight_padding = Padding(0.25, "replicate", 160)
+    """Measured on the pre-cropped samples (``benchmarks/face_rates.py``): a replicated border
+    of a quarter of the side and upsampling to 160 px found every CK+48 face and 72-79 % of
+    FER-2013's and FER+'s; without upsampling the eye cascade finds no eyes in 48 px faces."""
 
     def __init__(self, scale_factor: float = 1.1, min_neighbors: int = 5, min_size: int = 30, eyes: bool = True) -> None:
         self.scale_factor = float(scale_factor)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from ferdata.faces.preprocess import face_rate_warning
 from ferdata.faces.table import faces_path, read_faces
 from ferdata.manifest.schema import STAGES
 from ferdata.manifest import Manifest, read_metadata
@@ -51,6 +52,12 @@ def _section(config_hash: str, cfg: dict[str, Any], rows: list[dict[str, Any]], 
     ]
     if align in ("rotate", "spatial"):
         out.append(["not rotated (no eye points)", sum(r["align"] == "none" for r in ok)])
+    if cfg.get("pad") not in (None, "never"):
+        how = "every image" if cfg["pad"] == "always" else "when nothing was found as is"
+        out.append([f"searched padded ({how})", sum(bool(r["padded"]) for r in ok)])
+    warning = face_rate_warning(cfg, found, len(ok))
+    if warning:
+        out.append(["warning", warning])
     for stage in STAGES:
         vals = [r[stage] for r in ok if r[stage] is not None]
         if vals:

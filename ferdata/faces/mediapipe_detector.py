@@ -1,5 +1,9 @@
 """MediaPipe (``mp.solutions``) face detection, with face mesh for precise eye centres.
 
+Whole frames go to the full-range BlazeFace model (``model``, faces up to about 5 m away);
+padded tight crops (:mod:`ferdata.faces.search`) to the short-range one (``tight_model``),
+which is trained on faces that fill much of the picture.
+
 The BlazeFace detector gives boxes, scores and six key points (eyes, nose tip, mouth,
 both ear tragions); its eye points are coarse. When alignment needs eyes (``mesh=True``,
 which the pipeline sets for ``--align rotate|spatial``), the face mesh runs too and each
@@ -20,7 +24,7 @@ import numpy as np
 
 from ferdata.errors import FerdataError
 from ferdata.faces._registry import register_detector
-from ferdata.faces.base import Detector, Face, ordered_eyes
+from ferdata.faces.base import Detector, Face, Padding, Point, ordered_eyes
 
 _MODELS = {"short": 0, "full": 1}
 # protobuf deprecation noise raised from inside mediapipe on every result it parses
@@ -43,16 +47,54 @@ def _quiet_stderr() -> Iterator[None]:
         os.close(devnull)
 
 
+class FaceMeshEyes:
+    """MediaPipe's face mesh as an eye finder: each face's eye centres as the mean of that
+    eye's contour points (what paper 004 does with its landmarks)."""
+
+    def __init__(self, max_faces: int = 5, min_confidence: float = 0.5) -> None:
+        import mediapipe as mp
+
+        fm = mp.solutions.face_mesh
+        with _quiet_stderr():
+            self._mesh = fm.FaceMesh(static_image_mode=True, max_num_faces=max_faces,
+                                     min_detection_confidence=min_confidence)
+            self._mesh.process(np.zeros((64, 64, 3), np.uint8))  # the first inference builds the delegates
+        self._eye_idx = (sorted({i for edge in fm.FACEMESH_RIGHT_EYE for i in edge}),
+                         sorted({i for edge in fm.FACEMESH_LEFT_EYE for i in edge}))
+
+    def eyes(self, image: np.ndarray) -> list[tuple[Point, Point]]:
+        """(image-left, image-right) eye centres of every mesh face in an RGB uint8 image."""
+        h, w = image.shape[:2]
+        out = []
+        for m in self._mesh.process(image).multi_face_landmarks or []:
+            pts = m.landmark
+            a, b = ((float(np.mean([pts[i].x for i in idx])) * w, float(np.mean([pts[i].y for i in idx])) * h)
+                    for idx in self._eye_idx)
+            out.append(ordered_eyes(a, b))
+        return out
+
+
+def rgb(image: np.ndarray) -> np.ndarray:
+    """MediaPipe takes contiguous RGB only."""
+    return np.ascontiguousarray(image if image.ndim == 3 else np.repeat(image[:, :, None], 3, axis=2))
+
+
 @register_detector("mediapipe")
 class MediaPipeDetector(Detector):
     name = "mediapipe"
     description = "MediaPipe face detection (boxes, 6 key points); face mesh for precise eye centres"
+    tight_padding = Padding(0.5, "constant", 0)
+    """Measured on the pre-cropped samples (``benchmarks/face_rates.py``): a mid-grey border of
+    half the side; upsampling does nothing for BlazeFace, which resizes its input to 128 px."""
 
     def __init__(self, model: str = "full", min_confidence: float = 0.5, mesh: bool = False,
-                 max_faces: int = 5) -> None:
-        if model not in _MODELS:
-            raise FerdataError(f"mediapipe model {model!r} is unknown; choose from: {', '.join(_MODELS)}")
+                 max_faces: int = 5, tight_model: str = "short") -> None:
+        for what, value in (("model", model), ("tight_model", tight_model)):
+            if value not in _MODELS:
+                raise FerdataError(f"mediapipe {what} {value!r} is unknown; choose from: {', '.join(_MODELS)}")
         self.model = model
+        self.tight_model = tight_model
+        self._tight: MediaPipeDetector | None = None
         self.min_confidence = float(min_confidence)
         self.mesh = bool(mesh)
         self.max_faces = int(max_faces)
@@ -64,20 +106,23 @@ class MediaPipeDetector(Detector):
 
         self._detector = mp.solutions.face_detection.FaceDetection(
             model_selection=_MODELS[self.model], min_detection_confidence=self.min_confidence)
-        self._mesh = None
-        if self.mesh:
-            fm = mp.solutions.face_mesh
-            self._mesh = fm.FaceMesh(static_image_mode=True, max_num_faces=self.max_faces,
-                                     min_detection_confidence=self.min_confidence)
-            self._eye_idx = (sorted({i for edge in fm.FACEMESH_RIGHT_EYE for i in edge}),
-                             sorted({i for edge in fm.FACEMESH_LEFT_EYE for i in edge}))
-        warm = np.zeros((64, 64, 3), np.uint8)  # the first inference builds the TFLite delegates
-        self._detector.process(warm)
-        if self._mesh is not None:
-            self._mesh.process(warm)
+        self._detector.process(np.zeros((64, 64, 3), np.uint8))  # the first inference builds the TFLite delegates
+        self._mesh = FaceMeshEyes(self.max_faces, self.min_confidence) if self.mesh else None
+
+    def for_tight_crops(self) -> MediaPipeDetector:
+        """The short-range model on padded tight crops: measured on CK+48, FER-2013 and FER+
+        it finds 99-100 % of them where the full-range model finds 50-90 %
+        (``benchmarks/face_rates.py``). It shares this detector's face mesh."""
+        if self.tight_model == self.model:
+            return self
+        if self._tight is None:
+            self._tight = MediaPipeDetector(self.tight_model, self.min_confidence, False, self.max_faces,
+                                            self.tight_model)
+            self._tight.mesh, self._tight._mesh = self.mesh, self._mesh
+        return self._tight
 
     def detect(self, image: np.ndarray, row: Mapping[str, Any] | None = None) -> list[Face]:
-        image = np.ascontiguousarray(image if image.ndim == 3 else np.repeat(image[:, :, None], 3, axis=2))
+        image = rgb(image)
         h, w = image.shape[:2]
         result = self._detector.process(image)
         faces = []
@@ -94,14 +139,7 @@ class MediaPipeDetector(Detector):
     def _refine_eyes(self, image: np.ndarray, faces: list[Face]) -> list[Face]:
         """Replace each face's key-point eyes by face-mesh eye centres (the mesh face whose
         eye midpoint falls inside the box and lies nearest its centre)."""
-        h, w = image.shape[:2]
-        meshes = self._mesh.process(image).multi_face_landmarks or []
-        centres = []
-        for m in meshes:
-            pts = m.landmark
-            a, b = ((float(np.mean([pts[i].x for i in idx])) * w, float(np.mean([pts[i].y for i in idx])) * h)
-                    for idx in self._eye_idx)
-            centres.append(ordered_eyes(a, b))
+        centres = self._mesh.eyes(image)
         used: set[int] = set()
         out = []
         for face in faces:

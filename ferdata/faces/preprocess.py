@@ -22,7 +22,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,8 @@ from ferdata.engines import Executor, create_executor
 from ferdata.errors import DiskFullError, FerdataError, Interrupted, arg
 from ferdata.faces._registry import create_detector, detector_options, get_detector_class
 from ferdata.faces import geometry
-from ferdata.faces.base import Detector, Face
+from ferdata.faces.base import Detector, Face, Padding
+from ferdata.faces.search import PADS, search
 from ferdata.faces.clahe import apply_clahe
 from ferdata.faces.table import JOURNAL_DIR, Journal, crops_dir, merge_journal, read_faces
 from ferdata.manifest.schema import STAGES
@@ -44,9 +45,16 @@ from ferdata.manifest import Manifest
 from ferdata.manifest.store import read_schema
 from ferdata.progress import NullProgress, ProgressSink
 
-PIPELINE_VERSION = 2
-"""2: grey pictures give grey crops (1 channel, not three copies)."""
+PIPELINE_VERSION = 3
+"""2: grey pictures give grey crops (1 channel, not three copies). 3: tight crops are
+upsampled and padded before detection (``pad``), so pre-cropped faces are found and aligned."""
 STAGE_COLUMNS = STAGES
+DEFAULT_DETECTOR = "mediapipe"
+"""The one default of ``preprocess`` and ``pipeline``: the best detection rate over every real
+sample (JAFFE, CK+48, FER-2013, FER+, SFEW frames, tight JAFFE crops: 99.4-100 %, MTCNN 93-100 %,
+Haar 72-100 %), then the fastest (``benchmarks/face_rates.py``; figures in the README)."""
+MIN_FACE_RATE = 0.90
+"""Below this share of readable images with a face, the run warns (``--min-face-rate`` fails)."""
 ALIGNS = ("none", "rotate", "spatial")
 PICKS = ("largest", "score")
 FALLBACKS = ("whole", "skip")
@@ -60,7 +68,7 @@ journal part; at 64 that costs 1-7 % of the detector's time, at 16 up to 14 %.""
 class FaceConfig:
     """Everything that changes a crop; its hash names the crop folder and the table rows."""
 
-    detector: str = "mtcnn"
+    detector: str = DEFAULT_DETECTOR
     detector_options: dict[str, Any] = field(default_factory=dict)
     pick: str = "largest"
     clahe: bool = False
@@ -74,6 +82,16 @@ class FaceConfig:
     """Larger images are detected on a downscaled copy; geometry is mapped back."""
     flat_std: float = 2.0
     """A frame whose grey standard deviation is below this is flagged flat and not searched."""
+    pad: str = "auto"
+    """When a prepared (upsampled, padded) copy is searched: ``never``, ``always``, ``retry``
+    (only when the image as it is has no face); ``auto`` is resolved per manifest before hashing."""
+    pad_border: float = 0.0
+    pad_mode: str = "replicate"
+    upsample_to: int = 0
+
+    @property
+    def padding(self) -> Padding:
+        return Padding(self.pad_border, self.pad_mode, self.upsample_to)
 
     def to_dict(self) -> dict[str, Any]:
         d = {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -92,13 +110,19 @@ class FaceConfig:
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
 
 
-def make_config(detector: str = "mtcnn", *, detector_opts: Mapping[str, Any] | None = None, pick: str = "largest",
-                clahe: bool = False, clip_limit: float = 2.0, tile_grid: int = 8, align: str = "none",
-                size: int = 224, gray: bool = False, fallback: str = "whole", detect_max_side: int = 1280,
-                flat_std: float = 2.0) -> FaceConfig:
-    """A validated config with the detector's options resolved (MediaPipe gets its face mesh
-    when alignment needs eye centres, unless ``mesh`` is given)."""
-    for value, allowed, what in ((align, ALIGNS, arg("align")), (pick, PICKS, arg("pick")), (fallback, FALLBACKS, arg("fallback"))):
+def make_config(detector: str = DEFAULT_DETECTOR, *, detector_opts: Mapping[str, Any] | None = None,
+                pick: str = "largest", clahe: bool = False, clip_limit: float = 2.0, tile_grid: int = 8,
+                align: str = "none", size: int = 224, gray: bool = False, fallback: str = "whole",
+                detect_max_side: int = 1280, flat_std: float = 2.0, pad: str = "auto", pad_border: float | None = None,
+                pad_mode: str | None = None, upsample_to: int | None = None,
+                pre_cropped: bool | None = None) -> FaceConfig:
+    """A validated config with the detector's options resolved (MediaPipe gets its face mesh,
+    ``none`` its eye finder, when alignment needs eye centres, unless given) and the padding
+    of tight crops filled in from the detector's measured ``tight_padding``. ``pad="auto"``
+    becomes ``always`` when ``pre_cropped`` is true, ``retry`` when it is false, and stays
+    ``auto`` (for :func:`resolve_pad`) when it is unknown."""
+    for value, allowed, what in ((align, ALIGNS, arg("align")), (pick, PICKS, arg("pick")),
+                                 (fallback, FALLBACKS, arg("fallback")), (pad, PADS, arg("pad"))):
         if value not in allowed:
             raise FerdataError(f"{what} {value!r} is not one of: {', '.join(allowed)}")
     if size < 8:
@@ -106,11 +130,33 @@ def make_config(detector: str = "mtcnn", *, detector_opts: Mapping[str, Any] | N
     if clahe and (clip_limit <= 0 or tile_grid < 1):
         raise FerdataError(f"CLAHE needs {arg('clip_limit')} > 0 and {arg('tile_grid')} >= 1 (got {clip_limit}, {tile_grid})")
     opts = dict(detector_opts or {})
-    get_detector_class(detector)  # unknown names fail here with the list of choices
+    cls = get_detector_class(detector)  # unknown names fail here with the list of choices
     if detector == "mediapipe" and "mesh" not in opts:
         opts["mesh"] = align != "none"
+    if detector == "none" and "eyes" not in opts:
+        opts["eyes"] = align != "none"
+    tight = cls.tight_padding
+    padding = Padding(tight.border if pad_border is None else float(pad_border), pad_mode or tight.mode,
+                      tight.min_side if upsample_to is None else int(upsample_to))
+    if cls.whole_image and pad in ("auto", "retry"):  # nothing to find: pad for the eye finder, always
+        pad = "always" if opts.get("eyes") else "never"
+    elif not cls.reads_pixels:
+        pad = "never"
+    elif pad == "auto" and pre_cropped is not None:
+        pad = "always" if pre_cropped else "retry"
+    if pad == "never":
+        padding = Padding()
     return FaceConfig(detector, detector_options(detector, opts), pick, bool(clahe), float(clip_limit), int(tile_grid),
-                      align, int(size), bool(gray), fallback, int(detect_max_side), float(flat_std))
+                      align, int(size), bool(gray), fallback, int(detect_max_side), float(flat_std), pad,
+                      padding.border, padding.mode, padding.min_side)
+
+
+def resolve_pad(config: FaceConfig, pre_cropped: bool) -> FaceConfig:
+    """``pad="auto"`` made concrete for a manifest: ``always`` when its faces are pre-cropped
+    (one search, on the padded copy), else ``retry``."""
+    if config.pad != "auto":
+        return config
+    return replace(config, pad="always" if pre_cropped else "retry")
 
 
 def config_command(manifest: Manifest, config_hash: str | None = None) -> str:
@@ -253,53 +299,48 @@ def process_images(detector: Detector, cfg: FaceConfig, config_hash: str, tasks:
 
 def _detect(detector: Detector, cfg: FaceConfig, items: list[tuple[int, np.ndarray, Any]],
             rows: list[dict[str, Any]]) -> dict[int, list[Face]]:
-    """Faces per row index, in original-image coordinates; records each image's detect time."""
+    """Faces per row index, in original-image coordinates; records each image's detect time
+    and whether it was searched on a padded copy."""
     if not items:
         return {}
-    inputs, scales = [], []
-    for _, im, _ in items:
-        scale = detection_scale(detector, im.shape, cfg.detect_max_side)
-        inputs.append(downscale(im, scale) if scale < 1.0 else im)
-        scales.append(scale)
-    det_rows = [r for _, _, r in items]
+    images, det_rows = [im for _, im, _ in items], [r for _, _, r in items]
     if detector.batch_size > 1:
         t0 = time.perf_counter()
-        results = detector.detect_batch(inputs, det_rows)
-        times = [_ms(t0) / len(inputs)] * len(inputs)
+        results, padded = find_faces_batch(detector, images, cfg, det_rows)
+        times = [_ms(t0) / len(images)] * len(images)
     else:
-        results, times = [], []
-        for im, r in zip(inputs, det_rows):
+        results, padded, times = [], [], []
+        for im, r in zip(images, det_rows):
             t0 = time.perf_counter()
-            results.append(detector.detect(im, r))
+            (faces,), (was_padded,) = find_faces_batch(detector, [im], cfg, [r])
             times.append(_ms(t0))
+            results.append(faces)
+            padded.append(was_padded)
     found = {}
-    for (k, _, _), faces, scale, ms in zip(items, results, scales, times):
-        back = geometry.scaling(1.0 / scale) if scale < 1.0 else None
-        found[k] = [geometry.map_face(f, back) if back is not None else f for f in faces]
+    for (k, _, _), faces, was_padded, ms in zip(items, results, padded, times):
+        found[k] = faces
         rows[k]["detect_ms"] = ms
+        rows[k]["padded"] = was_padded
     return found
 
 
-def detection_scale(detector: Detector, shape: tuple[int, ...], max_side: int) -> float:
-    """Images larger than ``max_side`` are searched on a downscaled copy (detectors that read
-    pixels only); the faces found are mapped back to original pixels."""
-    return min(1.0, max_side / max(shape[:2])) if max_side and detector.reads_pixels else 1.0
+def find_faces_batch(detector: Detector, images: list[np.ndarray], cfg: FaceConfig,
+                     rows: list[Mapping[str, Any] | None] | None = None) -> tuple[list[list[Face]], list[bool]]:
+    """Every face of each image in original pixels, searched as ``preprocess`` searches it
+    (large frames downscaled, tight crops padded per ``cfg.pad``), and which were padded."""
+    return search(detector, images, pad=cfg.pad, padding=cfg.padding, max_side=cfg.detect_max_side, rows=rows)
 
 
-def downscale(image: np.ndarray, scale: float) -> np.ndarray:
-    import cv2
-
-    h, w = image.shape[:2]
-    return cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+def find_faces(detector: Detector, image: np.ndarray, cfg: FaceConfig) -> list[Face]:
+    """Every face of one image, in original pixels, searched as ``preprocess`` searches it."""
+    return find_faces_batch(detector, [image], cfg)[0][0]
 
 
-def detect_faces(detector: Detector, image: np.ndarray, max_side: int) -> list[Face]:
-    """Every face of one image in original pixels, searched as ``preprocess`` searches it."""
-    scale = detection_scale(detector, image.shape, max_side)
-    if scale >= 1.0:
-        return detector.detect(image)
-    back = geometry.scaling(1.0 / scale)
-    return [geometry.map_face(f, back) for f in detector.detect(downscale(image, scale))]
+def detect_faces(detector: Detector, image: np.ndarray, max_side: int, cfg: FaceConfig | None = None) -> list[Face]:
+    """Every face of one image in original pixels: as ``cfg`` searches (``ferdata predict``
+    passes the run's config), else on the image as it is, large frames downscaled."""
+    cfg = cfg or FaceConfig(detector=detector.name, detect_max_side=max_side, pad="never")
+    return find_faces(detector, image, replace(cfg, detect_max_side=max_side))
 
 
 def pick_face(faces: list[Face], how: str) -> Face | None:
@@ -362,7 +403,8 @@ def _empty_row(image_id: str, config_hash: str, detector: str) -> dict[str, Any]
     return {"image_id": image_id, "config_hash": config_hash, "detector": detector, "n_faces": 0,
             "face_found": False, "fallback": None, "flat": None, "box": None, "score": None, "eye_left": None,
             "eye_right": None, "landmarks": None, "all_boxes": None, "align": None, "rotation_deg": None,
-            "transform": None, "crop_path": None, "error": None, "decode_ms": None, "detect_ms": None,
+            "transform": None, "crop_path": None, "error": None, "padded": None, "decode_ms": None,
+            "detect_ms": None,
             "clahe_ms": None, "align_ms": None, "write_ms": None, "total_ms": None}
 
 
@@ -385,7 +427,8 @@ class PreprocessResult:
     n_done_before: int
     n_processed: int
     counts: Counter
-    """Over all of this config's rows: face_found, fallback_whole, fallback_skip, flat, error."""
+    """Over all of this config's rows: face_found, fallback_whole, fallback_skip, flat, error,
+    padded (searched on an upsampled, padded copy), aligned (crops rotated by the eye line)."""
     faces_per_image: float
     stage_ms: dict[str, float]
     """Mean milliseconds per image of each stage, over the images processed in this run."""
@@ -394,11 +437,22 @@ class PreprocessResult:
     preview: Path | None = None
     n_crops_remade: int = 0
     """Images whose row said done but whose crop file was gone; made again in this run."""
+    pre_cropped: bool = False
+    """The manifest says its faces are pre-cropped (the adapter knows the layout)."""
+
+    @property
+    def n_readable(self) -> int:
+        return self.n_images - self.counts["error"]
 
     @property
     def detection_rate(self) -> float:
-        n = self.n_images - self.counts["error"]
+        n = self.n_readable
         return self.counts["face_found"] / n if n else 0.0
+
+    @property
+    def warning(self) -> str | None:
+        """One line when too few images have a face (below :data:`MIN_FACE_RATE`), with the fix."""
+        return face_rate_warning(self.config, self.counts["face_found"], self.n_readable)
 
 
 def preprocess(
@@ -412,16 +466,20 @@ def preprocess(
     chunksize: int | None = None,
     preview: int = 0,
     image_ids: Collection[str] | None = None,
+    min_face_rate: float | None = None,
     **config_options: Any,
 ) -> PreprocessResult:
     """Run the face pipeline over a manifest for one config (``config`` or the keyword
     options of :func:`make_config`); resumes where an earlier run of the config stopped.
-    ``image_ids`` limits the run to those images (benchmarks, quick looks)."""
+    ``image_ids`` limits the run to those images (benchmarks, quick looks). With
+    ``min_face_rate``, a run whose detection rate is below it raises :class:`FaceRateError`
+    after its rows and crops are saved (scripted runs fail instead of training on fallbacks)."""
     started = time.perf_counter()
     progress = progress or NullProgress()
     if not isinstance(manifest, Manifest):
         manifest = Manifest.open(manifest, manifests)
-    config = config or make_config(**config_options)
+    pre_cropped = is_pre_cropped(manifest)
+    config = resolve_pad(config or make_config(**config_options), pre_cropped)
     cfg_hash = config.hash
     cfg_dict = config.to_dict()
 
@@ -518,6 +576,8 @@ def preprocess(
         fallback_skip=pc.sum(pc.equal(rows.column("fallback"), "skip")).as_py() or 0,
         flat=sum(1 for f in rows.column("flat").to_pylist() if f),
         error=rows.num_rows - rows.column("error").null_count,
+        padded=sum(1 for f in rows.column("padded").to_pylist() if f),
+        aligned=sum(1 for a in rows.column("align").to_pylist() if a in ("rotate", "spatial")),
     )
     n_faces = [n for n, e in zip(rows.column("n_faces").to_pylist(), rows.column("error").to_pylist()) if e is None]
     result = PreprocessResult(
@@ -525,10 +585,46 @@ def preprocess(
         n_done_before=len(finished), n_processed=len(todo), n_crops_remade=crops_gone,
         counts=counts, faces_per_image=float(np.mean(n_faces)) if n_faces else 0.0,
         stage_ms={s: stage_sums[s] / len(todo) for s in stage_sums} if todo else {},
-        seconds=time.perf_counter() - started, crops_dir=crops_dir(manifest, cfg_hash),
+        seconds=time.perf_counter() - started, crops_dir=crops_dir(manifest, cfg_hash), pre_cropped=pre_cropped,
     )
     if preview:
         from ferdata.faces.preview import contact_sheet
 
         result.preview = contact_sheet(manifest, cfg_hash, preview)
+    if min_face_rate is not None:
+        check_face_rate(result, min_face_rate)
     return result
+
+
+class FaceRateError(FerdataError):
+    """Fewer images have a face than ``--min-face-rate`` asks for (rows and crops are kept)."""
+
+
+def is_pre_cropped(manifest: Manifest) -> bool:
+    """Does the manifest say its faces are already cropped (CK+48, FER-2013, SFEW 2.0 aligned)?"""
+    return bool(manifest.metadata().get("pre_cropped"))
+
+
+def face_rate_warning(config: Mapping[str, Any], found: int, readable: int) -> str | None:
+    """The one warning line of a run (or an ``info`` section) whose faces are too few."""
+    if not readable or found / readable >= MIN_FACE_RATE:
+        return None
+    detector = config.get("detector", "?")
+    others = [d for d in ("mtcnn", "mediapipe", "haar") if d != detector]
+    fallback = "use the whole image" if config.get("fallback", "whole") == "whole" else "have no crop"
+    pad = "" if config.get("pad") in ("always", None) else " or --pad always"
+    return (f"{detector} found a face in only {found / readable:.1%} of {readable} readable images (below "
+            f"{MIN_FACE_RATE:.0%}); the other {readable - found} {fallback}, unaligned. Try --detector "
+            f"{' or --detector '.join(others)}{pad}, or --detector none if the images are already face crops")
+
+
+def check_face_rate(result: PreprocessResult, min_face_rate: float) -> None:
+    """Raise :class:`FaceRateError` when the run's detection rate is below ``min_face_rate``."""
+    if not 0.0 <= min_face_rate <= 1.0:
+        raise FerdataError(f"{arg('min_face_rate')} {min_face_rate} is outside 0..1 (a share, e.g. 0.9)")
+    if result.n_readable and result.detection_rate < min_face_rate:
+        raise FaceRateError(
+            f"{result.config.get('detector')} found a face in {result.detection_rate:.1%} of {result.n_readable} "
+            f"readable images of {result.manifest.name}, below {arg('min_face_rate')} {min_face_rate:g}; rows and crops "
+            f"are saved (config {result.config_hash}). Try another {arg('detector')}, {arg('pad')} always, or "
+            f"{arg('detector')} none if the images are already face crops")

@@ -45,6 +45,14 @@ def rows_to_table(rows: list[dict[str, Any]]) -> pa.Table:
     return table_from_rows(rows, FACES_SCHEMA)
 
 
+def conform(table: pa.Table) -> pa.Table:
+    """``table`` in today's schema: columns an older ferdata did not write yet are null."""
+    n = table.num_rows
+    return pa.Table.from_arrays(
+        [table.column(f.name).cast(f.type) if f.name in table.column_names else pa.nulls(n, f.type)
+         for f in FACES_SCHEMA], schema=FACES_SCHEMA)
+
+
 @contextmanager
 def locked(manifest: Manifest) -> Iterator[None]:
     """The manifest's write lock (:mod:`ferdata.manifest.lock`) around a merge."""
@@ -94,7 +102,7 @@ def read_faces(manifest: Manifest, config_hash: str | None = None) -> pa.Table:
     path = faces_path(manifest)
     if not path.exists():
         return FACES_SCHEMA.empty_table()
-    table = read_table(path)
+    table = conform(read_table(path))
     if config_hash is not None:
         table = table.filter(pc.equal(table.column("config_hash"), config_hash))
     return table
@@ -119,11 +127,11 @@ def merge_journal(manifest: Manifest, latest: str | None = None, config: dict[st
             return 0
         meta = read_metadata(path) if path.exists() else {}
         configs: dict[str, Any] = dict(meta.get("configs", {}))
-        tables = [read_table(path).select(FACES_SCHEMA.names).cast(FACES_SCHEMA)] if path.exists() else []
+        tables = [conform(read_table(path))] if path.exists() else []
         last_hash = None
         for part in parts:
             last_hash, configs[last_hash], rows = _read_part(part)
-            tables.append(rows.select(FACES_SCHEMA.names).cast(FACES_SCHEMA))
+            tables.append(conform(rows))
         if latest is not None:
             configs[latest] = config
         table = _newest_per_key(pa.concat_tables(tables) if tables else FACES_SCHEMA.empty_table())

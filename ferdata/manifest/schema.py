@@ -53,6 +53,7 @@ FACES_SCHEMA = pa.schema([
     pa.field("transform", _POINTS),          # 2x3 affine, original pixels -> crop pixels, row-major
     pa.field("crop_path", pa.string()),      # relative to the manifest dir; null when skipped
     pa.field("error", pa.string()),
+    pa.field("padded", pa.bool_()),          # searched on an upsampled, padded copy (tight crops)
     *(pa.field(s, pa.float64()) for s in STAGES),
 ])
 

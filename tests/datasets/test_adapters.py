@@ -254,7 +254,7 @@ def test_ferplus_folders_keep_votes_box_and_rule(tmp_path):
     # plurality labels the split vote; the paper's rule does not
     plural = run("ferplus", exp.source, tmp_path / "p", label_rule="plurality").manifest.images().to_pylist()
     assert {r["ferplus_name"]: r["label"] for r in plural}["fer0000000.png"] == "neutral"
-    with pytest.raises(FerdataError, match="--label-rule 'vote'"):
+    with pytest.raises(FerdataError, match="label_rule 'vote'"):
         run("ferplus", exp.source, tmp_path / "x", label_rule="vote")
 
 

@@ -3,6 +3,7 @@ against one call per image."""
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -10,8 +11,11 @@ import numpy as np
 import pytest
 
 from ferdata.errors import FerdataError
-from ferdata.faces import create_detector, detector_options, geometry, list_detectors
+from ferdata.faces import create_detector, detector_options, geometry, get_detector_class, list_detectors
+from ferdata.faces.preprocess import find_faces, make_config
 from ferdata.imageio import read_image
+
+from ferdata.faces.base import Face
 
 from .conftest import landmarks_68
 
@@ -37,13 +41,56 @@ def jaffe_faces(real_data: Path) -> list[np.ndarray]:
     return [read_image(p) for p in paths]
 
 
-def test_registry_lists_the_four_detectors():
-    assert list_detectors() == ["given", "haar", "mediapipe", "mtcnn"]
+def test_registry_lists_the_five_detectors():
+    assert list_detectors() == ["given", "haar", "mediapipe", "mtcnn", "none"]
     assert list_detectors("m*") == ["mediapipe", "mtcnn"]
 
 
+PIXEL_DETECTORS = [n for n in list_detectors() if get_detector_class(n).reads_pixels]
+#: JAFFE's face box in KA.AN1.39 / KM.HA1.4 and where the eyes are in that crop
+TIGHT_BOX = (54, 53, 188, 241)
+TIGHT_EYES = ((99.0 - 54, 127.0 - 53), (160.0 - 54, 130.0 - 53))
+
+
 @pytest.mark.real_data
-@pytest.mark.parametrize("name", list_detectors())
+@pytest.mark.parametrize("side", [None, 48], ids=["tight", "tight-48px"])
+@pytest.mark.parametrize("name", PIXEL_DETECTORS)
+def test_detector_finds_a_padded_tight_crop(name, side, jaffe_faces):
+    """A real face cut out at its box (and shrunk to FER-2013's 48 px): the search pads and
+    upsamples it, finds the face, and maps box and eyes back inside the crop's own pixels."""
+    import cv2
+
+    x0, y0, x1, y1 = TIGHT_BOX
+    crop = np.ascontiguousarray(jaffe_faces[0][y0:y1, x0:x1])
+    scale = 1.0 if side is None else side / crop.shape[1]
+    if side is not None:
+        crop = cv2.resize(crop, (side, round(crop.shape[0] * scale)), interpolation=cv2.INTER_AREA)
+    cfg = make_config(name, align="rotate", pre_cropped=True)
+    assert cfg.pad == "always" and cfg.padding.does_something
+    faces = find_faces(detector_for(cfg), crop, cfg)
+    assert faces, f"{name} found no face in a padded tight crop {crop.shape}"
+    face = max(faces, key=lambda f: f.area)
+    h, w = crop.shape[:2]
+    fx0, fy0, fx1, fy1 = face.box
+    assert 0 <= fx0 < fx1 <= w and 0 <= fy0 < fy1 <= h, face.box
+    assert fx1 - fx0 > 0.5 * w
+    if name == "haar" and not face.has_eyes:
+        return  # the eye cascade is allowed to miss (the crop is then cut unrotated)
+    assert face.has_eyes, f"{name} gave no eye centres on the padded crop"
+    d = math.dist(*TIGHT_EYES) * scale
+    for got, want in zip((face.eye_left, face.eye_right), TIGHT_EYES):
+        assert math.dist(got, (want[0] * scale, want[1] * scale)) < 0.25 * d, (got, want)
+
+
+def detector_for(cfg):
+    key = (cfg.detector, json.dumps(cfg.detector_options, sort_keys=True))
+    if key not in _cache:
+        _cache[key] = create_detector(cfg.detector, **cfg.detector_options)
+    return _cache[key]
+
+
+@pytest.mark.real_data
+@pytest.mark.parametrize("name", [n for n in list_detectors() if n != "none"])
 def test_detector_finds_the_real_face(name, jaffe_faces):
     image = jaffe_faces[0]
     faces = detector(name).detect(image, GIVEN_ROW if name == "given" else None)
@@ -65,9 +112,21 @@ def test_detector_finds_the_real_face(name, jaffe_faces):
     assert math.dist(face.eye_right, (160.0, 130.0)) < 0.2 * (rx - lx)
 
 
-@pytest.mark.parametrize("name", list_detectors())
+@pytest.mark.parametrize("name", [n for n in list_detectors() if n != "none"])
 def test_detector_finds_nothing_in_a_blank_image(name):
     assert detector(name).detect(np.full((200, 240, 3), 128, np.uint8)) == []
+    cfg = make_config(name, align="rotate", pre_cropped=True)
+    assert find_faces(detector_for(cfg), np.full((48, 48), 128, np.uint8), cfg) == []
+
+
+def test_none_is_the_whole_image_with_mesh_eyes_only_when_asked():
+    blank = np.full((48, 40), 128, np.uint8)
+    assert detector("none").detect(blank) == [Face((0.0, 0.0, 40.0, 48.0))]
+    cfg = make_config("none", align="spatial")
+    assert cfg.detector_options == {"eyes": True, "min_confidence": 0.5} and cfg.pad == "always"
+    assert make_config("none").pad == "never"
+    (face,) = find_faces(detector_for(cfg), blank, cfg)
+    assert face.box == (0.0, 0.0, 40.0, 48.0) and not face.has_eyes  # nothing to align by: cropped unrotated
 
 
 @pytest.mark.real_data

@@ -258,3 +258,47 @@ def test_a_damaged_journal_part_is_named_in_one_line(fake_faces):
     part.write_bytes(b"ARROW1\x00\x00 not really")
     with pytest.raises(FerdataError, match=r"abc-1-000001\.arrow is not a readable journal part.*delete it"):
         run(m, size=32)
+
+
+def test_pad_is_resolved_per_detector_and_manifest():
+    assert make_config("mtcnn").pad == "auto"
+    tight = make_config("mtcnn", pre_cropped=True)
+    assert tight.pad == "always" and tight.padding.does_something
+    assert make_config("mtcnn", pre_cropped=False).pad == "retry"
+    assert make_config("given", pre_cropped=True).pad == "never"  # boxes from the row: nothing to pad
+    assert not make_config("given").padding.does_something
+    assert make_config("none", align="rotate").pad == "always" and make_config("none").pad == "never"
+    custom = make_config("haar", pad="always", pad_border=0.4, pad_mode="constant", upsample_to=200)
+    assert (custom.pad_border, custom.pad_mode, custom.upsample_to) == (0.4, "constant", 200)
+    assert preprocess_module.resolve_pad(make_config("mtcnn"), True) == tight
+    assert len({make_config("mtcnn", pad=p).hash for p in ("always", "retry", "never")}) == 3
+    assert make_config("mtcnn", pad="always").hash != make_config("mtcnn", pad="always", pad_border=0.3).hash
+    with pytest.raises(FerdataError, match="pad 'sometimes'"):
+        make_config(pad="sometimes")
+
+
+def test_too_few_faces_warn_in_one_line_and_min_face_rate_fails(fake_faces):
+    m = fake_faces.manifest
+    r = run(m, size=32)  # 8 of the 10 readable images have a given box
+    assert r.detection_rate == pytest.approx(0.8)
+    assert r.warning is not None and "\n" not in r.warning
+    assert "80.0% of 10 readable images" in r.warning and "--detector none" in r.warning
+    assert run(m, size=32, min_face_rate=0.8).n_processed == 0  # exactly at the floor passes
+    with pytest.raises(preprocess_module.FaceRateError, match=r"80\.0% of 10 readable images .* below min_face_rate 0\.9"):
+        run(m, size=48, min_face_rate=0.9)
+    assert len(read_faces(m, make_config("given", size=48).hash)) == 11  # the rows were kept
+    assert preprocess_module.face_rate_warning({"detector": "given"}, 9, 10) is None
+
+
+def test_a_faces_table_from_before_the_padded_column_is_merged(fake_faces):
+    m = fake_faces.manifest
+    r = run(m, size=32)
+    path = m.dir / "faces.parquet"
+    old = pq.read_table(path)
+    write_table(path, old.drop_columns(["padded"]), read_metadata(path))
+    assert "padded" not in pq.read_schema(path).names
+    r2 = run(m, size=40)
+    merged = read_faces(m)
+    assert merged.num_rows == 22 and "padded" in merged.column_names
+    assert read_faces(m, r.config_hash).column("padded").null_count == 11
+    assert r2.counts["padded"] == 0

@@ -60,7 +60,7 @@ def test_weights_lookup(tmp_path, monkeypatch, random_mobilenet):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.delenv(ENV_WEIGHTS, raising=False)
     assert find_weights() is None
-    with pytest.raises(FerdataError, match="--weights .*no such file"):
+    with pytest.raises(FerdataError, match="weights .*no such file"):
         find_weights(tmp_path / "missing.pth")
     monkeypatch.setenv(ENV_WEIGHTS, str(random_mobilenet))
     assert find_weights() == random_mobilenet

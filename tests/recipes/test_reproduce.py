@@ -143,6 +143,6 @@ def test_two_stages_ensembles_and_errors(setup, tmp_path: Path) -> None:
         reproduce(recipe(key="faces"), tmp_path, options=ReproduceOptions(**opts))
     with pytest.raises(FerdataError, match="no protocol row nope"):
         reproduce(recipe(), data, options=ReproduceOptions(only=("nope",), **opts))
-    with pytest.raises(FerdataError, match="give --data faces=DIR"):
+    with pytest.raises(FerdataError, match="give data faces=DIR"):
         reproduce(recipe("x", extra='init = "tiny-stage"', key="other"), data, options=ReproduceOptions(**opts))
     assert load_recipe_file(second).model.init == "tiny-stage"
