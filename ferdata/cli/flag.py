@@ -54,14 +54,17 @@ def flag_command(
     filter_by: Annotated[str | None, typer.Option(
         "--filter-by", help="Which images confident learning flags; cleanlab's names and meanings "
                             "(prune_by_noise_rate, prune_by_class, both, confident_learning, predicted_neq_given, "
-                            "low_normalized_margin, low_self_confidence) or low_score: as many as confident "
-                            "learning estimates, highest --rank-by score first [default: low_score].")] = None,
+                            "low_normalized_margin, low_self_confidence), low_score: as many as confident "
+                            "learning estimates, highest --rank-by score first, or confident_other: where the "
+                            "calibrated probability of another class is >= 0.6 [default: low_score; "
+                            "confident_other when the scorer is near chance or has under 50 images per "
+                            "class].")] = None,
     manifests: ManifestsOpt = None,
 ) -> None:
     """Find likely mislabeled images with confident learning on out-of-fold probabilities; writes suspects.parquet."""
     from ferdata.errors import FerdataError
     from ferdata.manifest import Manifest
-    from ferdata.noise import DEFAULT_FILTER_BY, flag, oof_from_model, read_run_predictions
+    from ferdata.noise import flag, oof_from_model, read_run_predictions
     from ferdata.oof.scorer import cpu_seconds
 
     started, cpu_start = time.perf_counter(), cpu_seconds()
@@ -112,7 +115,7 @@ def flag_command(
                                    f" + {scored.head['kind']} head per fold"),
                         ("split", f"{scored.split_name} ({scored.protocol}, in memory; copies and near-copies "
                                   "share a fold)")]
-    result = flag(manifest, oof, rank_by=rank_by, filter_by=filter_by or DEFAULT_FILTER_BY, progress=progress)
+    result = flag(manifest, oof, rank_by=rank_by, filter_by=filter_by, progress=progress)
     for note in notes:
         console.print(f"[yellow]note:[/] {note}", highlight=False)
     rows: list[tuple[str, object]] = [("suspects", str(result.path))]
@@ -122,7 +125,9 @@ def flag_command(
     rows += [("images scored", result.n_scored),
              ("out-of-fold accuracy", round(result.accuracy, 4)),
              (f"majority baseline ({result.majority_class})", round(result.baseline, 4)),
-             ("flagged by confident learning", f"{result.n_flagged:,} ({result.flagged_share:.1%} of scored)"),
+             ("flagged by the scorer", f"{result.n_flagged:,} ({result.flagged_share:.1%} of scored)"),
+             ("rule (--filter-by)", result.rule if result.rule != "confident_other" else
+              f"confident_other (confident learning estimates {result.n_estimated:,})"),
              ("questioned by the data only", result.n_data_only)]
     rows += [(f"noise rate {c} (threshold {result.thresholds.get(c, float('nan')):.2f})", round(r, 3))
              for c, r in result.noise_rates.items()]
