@@ -112,7 +112,9 @@ def flag_command(
         oof, notes = scored.oof, scored.notes
         what = "MobileNetV2 (ImageNet)" if scored.descriptor == "mobilenet_v2" else "HOG"
         source_rows += [("scorer", f"{what} descriptors{' (cached)' if scored.cached_descriptors else ''}"
-                                   f" + {scored.head['kind']} head per fold"),
+                                   f" + {scored.head['kind']} head per fold"
+                                   + (f" ({scored.head['seeds']} seeds averaged)" if scored.head.get("seeds", 1) > 1
+                                      else "")),
                         ("split", f"{scored.split_name} ({scored.protocol}, in memory; copies and near-copies "
                                   "share a fold)")]
     result = flag(manifest, oof, rank_by=rank_by, filter_by=filter_by, progress=progress)
