@@ -53,6 +53,8 @@ CONFIDENT_OTHER_P = 0.6
 #: Fewer labelled images per class than this (median over classes) and a scorer cannot tell
 #: its own mistakes from label errors: ``flag`` then flags only confident disagreements.
 MIN_PER_CLASS = 50
+#: ... unless the scorer is this accurate: then its disagreements are few and credible.
+SURE_ACCURACY = 0.8
 
 
 
@@ -476,8 +478,8 @@ def scorer_doubts(name: str, labels: np.ndarray, probs: np.ndarray, classes: Seq
     """Why the scorer's estimate of how many labels are wrong cannot be trusted (empty: it can).
 
     Near the majority baseline the scorer barely beats guessing; with few images per class
-    it is undertrained and person-specific, and confident learning reads every mistake of
-    its own as a label error (JAFFE: 57 % "mislabeled" at accuracy 0.43, where the raters
+    (and an accuracy under :data:`SURE_ACCURACY`) it is undertrained and person-specific,
+    and confident learning reads every mistake of its own as a label error (JAFFE: 57 % "mislabeled" at accuracy 0.43, where the raters
     question about 6 %).
     """
     n = len(labels)
@@ -492,7 +494,7 @@ def scorer_doubts(name: str, labels: np.ndarray, probs: np.ndarray, classes: Seq
                       f"baseline {baseline:.2f} (always '{classes[int(counts.argmax())]}'): the scorer barely beats "
                       "guessing")
     per_class = float(np.median(counts[counts > 0]))
-    if per_class < MIN_PER_CLASS:
+    if per_class < MIN_PER_CLASS and accuracy < SURE_ACCURACY and not doubts:  # one reason is enough
         doubts.append(f"{name} has {per_class:.0f} images per class (median), under {MIN_PER_CLASS}: too few for the "
                       f"scorer (out-of-fold accuracy {accuracy:.2f}) to tell its own mistakes from label errors")
     return doubts
