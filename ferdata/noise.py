@@ -479,8 +479,8 @@ def scorer_doubts(name: str, labels: np.ndarray, probs: np.ndarray, classes: Seq
 
     Near the majority baseline the scorer barely beats guessing; with few images per class
     (and an accuracy under :data:`SURE_ACCURACY`) it is undertrained and person-specific,
-    and confident learning reads every mistake of its own as a label error (JAFFE: 57 % "mislabeled" at accuracy 0.43, where the raters
-    question about 6 %).
+    and confident learning reads every mistake of its own as a label error (JAFFE: 57 % "mislabeled" at accuracy 0.43, where the raters'
+    top emotion differs from 16 % of the labels).
     """
     n = len(labels)
     if not n:
