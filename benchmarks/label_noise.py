@@ -269,7 +269,7 @@ def real(args: argparse.Namespace) -> None:
         print(f"\nFER-2013 complete: {n:,} images scored, out-of-fold accuracy {accuracy:.3f} "
               f"(majority baseline {baseline:.3f}); ferdata flagged {len(flagged):,} "
               f"({len(flagged) / n:.1%}; {int(ferdata_mask.sum()):,} of them scored), cleanlab {int(cleanlab_mask.sum()):,}, "
-              f"trivial rule {int(trivial_mask.sum()):,}")
+              f"trivial rule {int(trivial_mask.sum()):,}; rule {meta['filter_by']}, head {meta['source'].get('head')}")
         print(f"time: wall {timing['wall_s'] / 60:.1f} min, CPU {timing['cpu_s'] / 60:.1f} min "
               f"(= {timing['cpu_s'] / 120:.1f} min on 2 cores), load average {timing['load_before']:.1f} before, "
               f"{timing['load_after']:.1f} after")

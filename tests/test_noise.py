@@ -21,11 +21,14 @@ from ferdata.noise import (
     confident_joint,
     data_reasons,
     find_label_issues,
+    fit_temperature,
     flag,
     info_sections,
     per_class_thresholds,
     rank_scores,
     read_run_predictions,
+    scorer_doubts,
+    temperature_scale,
 )
 from tests.noise_helpers import cached_fold_runs, fake_manifest, synthetic_runs
 
@@ -214,7 +217,7 @@ def test_flag_writes_ranked_suspects(tmp_path):
     manifest = fake_manifest(tmp_path)
     runs, disputed = synthetic_runs(manifest, tmp_path / "runs")
     images_before = manifest.images_path.read_bytes()
-    result = flag(manifest, read_run_predictions(runs))
+    result = flag(manifest, read_run_predictions(runs), filter_by="low_score")  # tiny data: count by confident learning
     table = read_table(result.path)
     assert table.schema.remove_metadata().equals(SUSPECTS_SCHEMA)
     assert set(table.column("image_id").to_pylist()) == disputed
@@ -243,13 +246,53 @@ def test_flag_adds_data_only_suspects(tmp_path):
                                               "rating_sad": [3.5 if i == 5 else 1.0 for i in range(36)],
                                               "rating_top": tops})
     runs, disputed = synthetic_runs(manifest, tmp_path / "runs")
-    flag(manifest, read_run_predictions(runs))
+    flag(manifest, read_run_predictions(runs), filter_by="low_score")  # tiny data: count by confident learning
     table, = [read_table(manifest.table_path("suspects.parquet"))]
     by_id = {r["image_id"]: r for r in table.to_pylist()}
     fifth = manifest.images().to_pylist()[5]["image_id"]
     assert fifth not in disputed
     assert by_id[fifth]["flagged_by"] == "data" and by_id[fifth]["suggested_label"] == "sad"
     assert by_id[fifth]["reasons"][0].startswith("ratings: raters' top is sad")
+
+
+def test_temperature_undoes_overconfidence():
+    given, probs, _ = synthetic(n=3000, noise=0.0)
+    sharp = temperature_scale(probs, 0.5)  # the same model, twice as sure of itself
+    assert fit_temperature(given, sharp) == pytest.approx(2 * fit_temperature(given, probs), rel=0.05)
+    assert np.allclose(temperature_scale(sharp, 2.0), probs)
+
+
+def test_scorer_doubts():
+    given, probs, _ = synthetic(n=900, k=5)  # 180 per class, accuracy far above the baseline
+    assert scorer_doubts("x", given, probs, "abcde") == []
+    small = scorer_doubts("tiny", given[:100], probs[:100], "abcde")
+    assert small == []  # few images, but a scorer this accurate is believed
+    weak = probs[:100].copy()
+    weak[:40] = probs[100:140]  # 40 images scored as if they were others: accuracy about 0.6
+    weak = scorer_doubts("tiny", given[:100], weak, "abcde")
+    assert len(weak) == 1 and "images per class (median), under 50" in weak[0]
+    shuffled = np.random.default_rng(0).permutation(given)
+    assert "within 10 points of the majority baseline" in scorer_doubts("x", shuffled, probs, "abcde")[0]
+
+
+def test_flag_counts_only_confident_disagreements_when_it_cannot_trust_the_scorer(tmp_path):
+    """12 images per class: confident learning would read the scorer's own mistakes as label
+    errors, so flag keeps only the images it confidently puts in another class and says so."""
+    manifest = fake_manifest(tmp_path)
+    runs, _ = synthetic_runs(manifest, tmp_path / "runs")
+    oof = read_run_predictions(runs)
+    result = flag(manifest, oof)
+    assert result.rule == "confident_other"
+    calibrated = temperature_scale(oof.probs, fit_temperature(oof.labels, oof.probs))
+    calibrated[np.arange(len(oof.labels)), oof.labels] = 0
+    assert result.n_flagged == int((calibrated.max(1) >= 0.6).sum())
+    [warning] = result.warnings
+    assert "12 images per class (median), under 50" in warning and "not trustworthy" in warning
+    assert f"only the {result.n_flagged} images" in warning and "--filter-by low_score" in warning
+    assert read_metadata(result.path)["filter_by"] == "confident_other"
+    chosen = flag(manifest, oof, filter_by="low_score")
+    assert chosen.rule == "low_score" and chosen.n_flagged == result.n_estimated
+    assert "not trustworthy" in chosen.warnings[0] and "only the" not in chosen.warnings[0]
 
 
 def test_flag_rejects_predictions_of_another_manifest(tmp_path):
@@ -270,9 +313,10 @@ def test_flag_and_info_cli(tmp_path, monkeypatch):
     monkeypatch.setenv("FERDATA_MANIFESTS", str(manifest.dir.parent))
     result = runner.invoke(app, ["info", "fake", "--suspects", "4"])
     assert result.exit_code == 0 and "none yet" in result.output
-    result = runner.invoke(app, ["flag", "fake", "--from-runs", str(runs[0]), "--from-runs", str(runs[1])])
+    result = runner.invoke(app, ["flag", "fake", "--from-runs", str(runs[0]), "--from-runs", str(runs[1]),
+                                     "--filter-by", "low_score"])
     assert result.exit_code == 0, result.output
-    assert "flagged by confident learning" in result.output and "top suspects" in result.output
+    assert "flagged by the scorer" in result.output and "top suspects" in result.output
     result = runner.invoke(app, ["info", "fake", "--suspects", "4"], env={"COLUMNS": "200"})
     assert result.exit_code == 0 and "top 4 of 9 suspects" in result.output
     for args, message in ((["flag", "fake", "--from-runs", str(tmp_path / "nope")], "does not exist"),
@@ -304,11 +348,11 @@ def test_an_image_relabelled_since_training_is_no_model_suspect(tmp_path):
     manifest = fake_manifest(tmp_path)
     runs, disputed = synthetic_runs(manifest, tmp_path / "runs")
     oof = read_run_predictions(runs)
-    first = read_table(flag(manifest, oof).path).to_pylist()[0]
+    first = read_table(flag(manifest, oof, filter_by="low_score").path).to_pylist()[0]
     append_decisions(manifest, [{"image_id": first["image_id"], "old_label": first["given_label"],
                                  "new_label": first["suggested_label"], "annotator": "a", "time": "t",
                                  "project": "p", "task_id": 1, "source": "label-studio"}])
-    again = flag(manifest, oof)
+    again = flag(manifest, oof, filter_by="low_score")
     ids = read_table(again.path).column("image_id").to_pylist()
     assert first["image_id"] not in ids and set(ids) == disputed - {first["image_id"]}
     assert again.n_flagged == len(disputed) - 1

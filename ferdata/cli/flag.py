@@ -73,8 +73,11 @@ def flag_command(
     filter_by: Annotated[str | None, typer.Option(
         "--filter-by", help="Which images confident learning flags; cleanlab's names and meanings "
                             "(prune_by_noise_rate, prune_by_class, both, confident_learning, predicted_neq_given, "
-                            "low_normalized_margin, low_self_confidence) or low_score: as many as confident "
-                            "learning estimates, highest --rank-by score first [default: low_score].")] = None,
+                            "low_normalized_margin, low_self_confidence), low_score: as many as confident "
+                            "learning estimates, highest --rank-by score first, or confident_other: where the "
+                            "calibrated probability of another class is >= 0.6 [default: low_score; "
+                            "confident_other when the scorer is near chance or has under 50 images per "
+                            "class].")] = None,
     partial: Annotated[bool, typer.Option(
         "--partial", help="With --from-runs: flag from runs that miss folds of their split (the rest stay unscored).")]
         = False,
@@ -85,12 +88,7 @@ def flag_command(
     """Find likely mislabeled images with confident learning on out-of-fold probabilities; writes suspects.parquet."""
     from ferdata.errors import FerdataError
     from ferdata.manifest import Manifest
-    from ferdata.noise import (
-        DEFAULT_FILTER_BY,
-        flag,
-        oof_from_model,
-        read_run_predictions,
-    )
+    from ferdata.noise import flag, oof_from_model, read_run_predictions
     from ferdata.oof.scorer import cpu_seconds
 
     started, cpu_start = time.perf_counter(), cpu_seconds()
@@ -140,11 +138,13 @@ def flag_command(
         oof, notes = scored.oof, scored.notes
         what = "MobileNetV2 (ImageNet)" if scored.descriptor == "mobilenet_v2" else "HOG"
         source_rows += [("scorer", f"{what} descriptors{' (cached)' if scored.cached_descriptors else ''}"
-                                   f" + {scored.head['kind']} head per fold"),
+                                   f" + {scored.head['kind']} head per fold"
+                                   + (f" ({scored.head['seeds']} seeds averaged)" if scored.head.get("seeds", 1) > 1
+                                      else "")),
                         ("split", f"{scored.split_name} ({scored.protocol}, in memory; copies and near-copies "
                                   "share a fold)")]
     with lock_waits(no_wait):
-        result = flag(manifest, oof, rank_by=rank_by, filter_by=filter_by or DEFAULT_FILTER_BY, progress=progress)
+        result = flag(manifest, oof, rank_by=rank_by, filter_by=filter_by, progress=progress)
     s = Summary(f"flag {manifest.name}")
     if result.top:
         s.table("top suspects", ("rank", "path", "given", "suggested", "score"),
@@ -157,8 +157,10 @@ def flag_command(
         s.row(label, value)
     s.row("images scored", result.n_scored).row("out-of-fold accuracy", round(result.accuracy, 4))
     s.row(f"majority baseline ({result.majority_class})", round(result.baseline, 4), key="majority_baseline")
-    s.row("flagged by confident learning", f"{result.n_flagged:,} ({result.flagged_share:.1%} of scored)",
-          key="flagged_by_confident_learning")
+    s.row("flagged by the scorer", f"{result.n_flagged:,} ({result.flagged_share:.1%} of scored)",
+          key="flagged_by_the_scorer")
+    s.row("rule (--filter-by)", result.rule if result.rule != "confident_other" else
+          f"confident_other (confident learning estimates {result.n_estimated:,})", key="rule")
     s.row("flagged", result.n_flagged, show=False).row("flagged share", round(result.flagged_share, 4), show=False)
     s.row("questioned by the data only", result.n_data_only)
     unscored = sum(p["unscored"] for p in (oof.source.get("partial") or {}).values())

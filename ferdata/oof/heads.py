@@ -3,7 +3,12 @@
 Each head sees a fold's training images twice, as they are and mirrored (a mirrored face
 shows the same expression), and scores a held-out image by the mean of its two
 probability vectors (test-time flip). ``logistic`` is scikit-learn's multinomial logistic
-regression on standardised descriptors; ``mlp`` a one-hidden-layer network in torch.
+regression on standardised descriptors; ``mlp`` a one-hidden-layer network in torch
+(``seeds`` of them averaged); ``auto``, the default, the MLP with three seeds from
+:data:`MLP_MIN_IMAGES` training images on, else logistic regression. On FER-2013 the MLP
+scores far better than the linear head (``benchmarks/label_noise.py --real``: out-of-fold
+accuracy 0.616 against 0.577, against FER+ precision in the top 1 % 0.917 against 0.853 and
+average precision 0.658 against 0.629).
 """
 
 from __future__ import annotations
@@ -15,12 +20,17 @@ import numpy as np
 
 from ferdata.errors import FerdataError
 
-HEADS = ("logistic", "mlp")
+HEADS = ("auto", "logistic", "mlp")
+#: ``auto``: the MLP (averaged over seeds) from this many training images on, else logistic
+#: regression; a small network needs thousands of images (10 epochs are a few dozen steps on
+#: JAFFE), a linear head does not.
+MLP_MIN_IMAGES = 2000
+MLP_SEEDS = 3
 
 
 @dataclass(frozen=True)
 class HeadSpec:
-    kind: str = "logistic"
+    kind: str = "auto"
     options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -29,6 +39,15 @@ class HeadSpec:
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, **self.options}
+
+
+def resolve(spec: HeadSpec, n_train: int) -> HeadSpec:
+    """``auto`` made concrete for a training part of ``n_train`` images."""
+    if spec.kind != "auto":
+        return spec
+    if n_train >= MLP_MIN_IMAGES:
+        return HeadSpec("mlp", {"seeds": MLP_SEEDS, **spec.options})
+    return HeadSpec("logistic")
 
 
 def fit_predict(spec: HeadSpec, train: np.ndarray, train_mirror: np.ndarray | None, labels: np.ndarray,
@@ -40,6 +59,7 @@ def fit_predict(spec: HeadSpec, train: np.ndarray, train_mirror: np.ndarray | No
         raise FerdataError("a fold's training part holds a single class; use fewer folds or more images")
     # One BLAS thread: on a busy machine competing BLAS threads spin and wait, 5-25x slower.
     with threadpool_limits(limits=1):
+        spec = resolve(spec, len(labels))
         if spec.kind == "logistic":
             return _logistic(train, train_mirror, labels, test, test_mirror, n_classes, seed=seed, **spec.options)
         return _mlp(train, train_mirror, labels, test, test_mirror, n_classes, seed=seed, **spec.options)
@@ -73,14 +93,15 @@ def _logistic(train, train_mirror, labels, test, test_mirror, n_classes, *, seed
 
 def _mlp(train, train_mirror, labels, test, test_mirror, n_classes, *, seed: int = 0, hidden: int = 512,  # noqa: ANN001
          epochs: int = 10, dropout: float = 0.5, input_dropout: float = 0.2, lr: float = 1e-3,
-         weight_decay: float = 1e-4, batch_size: int = 128) -> np.ndarray:
+         weight_decay: float = 1e-4, batch_size: int = 128, seeds: int = 1) -> np.ndarray:
     import torch
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # small matrices: a second thread only waits (badly so on a busy machine)
-    try:
-        return _train_mlp(torch, train, train_mirror, labels, test, test_mirror, n_classes, seed, hidden, epochs,
-                          dropout, input_dropout, lr, weight_decay, batch_size)
+    try:  # several seeds averaged: a steadier ranking of the doubtful images
+        return np.mean([_train_mlp(torch, train, train_mirror, labels, test, test_mirror, n_classes, seed + 1000 * s,
+                                   hidden, epochs, dropout, input_dropout, lr, weight_decay, batch_size)
+                        for s in range(max(1, int(seeds)))], axis=0)
     finally:
         torch.set_num_threads(threads)
 

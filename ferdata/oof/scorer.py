@@ -28,7 +28,7 @@ from ferdata.manifest.crops import crop_paths, latest_crop_config
 from ferdata.manifest.effective import images_with_effective_labels
 from ferdata.noise import OutOfFold
 from ferdata.oof.backbone import BackboneSpec, describe, find_weights, weights_hint
-from ferdata.oof.heads import HeadSpec, fit_predict
+from ferdata.oof.heads import HeadSpec, fit_predict, resolve
 from ferdata.oof.split import DEFAULT_FOLDS, flag_split
 from ferdata.progress import NullProgress, ProgressSink
 
@@ -103,6 +103,8 @@ def score_out_of_fold(manifest: Manifest, *, weights: str | os.PathLike | None =
     k = len(cset.classes)
     probs = np.zeros((len(ids), k))
     n_folds = int(split.metadata["n_folds"])
+    smallest = min((int((fold != f).sum()) for f in range(n_folds) if (fold == f).any()), default=len(ids))
+    head = resolve(head, smallest)
     progress.start(f"fitting a {head.kind} head per fold", n_folds)
     for f in range(n_folds):
         held = fold == f

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from ferdata.errors import FerdataError
-from ferdata.oof.heads import HEADS, HeadSpec, fit_predict
+from ferdata.oof.heads import HEADS, MLP_MIN_IMAGES, MLP_SEEDS, HeadSpec, fit_predict, resolve
 
 
 def blobs(n: int = 240, d: int = 20, k: int = 3, seed: int = 0):
@@ -42,3 +42,18 @@ def test_bad_head_and_single_class_fold():
     x, _, _ = blobs(n=10)
     with pytest.raises(FerdataError, match="single class"):
         fit_predict(HeadSpec(), x, None, np.zeros(10, np.int64), x, None, 2)
+
+
+def test_auto_head_is_linear_on_small_data_and_a_seed_averaged_mlp_on_large():
+    assert resolve(HeadSpec(), MLP_MIN_IMAGES - 1) == HeadSpec("logistic")
+    assert resolve(HeadSpec(), MLP_MIN_IMAGES) == HeadSpec("mlp", {"seeds": MLP_SEEDS})
+    assert resolve(HeadSpec("mlp", {"hidden": 8}), 10) == HeadSpec("mlp", {"hidden": 8})
+
+
+def test_mlp_seeds_are_averaged():
+    x, mirror, y = blobs()
+    opts = {"epochs": 5, "hidden": 16}
+    one = [fit_predict(HeadSpec("mlp", opts), x[:180], mirror[:180], y[:180], x[180:], mirror[180:], 3, seed=s)
+           for s in (0, 1000)]
+    two = fit_predict(HeadSpec("mlp", {**opts, "seeds": 2}), x[:180], mirror[:180], y[:180], x[180:], mirror[180:], 3)
+    assert np.allclose(two, (one[0] + one[1]) / 2)

@@ -76,7 +76,7 @@ def test_flag_cli_default_summary(faces_manifest, random_mobilenet, tmp_path, mo
     res = runner.invoke(app, ["flag", str(faces_manifest.dir), "--runs", str(tmp_path / "runs"), "-j", "1"])
     assert res.exit_code == 0, res.output
     out = res.output
-    for row in ("out-of-fold accuracy", "majority baseline", "run folder", "flagged by confident learning",
+    for row in ("out-of-fold accuracy", "majority baseline", "run folder", "flagged by the scorer",
                 "CPU seconds", "MobileNetV2 (ImageNet) descriptors", "spi-4"):
         assert row in out, (row, out)
     assert "warning:" not in out  # the bars are learnable: far above the baseline
