@@ -26,6 +26,7 @@ import numpy as np
 
 from ferdata.errors import FerdataError, arg
 from ferdata.manifest import Manifest, manifests_root
+from ferdata.manifest.tables import IMAGES_TABLE
 from ferdata.progress import NullProgress, ProgressSink
 from ferdata.recipes.schema import DatasetSpec, ProtocolSpec, Recipe, load_recipe_file
 from ferdata.training import RunResult
@@ -240,7 +241,7 @@ class _Runner:
             raise FerdataError(f"{source} does not exist; give the {spec.key} dataset ({spec.adapter}: {spec.layout})")
         root = manifests_root(self.opts.manifests)
         mdir = root / spec.key
-        if (mdir / "images.parquet").exists():
+        if (mdir / IMAGES_TABLE).exists():
             m = Manifest.open(spec.key, root)
             meta = m.metadata()
             same_source = Path(str(meta.get("source_root", ""))).resolve() == source.resolve()

@@ -6,6 +6,7 @@ from typing import Any
 
 from ferdata.manifest import Manifest
 from ferdata.manifest.effective import label_decisions
+from ferdata.manifest.tables import LABELS_TABLE
 
 MAX_LISTED = 50
 
@@ -17,7 +18,7 @@ def info_sections(manifest: Manifest, relabels: bool = False, **_: Any) -> list[
     log = label_decisions(manifest).to_pylist()
     if not log:
         return [{"title": "relabel decisions", "columns": ("", ""),
-                 "rows": [["labels.parquet", f"none yet; review suspects with 'ferdata review push {manifest.name}' "
+                 "rows": [[LABELS_TABLE, f"none yet; review suspects with 'ferdata review push {manifest.name}' "
                                              f"and 'ferdata review pull {manifest.name}'"]]}]
     paths = dict(zip(*manifest.images(columns=["image_id", "path"]).to_pydict().values()))
     n_changed = sum(1 for r in log if r["old_label"] != r["new_label"])
