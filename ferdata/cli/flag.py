@@ -22,12 +22,12 @@ from ferdata.cli.common import (
 ORDER = 65
 
 EXAMPLES = (
-    Example("ferdata flag jaffe", "the default scorer: frozen ImageNet MobileNetV2 descriptors and a logistic head "
-                                  "per fold of the strictest split the data allows (no training run)"),
     Example("ferdata flag sfew --from-runs latest",
             "score every image with the runs of 'train --fold all' (each image by the fold that held it out)"),
     Example("ferdata flag sfew --model small-cnn --split spi-2 --epochs 1",
             "train one model per fold of a grouped split and score each fold's held-out images"),
+    Example("ferdata flag jaffe", "the default scorer: frozen ImageNet MobileNetV2 descriptors and a small head "
+                                  "per fold of the strictest split the data allows (no training run)"),
     Example("ferdata info sfew --suspects 10", "then: the top 10 suspects"),
 )
 

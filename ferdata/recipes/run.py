@@ -277,7 +277,7 @@ class _Runner:
         result = preprocess(m, config=config, workers=self.opts.workers, progress=self.progress)
         self.notes.append(f"{spec.key}: {detector} found a face in {result.detection_rate:.1%} of the images "
                           f"(crops {config.size} px{', grey' if config.gray else ''}, no face: {config.fallback})")
-        return config.hash
+        return result.config_hash  # the config as run: padding resolved for the manifest's layout
 
     # -- stages --
 
@@ -316,7 +316,13 @@ class _Runner:
         if key not in self.dirs:
             raise FerdataError(f"recipe {self.recipe.name} starts from recipe {stage.name} trained on {key} "
                                f"({stage.main.layout}): give {arg('data')} {key}=DIR, or {arg('init')} RUN (a finished run)")
-        sub = _Runner(stage, self.dirs[key], replace(self.opts, epochs=None, hp={}, init=None, only=()), self.progress, self.log)
+        # the stage reads only its own datasets: the parent's other --data keys are not its business
+        stage_keys = {d.key for d in stage.datasets}
+        for name in ([stage.model.init] if stage.model.init else []) + list(stage.model.members):
+            stage_keys |= {d.key for d in resolve_recipe(name, near=stage).datasets}
+        data = {k: v for k, v in self.opts.data.items() if k in stage_keys}
+        sub = _Runner(stage, self.dirs[key], replace(self.opts, epochs=None, hp={}, init=None, only=(), data=data),
+                      self.progress, self.log)
         sub.manifests = self.manifests
         sub.notes = self.notes
         row = sub._row(stage.protocols[0], None, label="stage 1")
@@ -503,8 +509,9 @@ class _Runner:
         self.log(f"{row.label}: {self.recipe.model.name} on all of {src.name}, tested on all of {dst.name}")
         result = self._train(src, name, src_crops, init_run, row)
         _account(row, result.folds or [result])
+        # the test side is read as the run was trained: its faces cropped the same way
         metrics = evaluate(result.run_dir, on=str(dst.dir), split=test_name, device=self.opts.device,
-                           progress=self.progress)
+                           make_crops=True, progress=self.progress)
         return [_metric(metrics, self.recipe.metric)], [metrics["test"]["majority_baseline"]], [str(result.run_dir)]
 
 

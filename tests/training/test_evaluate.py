@@ -126,7 +126,7 @@ def test_cross_dataset_eval_reads_the_crops_the_run_was_trained_on(tiny_manifest
     with pytest.raises(FerdataError) as info:
         evaluate(on_crops.run_dir, on=str(other.dir))
     msg = str(info.value)
-    assert "\n" not in msg and f"trained on face crops {config}" in msg and "--make-crops" in msg
+    assert "\n" not in msg and f"trained on face crops {config}" in msg and "make_crops" in msg  # the CLI shows it as --make-crops
     assert "ferdata preprocess other --detector haar --align none --size 32 --gray" in msg
     assert not crop_configs(other)  # nothing was made by the refusal
 
