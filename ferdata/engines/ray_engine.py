@@ -26,7 +26,6 @@ import contextlib
 import logging
 import os
 import pickle
-import sys
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
@@ -34,6 +33,7 @@ from typing import Any
 from ferdata.engines._registry import register_engine
 from ferdata.engines.base import Progress, R, T, default_chunksize
 from ferdata.errors import FerdataError
+from ferdata.quiet import stderr_silenced
 
 RAY_REQUIREMENT = "ray[data]==2.60.0"
 BLOCKS_PER_WORKER = 4
@@ -139,7 +139,7 @@ class RayExecutor:
         try:
             # joining: Ray's C++ client writes every failed retry to stderr (twenty lines for a
             # wrong address or a missing token); the one line raised below says what failed
-            with _stderr_silenced() if self.address else contextlib.nullcontext():
+            with stderr_silenced() if self.address else contextlib.nullcontext():
                 ray.init(**options)
         except (ConnectionError, TimeoutError, ValueError, RuntimeError) as exc:
             raise FerdataError(self._connect_error(exc)) from None
@@ -274,21 +274,6 @@ def _remote_args(resources: Mapping[str, float] | None) -> dict[str, Any]:
     if resources:
         args["resources"] = resources  # custom cluster resources, e.g. {"bigmem": 1}
     return args
-
-
-@contextlib.contextmanager
-def _stderr_silenced() -> Iterator[None]:
-    """File descriptor 2 points at /dev/null inside (C++ writes there directly)."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
 
 
 def _quiet_ray_data() -> None:

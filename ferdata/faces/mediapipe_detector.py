@@ -13,11 +13,8 @@ landmarks. Both models ship inside the mediapipe wheel.
 
 from __future__ import annotations
 
-import os
-import sys
 import warnings
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -25,26 +22,11 @@ import numpy as np
 from ferdata.errors import FerdataError
 from ferdata.faces._registry import register_detector
 from ferdata.faces.base import Detector, Face, Padding, Point, ordered_eyes
+from ferdata.quiet import stderr_silenced
 
 _MODELS = {"short": 0, "full": 1}
 # protobuf deprecation noise raised from inside mediapipe on every result it parses
 warnings.filterwarnings("ignore", message=r"SymbolDatabase\.GetPrototype", category=UserWarning)
-
-
-@contextmanager
-def _quiet_stderr() -> Iterator[None]:
-    """TFLite and absl print start-up chatter straight to file descriptor 2 (not through
-    Python), once per graph; hide it while the graphs are built and warmed up."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
 
 
 class FaceMeshEyes:
@@ -55,7 +37,7 @@ class FaceMeshEyes:
         import mediapipe as mp
 
         fm = mp.solutions.face_mesh
-        with _quiet_stderr():
+        with stderr_silenced():
             self._mesh = fm.FaceMesh(static_image_mode=True, max_num_faces=max_faces,
                                      min_detection_confidence=min_confidence)
             self._mesh.process(np.zeros((64, 64, 3), np.uint8))  # the first inference builds the delegates
@@ -98,7 +80,7 @@ class MediaPipeDetector(Detector):
         self.min_confidence = float(min_confidence)
         self.mesh = bool(mesh)
         self.max_faces = int(max_faces)
-        with _quiet_stderr():
+        with stderr_silenced():
             self._build()
 
     def _build(self) -> None:

@@ -13,6 +13,7 @@ import hashlib
 import re
 import warnings
 from collections import Counter
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,9 +32,9 @@ from ferdata.manifest.lock import manifest_lock
 from ferdata.manifest.schema import SPLIT_SCHEMA
 from ferdata.manifest.tables import ROLES, SPLITS_DIR
 from ferdata.progress import NullProgress, ProgressSink
+from ferdata.splits._registry import PROTOCOLS, create_protocol, get_protocol_class
 from ferdata.splits.audit import audit_split, content_codes, forbidden_summary
 from ferdata.splits.phash import near_pairs, perceptual_hashes
-from ferdata.splits._registry import PROTOCOLS, create_protocol, get_protocol_class
 from ferdata.splits.protocols import SplitProtocol
 
 SPLIT_FORMAT = 1
@@ -364,10 +365,8 @@ def make_split(manifest: Manifest, protocol: str, *, folds: int | None = None, s
     options = dict(folds=folds, seed=seed, val_size=val_size, test_size=test_size, classes=classes,
                    group_by=group_by, name=name, strict=strict, near_threshold=near_threshold, executor=executor,
                    workers=workers, progress=progress)
-    if not write:
-        return _make_split(manifest, protocol, write=False, **options)
-    with manifest_lock(manifest.dir):
-        return _make_split(manifest, protocol, write=True, **options)
+    with manifest_lock(manifest.dir) if write else nullcontext():  # a dry run takes no lock
+        return _make_split(manifest, protocol, write=write, **options)
 
 
 def _make_split(manifest: Manifest, protocol: str, *, folds: int | None = None, seed: int = 0,

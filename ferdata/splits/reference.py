@@ -23,6 +23,7 @@ import io
 import json
 import os
 from collections import Counter
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -244,13 +245,9 @@ def apply_reference(manifest: Manifest, reference: str | os.PathLike | Reference
     outside it, unreadable or unlabelled images and images the reference does not list get
     no role and are counted, as in :func:`ferdata.splits.make_split`.
     """
-    if not write:
+    with manifest_lock(manifest.dir) if write else nullcontext():  # a dry run takes no lock
         return _apply_reference(manifest, reference, classes=classes, name=name, strict=strict,
-                                near_threshold=near_threshold, write=False, executor=executor, workers=workers,
-                                progress=progress)
-    with manifest_lock(manifest.dir):
-        return _apply_reference(manifest, reference, classes=classes, name=name, strict=strict,
-                                near_threshold=near_threshold, write=True, executor=executor, workers=workers,
+                                near_threshold=near_threshold, write=write, executor=executor, workers=workers,
                                 progress=progress)
 
 
@@ -258,7 +255,12 @@ def _apply_reference(manifest: Manifest, reference: str | os.PathLike | Referenc
                      name: str | None, strict: bool, near_threshold: int | None, write: bool,
                      executor: Executor | None, workers: int | None, progress: ProgressSink | None) -> Any:
     from ferdata.splits import create_protocol
-    from ferdata.splits.make import DEFAULT_NEAR_THRESHOLD, MAX_NEAR_THRESHOLD, build_frame, finish_split
+    from ferdata.splits.make import (
+        DEFAULT_NEAR_THRESHOLD,
+        MAX_NEAR_THRESHOLD,
+        build_frame,
+        finish_split,
+    )
 
     progress = progress or NullProgress()
     fingerprint = manifest.images_fingerprint()
