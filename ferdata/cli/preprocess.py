@@ -137,7 +137,8 @@ def padding_text(config: dict) -> str:
     pad = config.get("pad", "never")
     if pad in ("never", "auto") or not (config.get("pad_border") or config.get("upsample_to")):
         return "none"
-    what = f"{config['pad_border']:g} × side {config['pad_mode']} border, upsampled to {config['upsample_to']} px"
+    what = f"{config['pad_border']:g} × side {config['pad_mode']} border"
+    what += f", upsampled to {config['upsample_to']} px" if config.get("upsample_to") else ", not upsampled"
     return f"{pad}: {what}" if pad == "always" else f"{pad} (when nothing is found as is): {what}"
 
 
