@@ -258,7 +258,9 @@ def _ingest_locked(adapter: Any, dataset: str, source_path: Path, name: str, mdi
     executor = executor or create_executor("local", workers=workers)
     progress.start("reading images", len(tasks))
     try:
-        for i, res in zip(todo, executor.map_chunks(_probe_chunk, tasks, progress=progress.advance)):
+        # strict: the engine's generator runs to its end here, so its pool stops now, not at
+        # garbage collection (where a Ctrl-C would be printed as an ignored exception)
+        for i, res in zip(todo, executor.map_chunks(_probe_chunk, tasks, progress=progress.advance), strict=True):
             results[i] = res
     finally:
         progress.finish()

@@ -2,7 +2,10 @@
 
 Only the main process reacts to SIGINT: pool workers ignore it (:func:`worker_ignores_sigint`,
 run first in every worker), so a Ctrl-C reaches the driver once, which stops the pool and
-reports what it kept (:class:`ferdata.errors.Interrupted`). Shutting a pool down runs
+reports what it kept (:class:`ferdata.errors.Interrupted`). A pool is started under
+:func:`sigint_blocked`: a Ctrl-C that lands while workers are forked would otherwise kill a
+worker before it ignores SIGINT, or interrupt a fork handler that holds a lock (``logging``'s),
+and the pool's next fork or its shutdown then waits forever. Shutting a pool down runs
 finalizers in which a ``KeyboardInterrupt`` would be printed and dropped by Python, so the
 shutdown runs under :func:`deferred_sigint`, which re-raises the interrupt afterwards.
 :func:`watch` records every SIGINT the process receives, so the CLI exits 130 even when
@@ -23,8 +26,13 @@ _received = threading.Event()
 
 
 def worker_ignores_sigint(initializer: Callable[..., Any] | None = None, initargs: tuple = ()) -> None:
-    """A pool worker's initializer: leave Ctrl-C to the driver, then run ``initializer``."""
+    """A pool worker's initializer: leave Ctrl-C to the driver, then run ``initializer``.
+
+    The worker was started with SIGINT blocked (:func:`sigint_blocked`); once it ignores the
+    signal, unblocking drops a Ctrl-C that was pending for it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     if initializer is not None:
         initializer(*initargs)
 
@@ -52,6 +60,26 @@ def deferred_sigint() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
         if got:
             raise KeyboardInterrupt
+
+
+@contextmanager
+def sigint_blocked() -> Iterator[None]:
+    """Keep SIGINT pending (not lost) while the block starts processes and threads.
+
+    Processes forked here, the fork server started here and threads started here inherit
+    the blocked mask, so no worker can die of a Ctrl-C before :func:`worker_ignores_sigint`
+    and no fork is interrupted half-way; the driver gets the Ctrl-C when the block ends, with
+    a whole pool to stop. The mask holds the signal only for this thread (the kernel hands it
+    to any other thread, a progress bar's say), so the handler holds it too."""
+    with deferred_sigint():
+        if not hasattr(signal, "pthread_sigmask") or not _in_main_thread():
+            yield
+            return
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            yield
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _handler(signum: int, frame: Any) -> None:  # noqa: ARG001

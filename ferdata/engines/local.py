@@ -10,7 +10,7 @@ from typing import Any
 
 from ferdata.engines._registry import register_engine
 from ferdata.engines.base import Progress, R, T, default_chunksize
-from ferdata.interrupts import deferred_sigint, worker_ignores_sigint
+from ferdata.interrupts import deferred_sigint, sigint_blocked, worker_ignores_sigint
 
 
 def available_cores() -> int:
@@ -95,15 +95,18 @@ class ProcessPoolExecutor:
             return
         ctx = mp.get_context(self.start_method or safe_start_method())
         # Workers ignore Ctrl-C: the driver alone gets it, stops the pool and says what it kept.
-        pool = ctx.Pool(min(self.workers, len(chunks)), initializer=worker_ignores_sigint,
-                        initargs=(initializer, initargs))
+        pool = None
         try:
+            with sigint_blocked():  # a Ctrl-C during the forks waits until the pool is whole
+                pool = ctx.Pool(min(self.workers, len(chunks)), initializer=worker_ignores_sigint,
+                                initargs=(initializer, initargs))
             for chunk, result in zip(chunks, pool.imap(fn, chunks)):
                 yield from result
                 if progress:
                     progress(len(chunk))
             pool.close()
         finally:
-            with deferred_sigint():  # an interrupt inside the shutdown's finalizers would be lost
-                pool.terminate()
-                pool.join()
+            if pool is not None:
+                with deferred_sigint():  # an interrupt inside the shutdown's finalizers would be lost
+                    pool.terminate()
+                    pool.join()
