@@ -52,6 +52,7 @@ def split_command(
     split_name: Annotated[str | None, typer.Option("--name", help="Split name [default: <protocol> or <protocol>-<folds>].")] = None,
     strict: Annotated[bool, typer.Option("--strict", help="Fail (and write nothing) on leakage the protocol forbids.")] = False,
     near_threshold: Annotated[int | None, typer.Option("--near-threshold", help="pHash bits that may differ for a near-duplicate, 0-16 [default: 4].")] = None,
+    near_similarity: Annotated[float | None, typer.Option("--near-similarity", show_default=False, help="Pixel similarity (shift-tolerant correlation, 0-1) a pHash candidate needs to count as a near-duplicate; 0 counts every candidate [default: 0.92].")] = None,
     manifests: ManifestsOpt = None,
     workers: WorkersOpt = None,
     reference: Annotated[str | None, typer.Option(
@@ -107,14 +108,15 @@ def split_command(
             clash = [k for k, v in given.items() if v is not None] + (["--seed"] if seed != 0 else [])
             if clash:
                 raise FerdataError(f"{', '.join(clash)} cannot change a reference fold list; drop them "
-                                   "(--classes, --name, --strict and --near-threshold apply)")
+                                   "(--classes, --name, --strict, --near-threshold and --near-similarity apply)")
             result = apply_reference(manifest, reference, classes=classes, name=split_name, strict=strict,
-                                     near_threshold=near_threshold, executor=executor, progress=RichProgress())
+                                     near_threshold=near_threshold, near_similarity=near_similarity,
+                                     executor=executor, progress=RichProgress())
         else:
             result = make_split(
                 manifest, protocol, folds=folds, seed=seed, val_size=val_size, test_size=test_size,
                 classes=classes, group_by=group_by, name=split_name, strict=strict, near_threshold=near_threshold,
-                executor=executor, progress=RichProgress(),
+                near_similarity=near_similarity, executor=executor, progress=RichProgress(),
             )
     if export_reference is not None:
         export(manifest, result.name, export_reference)

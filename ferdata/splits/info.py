@@ -45,7 +45,9 @@ def summary_rows(meta: dict[str, Any]) -> list[list[Any]]:
         ["sequences shared across roles", audit["totals"]["sequences_shared"]],
         *([["clips shared across roles", audit["totals"].get("clips_shared", 0)]] if audit.get("clips") else []),
         ["exact duplicate pairs across roles", audit["totals"]["exact_duplicates"]],
-        [f"near-duplicate pairs across roles (pHash ≤ {audit['near_threshold']} bits)", audit["totals"]["near_duplicates"]],
+        [f"near-duplicate pairs across roles (pHash ≤ {audit['near_threshold']} bits"
+         + (f", pixels ≥ {audit['near_similarity']:g})" if audit.get("near_similarity") else ")"),
+         audit["totals"]["near_duplicates"]],
         ["label conflicts across roles", audit["totals"]["label_conflicts"]],
     ]
     if audit["test_subjects_seen_in_train"] is not None:

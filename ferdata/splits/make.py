@@ -34,6 +34,7 @@ from ferdata.manifest.tables import ROLES, SPLITS_DIR
 from ferdata.progress import NullProgress, ProgressSink
 from ferdata.splits._registry import PROTOCOLS, create_protocol, get_protocol_class
 from ferdata.splits.audit import audit_split, content_codes, forbidden_summary
+from ferdata.splits.confirm import DEFAULT_NEAR_SIMILARITY, confirm_pairs
 from ferdata.splits.phash import near_pairs, perceptual_hashes
 from ferdata.splits.protocols import SplitProtocol
 
@@ -348,8 +349,8 @@ def _counts(frame: pd.DataFrame, fold_roles: list[np.ndarray], classes: tuple[st
 def make_split(manifest: Manifest, protocol: str, *, folds: int | None = None, seed: int = 0,
                val_size: float | None = None, test_size: float | None = None,
                classes: str | ClassSet | None = None, group_by: str | None = None, name: str | None = None,
-               strict: bool = False, near_threshold: int | None = None, write: bool = True,
-               executor: Executor | None = None, workers: int | None = None,
+               strict: bool = False, near_threshold: int | None = None, near_similarity: float | None = None,
+               write: bool = True, executor: Executor | None = None, workers: int | None = None,
                progress: ProgressSink | None = None) -> SplitResult:
     """Split a manifest's images into train/val/test roles per fold under ``protocol``,
     audit the split for leakage, and write ``<manifest>/splits/<name>.parquet``.
@@ -363,8 +364,8 @@ def make_split(manifest: Manifest, protocol: str, *, folds: int | None = None, s
     when a later ingest made it stale.
     """
     options = dict(folds=folds, seed=seed, val_size=val_size, test_size=test_size, classes=classes,
-                   group_by=group_by, name=name, strict=strict, near_threshold=near_threshold, executor=executor,
-                   workers=workers, progress=progress)
+                   group_by=group_by, name=name, strict=strict, near_threshold=near_threshold,
+                   near_similarity=near_similarity, executor=executor, workers=workers, progress=progress)
     with manifest_lock(manifest.dir) if write else nullcontext():  # a dry run takes no lock
         return _make_split(manifest, protocol, write=write, **options)
 
@@ -372,11 +373,12 @@ def make_split(manifest: Manifest, protocol: str, *, folds: int | None = None, s
 def _make_split(manifest: Manifest, protocol: str, *, folds: int | None = None, seed: int = 0,
                 val_size: float | None = None, test_size: float | None = None,
                 classes: str | ClassSet | None = None, group_by: str | None = None, name: str | None = None,
-                strict: bool = False, near_threshold: int | None = None, write: bool = True,
-                executor: Executor | None = None, workers: int | None = None,
+                strict: bool = False, near_threshold: int | None = None, near_similarity: float | None = None,
+                write: bool = True, executor: Executor | None = None, workers: int | None = None,
                 progress: ProgressSink | None = None) -> SplitResult:
     progress = progress or NullProgress()
     near_threshold = DEFAULT_NEAR_THRESHOLD if near_threshold is None else near_threshold
+    near_similarity = check_near_similarity(near_similarity)
     if not 0 <= near_threshold <= MAX_NEAR_THRESHOLD:
         raise FerdataError(f"{arg('near_threshold')} {near_threshold}: give the differing pHash bits, 0 to "
                            f"{MAX_NEAR_THRESHOLD} (beyond that unrelated faces match)")
@@ -392,38 +394,55 @@ def _make_split(manifest: Manifest, protocol: str, *, folds: int | None = None, 
     del images  # the frame holds what is needed from here on
     note = group_note(manifest.dataset, group_by) if group_by and group_column else None
     executor = executor or create_executor("local", workers=workers)
-    near, valid, packed = near_duplicates(manifest, frame, near_threshold, executor, progress)
-    join = _within(near, packed, NEAR_JOIN_THRESHOLD) if NEAR_JOIN_THRESHOLD <= near_threshold \
-        else near_pairs(packed, valid, NEAR_JOIN_THRESHOLD, exclude=content_codes(frame["content_hash"].tolist()))
+    near, valid, packed = near_duplicates(manifest, frame, near_threshold, executor, progress, near_similarity)
+    if NEAR_JOIN_THRESHOLD <= near_threshold:
+        join = _within(near, packed, NEAR_JOIN_THRESHOLD)
+    else:
+        join, _, _ = near_duplicates(manifest, frame, NEAR_JOIN_THRESHOLD, executor, progress, near_similarity)
     joined = join_near_duplicates(frame, join, group_column)
 
     _check_merged(frame, proto, group_column, manifest.name, group_by, default_group_by(manifest.dataset))
     fold_roles = assign_roles(frame, proto)
     options = {"folds": folds, "seed": seed, "val_size": val_size, "test_size": test_size,
                "classes": classes.name if isinstance(classes, ClassSet) else classes,
-               "group_by": group_by, "near_threshold": near_threshold}
+               "group_by": group_by, "near_threshold": near_threshold, "near_similarity": near_similarity}
     return finish_split(manifest, proto, frame, cset, group_column, excluded, fold_roles, options=options, seed=seed,
-                        name=name, strict=strict, near_threshold=near_threshold, write=write,
+                        name=name, strict=strict, near_threshold=near_threshold, near_similarity=near_similarity,
+                        write=write,
                         near=(near, valid, packed), joined=joined, note=note, fingerprint=fingerprint)
 
 
+def check_near_similarity(value: float | None) -> float:
+    """The pixel similarity a pHash candidate needs (``None``: the default), validated."""
+    value = DEFAULT_NEAR_SIMILARITY if value is None else float(value)
+    if not 0.0 <= value <= 1.0:
+        raise FerdataError(f"{arg('near_similarity')} {value:g}: give 0 to 1 (0 counts every pHash candidate; "
+                           f"default {DEFAULT_NEAR_SIMILARITY})")
+    return value
+
+
 def near_duplicates(manifest: Manifest, frame: pd.DataFrame, near_threshold: int, executor: Executor,
-                    progress: ProgressSink) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Pairs of frame rows whose pHashes differ in at most ``near_threshold`` bits, which rows
-    have a pHash, and the packed hashes."""
+                    progress: ProgressSink, near_similarity: float = DEFAULT_NEAR_SIMILARITY,
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pairs of frame rows whose pHashes differ in at most ``near_threshold`` bits and whose
+    pixels pass the check of :mod:`ferdata.splits.confirm` (``near_similarity``; 0 skips
+    it), which rows have a pHash, and the packed hashes."""
     hashes = perceptual_hashes(manifest, frame["image_id"].tolist(), frame["path"].tolist(),
                                frame["content_hash"].tolist(), executor=executor, progress=progress)
     values = [hashes[i] for i in frame["image_id"]]
     valid = np.array([v is not None for v in values], dtype=bool)
     packed = np.array([v or 0 for v in values], dtype=np.uint64)
     copies = content_codes(frame["content_hash"].tolist())  # exact copies: counted apart, already one atom
-    return near_pairs(packed, valid, near_threshold, exclude=copies), valid, packed
+    candidates = near_pairs(packed, valid, near_threshold, exclude=copies)
+    paths = [manifest.resolve(p).as_posix() for p in frame["path"]]
+    pairs = confirm_pairs(candidates, paths, copies, near_similarity, executor=executor, progress=progress)
+    return pairs, valid, packed
 
 
 def finish_split(manifest: Manifest, proto: SplitProtocol, frame: pd.DataFrame, cset: ClassSet,
                  group_column: str | None, excluded: Counter, fold_roles: list[np.ndarray], *,
                  options: dict[str, Any], seed: int, name: str | None, strict: bool, near_threshold: int,
-                 write: bool, near: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+                 write: bool, near_similarity: float = DEFAULT_NEAR_SIMILARITY, near: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
                  joined: dict[str, int] | None = None, note: str | None = None, fingerprint: str | None = None,
                  executor: Executor | None = None, workers: int | None = None, progress: ProgressSink | None = None,
                  extra: dict[str, Any] | None = None, extra_warnings: list[str] | None = None) -> SplitResult:
@@ -436,12 +455,14 @@ def finish_split(manifest: Manifest, proto: SplitProtocol, frame: pd.DataFrame, 
     split_name = name or proto.default_name(n_folds)
     if near is None:
         executor = executor or create_executor("local", workers=workers)
-        pairs, valid, packed = near_duplicates(manifest, frame, near_threshold, executor, progress or NullProgress())
+        pairs, valid, packed = near_duplicates(manifest, frame, near_threshold, executor, progress or NullProgress(),
+                                               near_similarity)
     else:
         pairs, valid, packed = near
     audit = audit_split(frame, fold_roles, near=pairs, group_disjoint=proto.group_disjoint, group_column=group_column,
                         near_threshold=near_threshold, hashes=packed)
     audit["near_threshold"] = near_threshold
+    audit["near_similarity"] = near_similarity
     audit["near_join_threshold"] = NEAR_JOIN_THRESHOLD
     audit["near_duplicates_joined"] = joined if joined is not None else {"pairs": 0, "atoms_merged": 0, "images": 0,
                                                                           "largest": 1 if len(frame) else 0}
@@ -494,7 +515,8 @@ def _leak_fix(audit: dict[str, Any], near_threshold: int, protocol: str) -> str:
         return (f"{protocol} fixes every role; ppi or kfold keep exact copies, sequences, clips and "
                 f"near-duplicates within {NEAR_JOIN_THRESHOLD} bits in one role")
     return (f"near-duplicates within {NEAR_JOIN_THRESHOLD} bits are joined before splitting; if the pairs "
-            f"listed are different pictures, pass --near-threshold {NEAR_JOIN_THRESHOLD}")
+            f"listed are different pictures, pass --near-threshold {NEAR_JOIN_THRESHOLD} or a --near-similarity above "
+            f"{audit.get('near_similarity', DEFAULT_NEAR_SIMILARITY):g}")
 
 
 def _warnings(proto: SplitProtocol, frame: pd.DataFrame, fold_roles: list[np.ndarray],

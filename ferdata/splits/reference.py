@@ -235,7 +235,8 @@ def match_rows(rows: pd.DataFrame, images: pd.DataFrame) -> Match:
 
 def apply_reference(manifest: Manifest, reference: str | os.PathLike | Reference, *, classes: str | None = None,
                     name: str | None = None, strict: bool = False, near_threshold: int | None = None,
-                    write: bool = True, executor: Executor | None = None, workers: int | None = None,
+                    near_similarity: float | None = None, write: bool = True, executor: Executor | None = None,
+                    workers: int | None = None,
                     progress: ProgressSink | None = None) -> Any:
     """Rebuild a reference's folds on ``manifest`` and write ``splits/<name>.parquet``
     (default: the reference's name). Returns a :class:`ferdata.splits.SplitResult` whose
@@ -247,18 +248,21 @@ def apply_reference(manifest: Manifest, reference: str | os.PathLike | Reference
     """
     with manifest_lock(manifest.dir) if write else nullcontext():  # a dry run takes no lock
         return _apply_reference(manifest, reference, classes=classes, name=name, strict=strict,
-                                near_threshold=near_threshold, write=write, executor=executor, workers=workers,
+                                near_threshold=near_threshold, near_similarity=near_similarity, write=write,
+                                executor=executor, workers=workers,
                                 progress=progress)
 
 
 def _apply_reference(manifest: Manifest, reference: str | os.PathLike | Reference, *, classes: str | None,
-                     name: str | None, strict: bool, near_threshold: int | None, write: bool,
+                     name: str | None, strict: bool, near_threshold: int | None, near_similarity: float | None,
+                     write: bool,
                      executor: Executor | None, workers: int | None, progress: ProgressSink | None) -> Any:
     from ferdata.splits import create_protocol
     from ferdata.splits.make import (
         DEFAULT_NEAR_THRESHOLD,
         MAX_NEAR_THRESHOLD,
         build_frame,
+        check_near_similarity,
         finish_split,
     )
 
@@ -270,6 +274,9 @@ def _apply_reference(manifest: Manifest, reference: str | os.PathLike | Referenc
     near_threshold = DEFAULT_NEAR_THRESHOLD if near_threshold is None else int(near_threshold)
     if not 0 <= near_threshold <= MAX_NEAR_THRESHOLD:
         raise FerdataError(f"{arg('near_threshold')} {near_threshold}: give 0 to {MAX_NEAR_THRESHOLD} bits")
+    if near_similarity is None:
+        near_similarity = header.get("options", {}).get("near_similarity")
+    near_similarity = check_near_similarity(near_similarity)
     cset = _narrow(ref, classes)
     options = dict(header.get("options") or {})
     seed = int(header.get("seed", options.get("seed") or 0))
@@ -328,7 +335,8 @@ def _apply_reference(manifest: Manifest, reference: str | os.PathLike | Referenc
         warnings.append(f"{label_differs} image(s) carry another label than in reference {ref.name} (relabelled "
                         "or another label file); their manifest label is used")
     return finish_split(manifest, proto, frame, cset, group_column, excluded, fold_roles, options=options, seed=seed,
-                        name=name or ref.name, strict=strict, near_threshold=near_threshold, write=write,
+                        name=name or ref.name, strict=strict, near_threshold=near_threshold,
+                        near_similarity=near_similarity, write=write,
                         executor=executor, workers=workers, progress=progress, extra={"reference": info},
                         extra_warnings=warnings, fingerprint=fingerprint)
 
