@@ -73,11 +73,12 @@ def _bits(pairs: np.ndarray, hashes: np.ndarray | None) -> list[int | None]:
 
 def audit_split(frame: pd.DataFrame, fold_roles: list[np.ndarray], *, near: np.ndarray,
                 group_disjoint: bool, group_column: str | None, near_threshold: int | None = None,
-                hashes: np.ndarray | None = None) -> dict[str, Any]:
+                near_similarity: float | None = None, hashes: np.ndarray | None = None) -> dict[str, Any]:
     """The audit summary (JSON-friendly) of ``fold_roles`` (one role array per fold, ``""``
     where an image has no role) over ``frame`` (columns ``path``, ``subject``, ``sequence``,
-    ``clip``, ``group``, ``label``, ``content_hash``). ``near`` holds the pHash near pairs
-    and ``hashes`` the packed pHashes (for the bits each listed pair differs in)."""
+    ``clip``, ``group``, ``label``, ``content_hash``). ``near`` holds the near pairs (pHash
+    within ``near_threshold`` bits, pixels at least ``near_similarity`` alike) and ``hashes``
+    the packed pHashes (for the bits each listed pair differs in)."""
     subjects = frame["subject"].to_numpy(dtype=object)
     sequences = frame["sequence"].to_numpy(dtype=object)
     clips = frame["clip"].to_numpy(dtype=object) if "clip" in frame else np.full(len(frame), None, dtype=object)
@@ -98,8 +99,9 @@ def audit_split(frame: pd.DataFrame, fold_roles: list[np.ndarray], *, near: np.n
     leaks: list[dict[str, Any]] = []
     kinds: dict[str, int] = {}
     unlisted = 0
-    near_what = f"near-duplicate pair(s) across roles (pHash within {near_threshold} bits)" \
-        if near_threshold is not None else "near-duplicate pair(s) across roles"
+    how = ([f"pHash within {near_threshold} bits"] if near_threshold is not None else []) \
+        + ([f"pixels ≥ {near_similarity:g}"] if near_similarity else [])
+    near_what = "near-duplicate pair(s) across roles" + (f" ({', '.join(how)})" if how else "")
     for f, roles in enumerate(fold_roles):
         x_exact, x_near = _cross(exact, roles), _cross(near, roles)
         for kind, pairs, mask, bits in (("exact", exact, x_exact, [0] * len(exact)), ("near", near, x_near, near_bits)):

@@ -460,7 +460,7 @@ def finish_split(manifest: Manifest, proto: SplitProtocol, frame: pd.DataFrame, 
     else:
         pairs, valid, packed = near
     audit = audit_split(frame, fold_roles, near=pairs, group_disjoint=proto.group_disjoint, group_column=group_column,
-                        near_threshold=near_threshold, hashes=packed)
+                        near_threshold=near_threshold, near_similarity=near_similarity, hashes=packed)
     audit["near_threshold"] = near_threshold
     audit["near_similarity"] = near_similarity
     audit["near_join_threshold"] = NEAR_JOIN_THRESHOLD

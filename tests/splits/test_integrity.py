@@ -65,7 +65,7 @@ def test_a_planted_near_duplicate_is_listed_with_paths_and_strict_refuses(fake_m
         assert {leak["a"], leak["b"]} == {"s0-happy-0.png", "s3-happy-0.png"} and leak["kind"] == "near"
         assert NEAR_JOIN_THRESHOLD < leak["bits"] <= 4 and {leak["a_role"], leak["b_role"]} == {"train", "test"}
     warning = next(w for w in r.warnings if "forbids" in w)
-    assert "2 near-duplicate pair(s) across roles (pHash within 4 bits) (over 2 folds)" in warning
+    assert "2 near-duplicate pair(s) across roles (pHash within 4 bits, pixels ≥ 0.92) (over 2 folds)" in warning
     assert "s0-happy-0.png" in warning and "s3-happy-0.png" in warning and "--near-threshold 2" in warning
     r.path.unlink()
     with pytest.raises(FerdataError, match=r"leaks: 2 near-duplicate pair.*s\d-happy-0.png \((train|test)\) ~ ") as info:
