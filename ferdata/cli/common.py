@@ -348,11 +348,13 @@ class Summary:
         self.tables: list[tuple[str, Sequence[str], list[Sequence[Any]], bool]] = []
         self.warnings: list[str] = []
 
-    def row(self, label: str, value: Any, *, key: str | None = None, show: bool = True) -> Summary:
+    def row(self, label: str, value: Any, *, key: str | None = None, show: bool = True,
+            text: str | None = None) -> Summary:
         """One line: ``label`` in the table, ``key`` (default :func:`key_of` the label) in JSON;
-        ``show=False`` keeps it out of the table (JSON only)."""
+        ``show=False`` keeps it out of the table (JSON only); ``text`` is what the table shows
+        instead of ``value`` (a ``None`` explained in words, never an empty cell)."""
         if show:
-            self.rows.append((label, value))
+            self.rows.append((label, value if text is None else text))
         k = key or key_of(label)
         base, n = k, 2
         while k in self.data:

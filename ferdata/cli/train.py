@@ -203,6 +203,9 @@ def _started_from(run_dir: Path, folds: list) -> str | None:
     return describe_start(R.read_json(path)) if path.exists() else None
 
 
+NO_BEST_EPOCH = "none: no validation set, the last epoch is kept"
+
+
 def train_summary(result: RunResult) -> Summary:
     """The closing table of a training run (also the last stage of 'ferdata pipeline')."""
     m = result.metrics
@@ -226,7 +229,8 @@ def train_summary(result: RunResult) -> Summary:
         s.row(f"member {Path(member).name} test accuracy", acc)
     for key in ("epochs_run", "best_epoch", "stopped_early", "train_seconds"):
         if key in m:
-            s.row(key.replace("_", " "), m[key])
+            unset = key == "best_epoch" and m[key] is None
+            s.row(key.replace("_", " "), m[key], text=NO_BEST_EPOCH if unset else None)
     for why, n in (m.get("excluded") or {}).items():
         s.row(f"left out: {why}", n)
     if result.folds:

@@ -168,3 +168,17 @@ def test_many_short_tasks_still_print_every_interval(monkeypatch):
         p.finish()
     lines = [line for line in buffer.getvalue().splitlines() if "done in" not in line]
     assert 7 <= len(lines) <= 9 and lines[0].startswith("fold 0 epoch 4/30: ")
+
+
+def test_a_training_run_without_validation_says_why_it_has_no_best_epoch(tmp_path):
+    from ferdata.cli.train import NO_BEST_EPOCH, train_summary
+    from ferdata.training.api import RunResult
+
+    metrics = {"test": {"n": 4, "accuracy": 0.5, "top2_accuracy": 0.75, "macro": {"f1": 0.4},
+                        "weighted": {"f1": 0.45}, "majority_baseline": 0.25},
+               "epochs_run": 3, "best_epoch": None, "stopped_early": False, "train_seconds": 1.5}
+    s = train_summary(RunResult(tmp_path, metrics))
+    assert ("best epoch", NO_BEST_EPOCH) in s.rows  # a word, not an empty cell
+    assert s.data["best_epoch"] is None  # JSON keeps the value
+    with_val = train_summary(RunResult(tmp_path, {**metrics, "best_epoch": 2}))
+    assert ("best epoch", 2) in with_val.rows and with_val.data["best_epoch"] == 2
