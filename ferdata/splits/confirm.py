@@ -89,10 +89,8 @@ def confirm_pairs(pairs: np.ndarray, paths: Sequence[str], codes: np.ndarray, th
     keys = np.stack([np.minimum(a, b), np.maximum(a, b)], axis=1)
     unique, inverse = np.unique(keys, axis=0, return_inverse=True)
     needed = np.unique(unique)
-    first_row = {}
-    for i, c in enumerate(codes.tolist()):
-        first_row.setdefault(c, i)
-    rows = [first_row[int(c)] for c in needed]
+    known, first = np.unique(codes, return_index=True)  # one file per content
+    rows = first[np.searchsorted(known, needed)].tolist()
     progress.start("checking near-duplicates", len(rows))
     try:
         thumbs = dict(zip(needed.tolist(), executor.map_chunks(_thumbnail_chunk, [paths[r] for r in rows],

@@ -397,8 +397,9 @@ def _make_split(manifest: Manifest, protocol: str, *, folds: int | None = None, 
     near, valid, packed = near_duplicates(manifest, frame, near_threshold, executor, progress, near_similarity)
     if NEAR_JOIN_THRESHOLD <= near_threshold:
         join = _within(near, packed, NEAR_JOIN_THRESHOLD)
-    else:
-        join, _, _ = near_duplicates(manifest, frame, NEAR_JOIN_THRESHOLD, executor, progress, near_similarity)
+    else:  # the join bar is looser than the audit's: search again at it, on the hashes already made
+        join = confirmed_near_pairs(manifest, frame, packed, valid, NEAR_JOIN_THRESHOLD, near_similarity, executor,
+                                    progress)
     joined = join_near_duplicates(frame, join, group_column)
 
     _check_merged(frame, proto, group_column, manifest.name, group_by, default_group_by(manifest.dataset))
@@ -432,17 +433,28 @@ def near_duplicates(manifest: Manifest, frame: pd.DataFrame, near_threshold: int
     values = [hashes[i] for i in frame["image_id"]]
     valid = np.array([v is not None for v in values], dtype=bool)
     packed = np.array([v or 0 for v in values], dtype=np.uint64)
-    copies = content_codes(frame["content_hash"].tolist())  # exact copies: counted apart, already one atom
-    candidates = near_pairs(packed, valid, near_threshold, exclude=copies)
-    paths = [manifest.resolve(p).as_posix() for p in frame["path"]]
-    pairs = confirm_pairs(candidates, paths, copies, near_similarity, executor=executor, progress=progress)
+    pairs = confirmed_near_pairs(manifest, frame, packed, valid, near_threshold, near_similarity, executor, progress)
     return pairs, valid, packed
+
+
+def confirmed_near_pairs(manifest: Manifest, frame: pd.DataFrame, packed: np.ndarray, valid: np.ndarray,
+                         near_threshold: int, near_similarity: float, executor: Executor,
+                         progress: ProgressSink) -> np.ndarray:
+    """pHash candidates within ``near_threshold`` bits (exact copies left out: counted apart,
+    already one atom) that pass the pixel check."""
+    copies = content_codes(frame["content_hash"].tolist())
+    candidates = near_pairs(packed, valid, near_threshold, exclude=copies)
+    if near_similarity <= 0 or len(candidates) == 0:
+        return candidates
+    paths = [manifest.resolve(p).as_posix() for p in frame["path"]]
+    return confirm_pairs(candidates, paths, copies, near_similarity, executor=executor, progress=progress)
 
 
 def finish_split(manifest: Manifest, proto: SplitProtocol, frame: pd.DataFrame, cset: ClassSet,
                  group_column: str | None, excluded: Counter, fold_roles: list[np.ndarray], *,
                  options: dict[str, Any], seed: int, name: str | None, strict: bool, near_threshold: int,
-                 write: bool, near_similarity: float = DEFAULT_NEAR_SIMILARITY, near: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+                 write: bool, near_similarity: float = DEFAULT_NEAR_SIMILARITY,
+                 near: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
                  joined: dict[str, int] | None = None, note: str | None = None, fingerprint: str | None = None,
                  executor: Executor | None = None, workers: int | None = None, progress: ProgressSink | None = None,
                  extra: dict[str, Any] | None = None, extra_warnings: list[str] | None = None) -> SplitResult:

@@ -64,11 +64,15 @@ def test_confirm_pairs_checks_each_pair_of_contents_once_and_keeps_what_it_canno
     assert confirm_pairs(pairs, paths, codes, 0.0, executor=InlineExecutor()).tolist() == pairs.tolist()
 
 
+def _with_and_without_the_check(manifest, protocol: str):
+    checked = make_split(manifest, protocol, executor=InlineExecutor(), write=False)
+    unchecked = make_split(manifest, protocol, near_similarity=0, executor=InlineExecutor(), write=False)
+    return checked, unchecked
+
+
 @pytest.mark.real_data
 def test_jaffe_lookalikes_of_different_women_are_no_longer_leakage(real_manifest):
-    m = real_manifest("jaffe")
-    checked = make_split(m, "spi", executor=InlineExecutor(), write=False)
-    unchecked = make_split(m, "spi", near_similarity=0, executor=InlineExecutor(), write=False)
+    checked, unchecked = _with_and_without_the_check(real_manifest("jaffe"), "spi")
     # the pHash pairs across roles are all two different women (TM.HA2.181 ~ YM.FE2.68, ...)
     assert unchecked.audit["totals"]["near_duplicates"] > 0
     assert checked.audit["totals"]["near_duplicates"] == 0 and not checked.audit["forbidden"]
@@ -79,12 +83,8 @@ def test_jaffe_lookalikes_of_different_women_are_no_longer_leakage(real_manifest
 @pytest.mark.real_data
 def test_real_near_duplicates_stay_near_duplicates(real_manifest):
     # CK+48's frames of one sequence, and FER-2013's re-cropped copies, pass the check
-    ck = real_manifest("ck48")
-    checked = make_split(ck, "ppi", executor=InlineExecutor(), write=False)
-    unchecked = make_split(ck, "ppi", near_similarity=0, executor=InlineExecutor(), write=False)
+    checked, unchecked = _with_and_without_the_check(real_manifest("ck48"), "ppi")
     assert checked.audit["totals"]["near_duplicates_same_subject"] > 0
     assert checked.audit["near_duplicate_pairs"] >= 0.8 * unchecked.audit["near_duplicate_pairs"]
-    fer = real_manifest("fer2013")
-    official = make_split(fer, "official", executor=InlineExecutor(), write=False)
-    raw = make_split(fer, "official", near_similarity=0, executor=InlineExecutor(), write=False)
+    official, raw = _with_and_without_the_check(real_manifest("fer2013"), "official")
     assert official.audit["near_duplicate_pairs"] >= 0.9 * raw.audit["near_duplicate_pairs"] > 0
