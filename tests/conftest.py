@@ -11,7 +11,8 @@ folders and third-party plugins off (``$FERDATA_NO_PLUGINS``).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import shutil
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -86,17 +87,34 @@ def fresh_real_manifest(real_data: Path, tmp_path: Path) -> Callable[[str], Mani
     return get
 
 
+_FAILED = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):  # noqa: ANN201
+    """Remember whether a test's call failed, so its outputs are kept only then."""
+    report = yield
+    if report.when == "call":
+        item.stash[_FAILED] = report.failed
+    return report
+
+
 @pytest.fixture(autouse=True)
-def _isolated_outputs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def _isolated_outputs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+                      monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Every test writes manifests and runs into temporary folders unless it asks otherwise,
     so a test that forgets ``--manifests``/``--runs`` can never write into the checkout (nor
     find the user's own Label Studio server in their data folder); and only ferdata's own
-    plugins load (third-party entry points installed here stay off)."""
+    plugins load (third-party entry points installed here stay off). The folder goes when
+    the test passes, like its ``tmp_path``, so the suite's disk use stays that of one test."""
     out = tmp_path_factory.mktemp("outputs")
     monkeypatch.setenv("FERDATA_MANIFESTS", str(out / "manifests"))
     monkeypatch.setenv("FERDATA_RUNS", str(out / "runs"))
     monkeypatch.setenv("FERDATA_NO_PLUGINS", "1")
     monkeypatch.setenv("FERDATA_DATA_HOME", str(out / "data-home"))  # never the user's Label Studio server
+    yield
+    if not request.node.stash.get(_FAILED, False):
+        shutil.rmtree(out, ignore_errors=True)
 
 
 @pytest.fixture

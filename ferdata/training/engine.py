@@ -254,12 +254,16 @@ def save_checkpoint(path: Path, **state: Any) -> None:
     atomic.write_stream(path, lambda fh: torch.save(state, fh), fsync=False)
 
 
-def checkpoint_bytes(model: Any, optimizer_slots: int = 2) -> int:
+def checkpoint_bytes(model: Any, groups: list[dict], hp: dict[str, Any]) -> int:
     """About what ``last.pt`` plus ``best.pt`` take: the weights twice, plus the optimizer's
-    per-parameter state (two slots for Adam, one for SGD momentum) in ``last.pt``."""
-    n = sum(p.numel() * p.element_size() for p in model.parameters())
-    n += sum(b.numel() * b.element_size() for b in model.buffers())
-    return n * (2 + optimizer_slots)
+    state in ``last.pt`` — two slots per trained parameter for Adam, one for SGD with
+    momentum, none for plain SGD; frozen parameters have none."""
+    weights = sum(p.numel() * p.element_size() for p in model.parameters())
+    weights += sum(b.numel() * b.element_size() for b in model.buffers())
+    name = str(hp["optimizer"]).lower()
+    slots = 2 if name in ("adam", "adamw") else 1 if hp.get("momentum", 0) > 0 else 0
+    trained = sum(p.numel() * p.element_size() for g in groups for p in g["params"])
+    return 2 * weights + slots * trained
 
 
 def unwrap(model: Any) -> Any:
@@ -383,9 +387,9 @@ def run_fold(job: FoldJob) -> dict[str, Any]:
         if len(val_idx) else None
 
     model.to(device)
-    if d.main:  # fail now, not after the first epoch, when the checkpoints cannot be written
-        atomic.ensure_writable(job.run_dir, needs=checkpoint_bytes(model))
     groups = param_groups(plugin, model, hp)
+    if d.main:  # fail now, not after the first epoch, when the checkpoints cannot be written
+        atomic.ensure_writable(job.run_dir, needs=checkpoint_bytes(model, groups, hp))
 
     extra = None
     tap = None

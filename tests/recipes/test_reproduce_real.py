@@ -8,6 +8,8 @@ ensemble's members are trained once and reused, as ``ferdata reproduce`` does.
 from __future__ import annotations
 
 import math
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -35,8 +37,11 @@ RUNNABLE = [n for n in list_recipes() if all(d.key in DATA for d in create_recip
 
 
 @pytest.fixture(scope="module")
-def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("reproduce")
+def work(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Shared by the module's tests, removed after them (the quick runs take ~1 GB)."""
+    path = tmp_path_factory.mktemp("reproduce")
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def _options(name: str, real_data: Path, work: Path) -> tuple[Path, ReproduceOptions]:

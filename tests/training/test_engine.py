@@ -270,3 +270,32 @@ def test_reads_face_crops_when_the_manifest_has_them(tiny_manifest, runs_dir: Pa
         "crop_path": pa.array([None] + [f"crops/abc/{i}.png" for i in ids[1:]], pa.string())}), {"latest_config": "abc"})
     r = train("small-cnn", m, "cv", hparams={**FAST, "epochs": 1}, device="cpu")
     assert r.metrics["source"] == "crops" and r.metrics["excluded"] == {"no face crop": 1}
+
+
+@pytest.mark.parametrize("opt", [{"optimizer": "adam"}, {"optimizer": "sgd", "momentum": 0.9},
+                                 {"optimizer": "sgd", "momentum": 0.0}])
+def test_checkpoint_estimate_matches_what_is_written(tiny_manifest, runs_dir: Path, opt: dict) -> None:
+    """The free-space check before training asks for what the checkpoints will take: Adam's
+    two slots, momentum's one, none for plain SGD (within 10 %, pickling overhead aside)."""
+    from ferdata.models import get_model
+    from ferdata.training.engine import build_model, checkpoint_bytes, param_groups
+    from ferdata.training.hparams import resolve
+
+    plugin = get_model("small-cnn")
+    hp = resolve(plugin.defaults, {**FAST, **opt})
+    model = build_model(plugin, 3, hp)
+    estimate = checkpoint_bytes(model, param_groups(plugin, model, hp), hp)
+    r = train("small-cnn", tiny_manifest(), "cv", hparams={**FAST, **opt}, device="cpu")
+    written = (r.run_dir / "best.pt").stat().st_size + (r.run_dir / "last.pt").stat().st_size
+    assert abs(written - estimate) / estimate < 0.10, (written, estimate)
+
+
+def test_frozen_parameters_carry_no_optimizer_state_in_the_estimate() -> None:
+    from ferdata.training.engine import checkpoint_bytes
+
+    model = nn.Sequential(nn.Linear(100, 100), nn.Linear(100, 3))
+    weights = sum(p.numel() * 4 for p in model.parameters())
+    head = list(model[1].parameters())
+    adam = {"optimizer": "adam"}
+    assert checkpoint_bytes(model, [{"params": list(model.parameters())}], adam) == 4 * weights
+    assert checkpoint_bytes(model, [{"params": head}], adam) == 2 * weights + 2 * sum(p.numel() * 4 for p in head)
