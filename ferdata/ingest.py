@@ -306,12 +306,10 @@ def _refused_entries(refused: list[str], root_dir: str) -> list[Entry]:
 
 
 def _build_table(dataset: str, entries: list[Entry], results: list, extra_fields: tuple[pa.Field, ...]) -> pa.Table:
-    """Column by column (one pass per column, not a row loop): at 430k rows the row loop
-    was a quarter of the ingest's time."""
+    """Column by column, each a list built in one pass, rather than fourteen appends per row
+    (this runs in the driver while the pool is idle, so it is paid in wall time)."""
     paths = [e.path for e in entries]
-    prefix = f"{dataset}\x00"
-    # inline image_id(): the same hash, without a call per row
-    ids = [hashlib.sha256((prefix + p).encode()).hexdigest()[:16] for p in paths]
+    ids = [image_id(dataset, p) for p in paths]
     unread = (None, None, None, None, None, False)  # never read: the entry's own error
     rows = [r if r is not None else (*unread, e.error) for r, e in zip(results, entries, strict=True)]
     w, h, mode, nbytes, digest, readable, error = (list(c) for c in zip(*rows)) if rows else ([] for _ in range(7))
