@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextvars
 import csv
-import errno
 import functools
 import os
 import stat
@@ -220,48 +219,6 @@ def refuse_file(full: str, boundary: str | None) -> str | None:
     if boundary is not None and not within(_real_dir(os.path.dirname(full)), boundary):
         return outside_error(os.path.join(_real_dir(os.path.dirname(full)), os.path.basename(full)))
     return None if stat.S_ISREG(st.st_mode) else NOT_REGULAR
-
-
-#: Open without following a link in the last step, without blocking on a pipe, without
-#: taking a terminal: a plain file is then read with no extra ``lstat``.
-_OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0)
-
-
-def read_dataset_file(full: str, boundary: str | None) -> tuple[bytes | None, str | None]:
-    """``(bytes, None)`` of a plain file inside ``boundary``, else ``(None, why it is not
-    read)`` as :func:`refuse_file` says; raises ``OSError`` when it cannot be read.
-
-    The common case costs one ``open`` and one ``fstat``: the file is opened without
-    following a final link (a link fails with ``ELOOP`` and takes :func:`refuse_file`'s
-    path) and its type is checked on the open descriptor, so a pipe or device is never read.
-    """
-    try:
-        fd = os.open(full, _OPEN_FLAGS)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:  # the file is a link: resolve and check it
-            refused = refuse_file(full, boundary)
-            if refused is not None:
-                return None, refused
-            with open(full, "rb") as fh:
-                return fh.read(), None
-        if exc.errno == errno.ENXIO:  # a socket file
-            return None, NOT_REGULAR
-        raise
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            return None, NOT_REGULAR
-        if boundary is not None and not within(_real_dir(os.path.dirname(full)), boundary):
-            return None, outside_error(os.path.join(_real_dir(os.path.dirname(full)), os.path.basename(full)))
-        data = os.read(fd, st.st_size + 1)
-        if len(data) != st.st_size:  # grew, shrank or a short read: read to the end
-            parts = [data]
-            while chunk := os.read(fd, 1 << 20):
-                parts.append(chunk)
-            data = b"".join(parts)
-        return data, None
-    finally:
-        os.close(fd)
 
 
 OUTSIDE = "outside the dataset root:"
