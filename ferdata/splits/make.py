@@ -377,11 +377,8 @@ def _make_split(manifest: Manifest, protocol: str, *, folds: int | None = None, 
                 write: bool = True, executor: Executor | None = None, workers: int | None = None,
                 progress: ProgressSink | None = None) -> SplitResult:
     progress = progress or NullProgress()
-    near_threshold = DEFAULT_NEAR_THRESHOLD if near_threshold is None else near_threshold
+    near_threshold = check_near_threshold(near_threshold)
     near_similarity = check_near_similarity(near_similarity)
-    if not 0 <= near_threshold <= MAX_NEAR_THRESHOLD:
-        raise FerdataError(f"{arg('near_threshold')} {near_threshold}: give the differing pHash bits, 0 to "
-                           f"{MAX_NEAR_THRESHOLD} (beyond that unrelated faces match)")
     if name is not None and not _NAME_RE.match(name):
         raise FerdataError(f"{arg('name')} {name!r}: use letters, digits, '.', '_' and '-' only (e.g. spi-10)")
     proto = create_protocol(protocol, folds=folds, test_size=test_size, val_size=val_size, seed=seed,
@@ -411,6 +408,15 @@ def _make_split(manifest: Manifest, protocol: str, *, folds: int | None = None, 
                         name=name, strict=strict, near_threshold=near_threshold, near_similarity=near_similarity,
                         write=write,
                         near=(near, valid, packed), joined=joined, note=note, fingerprint=fingerprint)
+
+
+def check_near_threshold(value: int | None) -> int:
+    """The pHash bits a near-duplicate may differ in (``None``: the default), validated."""
+    value = DEFAULT_NEAR_THRESHOLD if value is None else int(value)
+    if not 0 <= value <= MAX_NEAR_THRESHOLD:
+        raise FerdataError(f"{arg('near_threshold')} {value}: give the differing pHash bits, 0 to "
+                           f"{MAX_NEAR_THRESHOLD} (beyond that unrelated faces match)")
+    return value
 
 
 def check_near_similarity(value: float | None) -> float:

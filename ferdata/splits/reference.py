@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from ferdata.engines import Executor
-from ferdata.errors import FerdataError, arg
+from ferdata.errors import FerdataError
 from ferdata.labels import ClassSet, class_set
 from ferdata.manifest import Manifest, atomic_write_bytes
 from ferdata.manifest.effective import images_with_effective_labels
@@ -259,10 +259,9 @@ def _apply_reference(manifest: Manifest, reference: str | os.PathLike | Referenc
                      executor: Executor | None, workers: int | None, progress: ProgressSink | None) -> Any:
     from ferdata.splits import create_protocol
     from ferdata.splits.make import (
-        DEFAULT_NEAR_THRESHOLD,
-        MAX_NEAR_THRESHOLD,
         build_frame,
         check_near_similarity,
+        check_near_threshold,
         finish_split,
     )
 
@@ -271,9 +270,7 @@ def _apply_reference(manifest: Manifest, reference: str | os.PathLike | Referenc
     ref = reference if isinstance(reference, Reference) else load_reference(reference)
     header = ref.header
     near_threshold = header.get("options", {}).get("near_threshold") if near_threshold is None else near_threshold
-    near_threshold = DEFAULT_NEAR_THRESHOLD if near_threshold is None else int(near_threshold)
-    if not 0 <= near_threshold <= MAX_NEAR_THRESHOLD:
-        raise FerdataError(f"{arg('near_threshold')} {near_threshold}: give 0 to {MAX_NEAR_THRESHOLD} bits")
+    near_threshold = check_near_threshold(near_threshold)
     if near_similarity is None:
         near_similarity = header.get("options", {}).get("near_similarity")
     near_similarity = check_near_similarity(near_similarity)
