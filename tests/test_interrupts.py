@@ -1,4 +1,5 @@
-"""Ctrl-C while a pool starts: held until the pool is whole, never lost, never a dead worker."""
+"""Ctrl-C while a pool starts or a native library is first imported: held until the pool or the
+import is whole, never lost, never a dead worker or a half-made module."""
 
 from __future__ import annotations
 
@@ -83,3 +84,33 @@ def test_ctrl_c_to_the_whole_group_while_workers_fork_stops_cleanly():
         assert out.returncode == 0, out.stderr
         assert out.stdout.strip() == "interrupted"
         assert "Traceback" not in out.stderr and "KeyboardInterrupt" not in out.stderr, out.stderr
+
+
+def test_ctrl_c_during_the_first_matplotlib_import_waits_for_the_import():
+    """The confusion plot imports matplotlib after a fold's metrics are written, the moment a
+    user (and the flag resume test) presses Ctrl-C; an interrupt inside its native modules'
+    start left them half made and Python aborted at exit. Here the Ctrl-C arrives as the
+    import begins: it is raised once the plot's import is whole."""
+    script = textwrap.dedent("""
+        import os, signal, sys
+        from ferdata import interrupts
+        from ferdata.training.metrics import plot_confusion
+
+        class CtrlCOnImport:
+            def find_spec(self, name, path=None, target=None):
+                if name == "matplotlib":
+                    sys.meta_path.remove(self)
+                    os.kill(os.getpid(), signal.SIGINT)
+                return None
+
+        assert "matplotlib" not in sys.modules
+        sys.meta_path.insert(0, CtrlCOnImport())
+        with interrupts.watch():
+            try:
+                plot_confusion([[1, 0], [0, 1]], [[1.0, 0.0], [0.0, 1.0]], ["a", "b"], "plot.png", "t")
+            except KeyboardInterrupt:
+                print("interrupted after import:", "matplotlib.pyplot" in sys.modules)
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "interrupted after import: True", proc.stdout + proc.stderr

@@ -67,17 +67,28 @@ def aggregate_folds(fold_metrics: Sequence[dict[str, Any]], role: str = "test") 
     return out
 
 
+def _pyplot() -> Any:
+    """``matplotlib.pyplot`` on the Agg backend, first imported with Ctrl-C held: an interrupt
+    inside the start of its native modules leaves them half made, and Python then aborts at
+    exit (SIGABRT, "the GIL is released") instead of printing the one interrupted line."""
+    from ferdata.interrupts import deferred_sigint
+
+    with deferred_sigint():
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    return plt
+
+
 def plot_confusion(confusion: Sequence[Sequence[float]], normalized: Sequence[Sequence[float]],
                    classes: Sequence[str], path: Path, title: str) -> Path:
     """Counts and row-normalised confusion matrices side by side, written atomically."""
     import io
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from ferdata.manifest import atomic_write_bytes
+
+    plt = _pyplot()
 
     n = len(classes)
     fig, axes = plt.subplots(1, 2, figsize=(4 + 1.2 * n, 2 + 0.6 * n))
