@@ -108,15 +108,29 @@ def _mlp(train, train_mirror, labels, test, test_mirror, n_classes, *, seed: int
 
 def _train_mlp(torch, train, train_mirror, labels, test, test_mirror, n_classes, seed, hidden, epochs,  # noqa: ANN001
                dropout, input_dropout, lr, weight_decay, batch_size) -> np.ndarray:  # noqa: ANN001
-    torch.manual_seed(seed)
+    # Every random draw comes from this head's own generator (initial weights, batches,
+    # flips, dropout masks), never torch's global one: heads fitted side by side in threads
+    # (:func:`ferdata.oof.scorer.fit_folds`) then give what they give one after another.
     generator = torch.Generator().manual_seed(seed)
     mean = train.mean(0, keepdims=True)
     std = train.std(0, keepdims=True) + 1e-5
     plain = torch.from_numpy(((train - mean) / std).astype(np.float32))
     mirror = torch.from_numpy(((train_mirror - mean) / std).astype(np.float32)) if train_mirror is not None else None
     y = torch.from_numpy(np.asarray(labels, np.int64))
-    net = torch.nn.Sequential(torch.nn.Dropout(input_dropout), torch.nn.Linear(train.shape[1], hidden), torch.nn.ReLU(),
-                              torch.nn.Dropout(dropout), torch.nn.Linear(hidden, n_classes))
+    first, last = torch.nn.Linear(train.shape[1], hidden), torch.nn.Linear(hidden, n_classes)
+    with torch.no_grad():  # torch's default Linear initialisation, drawn from the generator
+        for layer in (first, last):
+            bound = 1.0 / float(np.sqrt(layer.in_features))
+            layer.weight.uniform_(-bound, bound, generator=generator)
+            layer.bias.uniform_(-bound, bound, generator=generator)
+
+    def drop(x, p: float):  # noqa: ANN001, ANN202 - inverted dropout with the head's generator
+        if not net.training or p <= 0:
+            return x
+        return x * (torch.rand(x.shape, generator=generator) >= p) / (1.0 - p)
+
+    net = torch.nn.ModuleList([first, last])
+    forward = lambda x: last(drop(torch.relu(first(drop(x, input_dropout))), dropout))  # noqa: E731
     optimizer = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=weight_decay)
     steps = epochs * -(-len(y) // batch_size)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, lr, total_steps=steps)
@@ -129,7 +143,7 @@ def _train_mlp(torch, train, train_mirror, labels, test, test_mirror, n_classes,
             if mirror is not None:  # each image as it is or mirrored, at random
                 flip = torch.rand(len(rows), generator=generator) < 0.5
                 x = torch.where(flip[:, None], mirror[rows], x)
-            loss = torch.nn.functional.cross_entropy(net(x), y[rows])
+            loss = torch.nn.functional.cross_entropy(forward(x), y[rows])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -140,5 +154,5 @@ def _train_mlp(torch, train, train_mirror, labels, test, test_mirror, n_classes,
     with torch.no_grad():
         for view in views:
             x = torch.from_numpy(((view - mean) / std).astype(np.float32))
-            out += torch.softmax(net(x), dim=1).double().numpy()
+            out += torch.softmax(forward(x), dim=1).double().numpy()
     return out / len(views)
