@@ -45,6 +45,8 @@ from ferdata.training.runs import EVAL_PREFIX, PREDICTIONS, read_predictions, re
 
 HELD_OUT_ROLE = "test"
 RANK_BY = ("both", "self_confidence", "normalized_margin")
+#: The order of the list unless the scorer names its own (``OutOfFold.source["rank_by"]``).
+DEFAULT_RANK_BY = "both"
 #: Which images confident learning flags: cleanlab's ``filter_by`` names with cleanlab's
 #: meaning, plus ``low_score`` (see :func:`find_label_issues`).
 FILTER_BY = ("prune_by_noise_rate", "prune_by_class", "both", "confident_learning", "predicted_neq_given",
@@ -165,10 +167,26 @@ def read_run_predictions(runs: Sequence[str | Path], *, manifest: Manifest | Non
     probs = np.stack([sums[i] / counts[i] for i in ids])
     labels = np.array([classes.index(given[i]) for i in ids])
     source: dict[str, Any] = {"kind": "runs", "runs": [str(p.parent) for p in files], "n_files": len(files)}
+    ranks = {_run_rank_by(p.parent) for p in files}
+    if len(ranks) == 1 and None not in ranks:  # runs of the default scorer keep the order it was measured with
+        source["rank_by"] = ranks.pop()
     if coverage:
         source["partial"] = {c.split: {"folds": c.scored_folds, "missing_folds": c.missing_folds,
                                        "unscored": c.unscored} for c in coverage}
     return OutOfFold(ids, labels, probs, classes, source)
+
+
+def _run_rank_by(run: Path) -> str | None:
+    """The ranking a run's scorer asks for in its config (the default scorer's runs), if any."""
+    import json
+
+    from ferdata.training.runs import CONFIG
+
+    try:
+        value = json.loads((run / CONFIG).read_text()).get("rank_by")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return value if value in RANK_BY else None
 
 
 def oof_from_model(manifest: Manifest, model: str, split: str, *, allow_image_level: bool = False,
@@ -497,6 +515,8 @@ class FlagResult:
     """The ``filter_by`` rule that chose the flagged images."""
     n_estimated: int = 0
     """How many images confident learning estimates are mislabeled."""
+    rank_by: str = DEFAULT_RANK_BY
+    """The score that ordered the list."""
 
     @property
     def flagged_share(self) -> float:
@@ -607,16 +627,20 @@ def build_suspects(manifest: Manifest, oof: OutOfFold, *, rank_by: str = "both",
     return table_from_rows(records, SUSPECTS_SCHEMA), result
 
 
-def flag(manifest: Manifest, oof: OutOfFold, *, rank_by: str = "both", filter_by: str | None = None,
+def flag(manifest: Manifest, oof: OutOfFold, *, rank_by: str | None = None, filter_by: str | None = None,
          progress: ProgressSink | None = None) -> FlagResult:
     """Score ``oof`` with confident learning and write ``<manifest>/suspects.parquet``.
 
     Without ``filter_by`` the rule is chosen here: ``low_score`` (confident learning's
     count) when the scorer can be trusted, else ``confident_other`` (only its confident
-    disagreements), and the result carries one warning line saying so.
+    disagreements), and the result carries one warning line saying so. Without ``rank_by``
+    the order is the one the scorer was measured best with (``oof.source["rank_by"]``),
+    else :data:`DEFAULT_RANK_BY`.
     """
     progress = progress or NullProgress()
     start = time.perf_counter()
+    rank_chosen = rank_by is None
+    rank_by = rank_by or oof.source.get("rank_by") or DEFAULT_RANK_BY
     classes = oof.classes
     doubts = scorer_doubts(manifest.name, oof.labels, oof.probs, classes)
     rule = filter_by or ("confident_other" if doubts else DEFAULT_FILTER_BY)
@@ -629,7 +653,8 @@ def flag(manifest: Manifest, oof: OutOfFold, *, rank_by: str = "both", filter_by
     thresholds = {c: float(t) for c, t in zip(classes, result.thresholds) if np.isfinite(t)}
     noise = {c: float(r) for c, r in zip(classes, result.noise_rates)}
     meta = {"kind": "suspects", "manifest": manifest.name, "classes": list(classes), "source": oof.source,
-            "rank_by": rank_by, "filter_by": rule, "filter_chosen": filter_by is None, "thresholds": thresholds,
+            "rank_by": rank_by, "rank_chosen": rank_chosen, "filter_by": rule, "filter_chosen": filter_by is None,
+            "thresholds": thresholds,
             "noise_rates": noise, "confident_joint": np.round(result.confident_joint, 3).tolist(),
             "n_scored": len(oof.image_ids), "n_flagged": int(result.is_issue.sum()),
             "n_estimated_by_confident_learning": n_estimated, "ferdata_version": __version__,
@@ -650,7 +675,7 @@ def flag(manifest: Manifest, oof: OutOfFold, *, rank_by: str = "both", filter_by
     return FlagResult(manifest, path, len(oof.image_ids), int(result.is_issue.sum()),
                       sum(1 for f in flagged_by if f == "data"), classes, thresholds, noise,
                       time.perf_counter() - start, table.slice(0, 5).to_pylist(), accuracy, baseline, majority,
-                      oof.source.get("run"), [warning] if warning else [], rule, n_estimated)
+                      oof.source.get("run"), [warning] if warning else [], rule, n_estimated, rank_by)
 
 
 def read_suspects(manifest: Manifest) -> tuple[pa.Table, dict[str, Any]]:

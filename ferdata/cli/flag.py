@@ -68,8 +68,9 @@ def flag_command(
         "--runs", help="Folder for the run folder [default: $FERDATA_RUNS or ./runs].")] = None,
     workers: Annotated[int | None, typer.Option(
         "--workers", "-j", min=1, help="Worker processes for the descriptors [default: number of cores].")] = None,
-    rank_by: Annotated[str, typer.Option(
-        "--rank-by", help="Order of the list: both | self_confidence | normalized_margin.")] = "both",
+    rank_by: Annotated[str | None, typer.Option(
+        "--rank-by", help="Order of the list: both | self_confidence | normalized_margin [default: "
+                          "self_confidence after the default scorer's second pass, else both].")] = None,
     filter_by: Annotated[str | None, typer.Option(
         "--filter-by", help="Which images confident learning flags; cleanlab's names and meanings "
                             "(prune_by_noise_rate, prune_by_class, both, confident_learning, predicted_neq_given, "
@@ -143,6 +144,9 @@ def flag_command(
                                       else "")),
                         ("split", f"{scored.split_name} ({scored.protocol}, in memory; copies and near-copies "
                                   "share a fold)")]
+        if scored.clean_pass_left_out:
+            source_rows.append(("second pass", f"heads fitted again without the {scored.clean_pass_left_out:,} "
+                                               "images the first pass flagged"))
     with lock_waits(no_wait):
         result = flag(manifest, oof, rank_by=rank_by, filter_by=filter_by, progress=progress)
     s = Summary(f"flag {manifest.name}")
@@ -159,6 +163,7 @@ def flag_command(
     s.row(f"majority baseline ({result.majority_class})", round(result.baseline, 4), key="majority_baseline")
     s.row("flagged by the scorer", f"{result.n_flagged:,} ({result.flagged_share:.1%} of scored)",
           key="flagged_by_the_scorer")
+    s.row("ranked by (--rank-by)", result.rank_by, key="rank_by")
     s.row("rule (--filter-by)", result.rule if result.rule != "confident_other" else
           f"confident_other (confident learning estimates {result.n_estimated:,})", key="rule")
     s.row("flagged", result.n_flagged, show=False).row("flagged share", round(result.flagged_share, 4), show=False)

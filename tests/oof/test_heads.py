@@ -57,3 +57,26 @@ def test_mlp_seeds_are_averaged():
            for s in (0, 1000)]
     two = fit_predict(HeadSpec("mlp", {**opts, "seeds": 2}), x[:180], mirror[:180], y[:180], x[180:], mirror[180:], 3)
     assert np.allclose(two, (one[0] + one[1]) / 2)
+
+
+def test_folds_fitted_side_by_side_equal_folds_fitted_one_after_another():
+    """Each MLP draws from its own generator, so two threads give what one gives, and the
+    process's torch thread count is as it was."""
+    import torch
+
+    from ferdata.oof.backbone import BackboneSpec, Descriptors
+    from ferdata.oof.scorer import fit_folds
+
+    x, mirror, y = blobs(n=300)
+    fold = np.arange(300) % 3
+    desc = Descriptors([str(i) for i in range(300)], x, mirror, BackboneSpec(), "test")
+    spec = HeadSpec("mlp", {"epochs": 40, "hidden": 16, "seeds": 2})
+    threads = torch.get_num_threads()
+    one = fit_folds(spec, desc, y, fold, 3, 3, workers=1)
+    two = fit_folds(spec, desc, y, fold, 3, 3, workers=2)
+    assert np.array_equal(one, two)
+    assert (one.argmax(1) == y).mean() > 0.9
+    assert torch.get_num_threads() == threads
+    left_out = np.zeros(300, bool)
+    left_out[:30] = True
+    assert not np.array_equal(fit_folds(spec, desc, y, fold, 3, 3, workers=2, leave_out=left_out), one)

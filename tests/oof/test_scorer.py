@@ -61,6 +61,62 @@ def test_every_image_is_scored_once_by_a_model_that_never_saw_it(faces_manifest,
     assert again.cached_descriptors and np.allclose(again.oof.probs, oof.probs)
 
 
+def relabel(manifest, new_labels: dict) -> None:
+    """Give images other labels through the audit trail, as a review would."""
+    from ferdata.review.pull import append_decisions
+
+    rows = {r["image_id"]: r["label"] for r in manifest.images(columns=["image_id", "label"]).to_pylist()}
+    append_decisions(manifest, [{"image_id": i, "old_label": rows[i], "new_label": new, "annotator": "test",
+                                 "time": "", "project": "test", "task_id": None, "source": "test"}
+                                for i, new in new_labels.items() if new != rows[i]])
+
+
+def test_a_trusted_first_pass_is_followed_by_heads_fitted_without_what_it_flagged(tmp_path, random_mobilenet,
+                                                                                  monkeypatch):
+    """Wrong labels planted in a learnable set: the first pass flags them, and every fold's
+    head is fitted again on its training part less the flagged images."""
+    import ferdata.oof.scorer as scorer
+
+    source = write_faces(tmp_path / "faces", per_class=16)
+    m = ingest("folder", source, name="planted", manifests=tmp_path / "m", executor=InlineExecutor(),
+               subject_pattern=r"^(?P<subject>S\d+)_").manifest
+    rows = m.images(columns=["image_id", "path"]).to_pylist()
+    wrong = {r["image_id"]: "sad" for r in rows if r["path"].startswith("happy/") and r["path"].endswith(("_1.png", "_6.png"))}
+    relabel(m, wrong)
+    seen = []
+    real = scorer.fit_predict
+
+    def spy(head, train, *args, **kwargs):
+        seen.append(len(train))
+        return real(head, train, *args, **kwargs)
+
+    monkeypatch.setattr(scorer, "fit_predict", spy)
+    result = score_out_of_fold(m, weights=random_mobilenet, spec=SMALL, runs=tmp_path / "runs", workers=2)
+    n_folds = result.n_folds
+    assert result.clean_pass_left_out >= 1 and len(seen) == 2 * n_folds
+    first, second = sorted(seen[:n_folds]), sorted(seen[n_folds:])
+    assert sum(first) - sum(second) == result.clean_pass_left_out * (n_folds - 1)  # each flagged image trains k-1 folds
+    import json
+
+    config = json.loads((result.run_dir / "config.json").read_text())
+    assert config["clean_pass"] == {"ran": True, "left_out": result.clean_pass_left_out}
+    assert set(wrong) & set(np.array(result.oof.image_ids)[result.oof.probs.argmax(1) != result.oof.labels])
+
+    # The cleaned heads' list is ordered by self-confidence unless --rank-by says otherwise,
+    # also when flagged again from the run folder.
+    from ferdata.noise import flag, read_run_predictions
+
+    assert config["rank_by"] == "self_confidence" and result.oof.source["rank_by"] == "self_confidence"
+    assert flag(m, result.oof).rank_by == "self_confidence"
+    assert flag(m, result.oof, rank_by="both").rank_by == "both"
+    assert flag(m, read_run_predictions([result.run_dir])).rank_by == "self_confidence"
+
+    seen.clear()
+    once = score_out_of_fold(m, weights=random_mobilenet, spec=SMALL, runs=tmp_path / "runs", workers=1, clean=False)
+    assert len(seen) == n_folds and once.clean_pass_left_out == 0
+    assert "rank_by" not in once.oof.source and flag(m, once.oof).rank_by == "both"
+
+
 def test_without_weights_hog_scores_and_says_so(faces_manifest, tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty"))
     monkeypatch.delenv(ENV_WEIGHTS, raising=False)
@@ -77,7 +133,7 @@ def test_flag_cli_default_summary(faces_manifest, random_mobilenet, tmp_path, mo
     assert res.exit_code == 0, res.output
     out = res.output
     for row in ("out-of-fold accuracy", "majority baseline", "run folder", "flagged by the scorer",
-                "CPU seconds", "MobileNetV2 (ImageNet) descriptors", "spi-4"):
+                "CPU seconds", "MobileNetV2 (ImageNet) descriptors", "spi-4", "ranked by (--rank-by)"):
         assert row in out, (row, out)
     assert "warning:" not in out  # the bars are learnable: far above the baseline
     meta = read_metadata(faces_manifest.dir / "suspects.parquet")
@@ -106,6 +162,7 @@ def test_flag_cli_warns_at_chance_on_shuffled_labels(tmp_path, random_mobilenet,
     assert len(warning) == 1, res.output
     assert "within 10 points of the majority baseline" in warning[0] and "not trustworthy" in warning[0]
     assert "ferdata preprocess" in warning[0]
+    assert "second pass" not in res.output  # an untrusted first pass decides nothing
 
 
 @pytest.mark.parametrize("args, message", [
