@@ -13,6 +13,7 @@ average precision 0.658 against 0.629).
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,10 @@ HEADS = ("auto", "logistic", "mlp")
 #: JAFFE), a linear head does not.
 MLP_MIN_IMAGES = 2000
 MLP_SEEDS = 3
+
+
+class Stopped(Exception):
+    """A head gave up because its ``stop`` event was set."""
 
 
 @dataclass(frozen=True)
@@ -51,8 +56,11 @@ def resolve(spec: HeadSpec, n_train: int) -> HeadSpec:
 
 
 def fit_predict(spec: HeadSpec, train: np.ndarray, train_mirror: np.ndarray | None, labels: np.ndarray,
-                test: np.ndarray, test_mirror: np.ndarray | None, n_classes: int, *, seed: int = 0) -> np.ndarray:
-    """Fit on one fold's training rows, return (n_test, n_classes) probabilities."""
+                test: np.ndarray, test_mirror: np.ndarray | None, n_classes: int, *, seed: int = 0,
+                stop: threading.Event | None = None) -> np.ndarray:
+    """Fit on one fold's training rows, return (n_test, n_classes) probabilities. An MLP
+    checks ``stop`` at every step and raises :class:`Stopped` once it is set (a Ctrl-C in
+    the thread that started the folds must not wait for the others to finish)."""
     from threadpoolctl import threadpool_limits
 
     if len(np.unique(labels)) < 2:
@@ -62,7 +70,7 @@ def fit_predict(spec: HeadSpec, train: np.ndarray, train_mirror: np.ndarray | No
         spec = resolve(spec, len(labels))
         if spec.kind == "logistic":
             return _logistic(train, train_mirror, labels, test, test_mirror, n_classes, seed=seed, **spec.options)
-        return _mlp(train, train_mirror, labels, test, test_mirror, n_classes, seed=seed, **spec.options)
+        return _mlp(train, train_mirror, labels, test, test_mirror, n_classes, seed=seed, stop=stop, **spec.options)
 
 
 def _stack(a: np.ndarray, b: np.ndarray | None) -> np.ndarray:
@@ -93,21 +101,22 @@ def _logistic(train, train_mirror, labels, test, test_mirror, n_classes, *, seed
 
 def _mlp(train, train_mirror, labels, test, test_mirror, n_classes, *, seed: int = 0, hidden: int = 512,  # noqa: ANN001
          epochs: int = 10, dropout: float = 0.5, input_dropout: float = 0.2, lr: float = 1e-3,
-         weight_decay: float = 1e-4, batch_size: int = 128, seeds: int = 1) -> np.ndarray:
+         weight_decay: float = 1e-4, batch_size: int = 128, seeds: int = 1,
+         stop: threading.Event | None = None) -> np.ndarray:
     import torch
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # small matrices: a second thread only waits (badly so on a busy machine)
     try:  # several seeds averaged: a steadier ranking of the doubtful images
         return np.mean([_train_mlp(torch, train, train_mirror, labels, test, test_mirror, n_classes, seed + 1000 * s,
-                                   hidden, epochs, dropout, input_dropout, lr, weight_decay, batch_size)
+                                   hidden, epochs, dropout, input_dropout, lr, weight_decay, batch_size, stop)
                         for s in range(max(1, int(seeds)))], axis=0)
     finally:
         torch.set_num_threads(threads)
 
 
 def _train_mlp(torch, train, train_mirror, labels, test, test_mirror, n_classes, seed, hidden, epochs,  # noqa: ANN001
-               dropout, input_dropout, lr, weight_decay, batch_size) -> np.ndarray:  # noqa: ANN001
+               dropout, input_dropout, lr, weight_decay, batch_size, stop) -> np.ndarray:  # noqa: ANN001
     # Every random draw comes from this head's own generator (initial weights, batches,
     # flips, dropout masks), never torch's global one: heads fitted side by side in threads
     # (:func:`ferdata.oof.scorer.fit_folds`) then give what they give one after another.
@@ -138,6 +147,8 @@ def _train_mlp(torch, train, train_mirror, labels, test, test_mirror, n_classes,
         net.train()
         order = torch.randperm(len(y), generator=generator)
         for start in range(0, len(order), batch_size):
+            if stop is not None and stop.is_set():
+                raise Stopped("stopped before the head was fitted")
             rows = order[start:start + batch_size]
             x = plain[rows]
             if mirror is not None:  # each image as it is or mirrored, at random

@@ -12,7 +12,7 @@ descriptors and a head per fold, written as a run folder.
    (:func:`ferdata.noise.scorer_doubts` finds nothing), each fold's head is fitted again
    without the training images confident learning flagged in the first pass, and the
    second pass's probabilities are the result. On FER-2013 against FER+'s majority this
-   moved the flagged count from 89 % to 96 % of the true number and F1 from 0.600 to 0.620
+   moved the flagged count from 89 % to 96 % of the true number and F1 from 0.601 to 0.621
    (``benchmarks/label_noise.py --real``; the closing note of issue 18 has the full table).
 5. ``runs/<id>/predictions.parquet`` (role ``test``, one row per image), ``config.json`` and
    ``metrics.json``, so ``ferdata flag --from-runs`` and ``ferdata report`` can reuse them.
@@ -170,6 +170,7 @@ def fit_folds(head: HeadSpec, desc: Descriptors, labels: np.ndarray, fold: np.nd
     (less the ``leave_out`` rows). Folds run in threads, one per core: torch and BLAS leave
     the GIL while they compute, so two threads fit two heads in about the time of one."""
     import concurrent.futures
+    import threading
 
     import torch
     from threadpoolctl import threadpool_limits
@@ -177,12 +178,14 @@ def fit_folds(head: HeadSpec, desc: Descriptors, labels: np.ndarray, fold: np.nd
     progress = progress or NullProgress()
     probs = np.zeros((len(labels), k))
     mirror = desc.mirror
+    stop = threading.Event()
 
     def one(f: int) -> None:
         held = fold == f
         train = ~held if leave_out is None else ~held & ~leave_out
         probs[held] = fit_predict(head, desc.plain[train], None if mirror is None else mirror[train], labels[train],
-                                  desc.plain[held], None if mirror is None else mirror[held], k, seed=seed + f)
+                                  desc.plain[held], None if mirror is None else mirror[held], k, seed=seed + f,
+                                  stop=stop)
 
     todo = [f for f in range(n_folds) if (fold == f).any()]
     progress.start(what, n_folds)
@@ -194,9 +197,16 @@ def fit_folds(head: HeadSpec, desc: Descriptors, labels: np.ndarray, fold: np.nd
     try:
         with threadpool_limits(limits=1), concurrent.futures.ThreadPoolExecutor(
                 max(1, min(workers or available_cores(), len(todo)))) as pool:
-            for done in concurrent.futures.as_completed([pool.submit(one, f) for f in todo]):
-                done.result()
-                progress.advance()
+            futures = [pool.submit(one, f) for f in todo]
+            try:
+                for done in concurrent.futures.as_completed(futures):
+                    done.result()
+                    progress.advance()
+            except BaseException:  # Ctrl-C or a fold's error: the other folds stop at their next step
+                stop.set()
+                for future in futures:
+                    future.cancel()
+                raise
     finally:
         torch.set_num_threads(threads)
         progress.finish()

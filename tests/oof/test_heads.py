@@ -80,3 +80,32 @@ def test_folds_fitted_side_by_side_equal_folds_fitted_one_after_another():
     left_out = np.zeros(300, bool)
     left_out[:30] = True
     assert not np.array_equal(fit_folds(spec, desc, y, fold, 3, 3, workers=2, leave_out=left_out), one)
+
+
+def test_ctrl_c_while_folds_are_fitted_stops_every_fold_at_once(monkeypatch):
+    """The folds run in threads; a Ctrl-C in the main thread must not wait for them to end."""
+    import os
+    import signal
+    import threading
+    import time
+
+    import ferdata.oof.scorer as scorer
+    from ferdata.oof.backbone import BackboneSpec, Descriptors
+
+    x, mirror, y = blobs(n=600)
+    desc = Descriptors([str(i) for i in range(600)], x, mirror, BackboneSpec(), "test")
+    endless = HeadSpec("mlp", {"epochs": 100_000, "hidden": 16, "batch_size": 8})  # hours
+    started, real = [], scorer.fit_predict
+
+    def fit_then_ctrl_c(*args, **kwargs):  # Ctrl-C once both folds are being fitted
+        started.append(1)
+        if len(started) == 2:
+            threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(scorer, "fit_predict", fit_then_ctrl_c)
+    began = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt):
+        scorer.fit_folds(endless, desc, y, np.arange(600) % 2, 2, 3, workers=2)
+    assert len(started) == 2 and time.perf_counter() - began < 20
+    assert not [t for t in threading.enumerate() if t.name.startswith("ThreadPoolExecutor")]
