@@ -67,7 +67,8 @@ def flag_command(
     runs: Annotated[Path | None, typer.Option(
         "--runs", help="Folder for the run folder [default: $FERDATA_RUNS or ./runs].")] = None,
     workers: Annotated[int | None, typer.Option(
-        "--workers", "-j", min=1, help="Worker processes for the descriptors [default: number of cores].")] = None,
+        "--workers", "-j", min=1, help="Worker processes for the descriptors, threads for the heads [default: "
+                                       "number of cores].")] = None,
     rank_by: Annotated[str | None, typer.Option(
         "--rank-by", help="Order of the list: both | self_confidence | normalized_margin [default: "
                           "self_confidence after the default scorer's second pass, else both].")] = None,
@@ -145,8 +146,8 @@ def flag_command(
                         ("split", f"{scored.split_name} ({scored.protocol}, in memory; copies and near-copies "
                                   "share a fold)")]
         if scored.clean_pass_left_out:
-            source_rows.append(("second pass", f"heads fitted again without the {scored.clean_pass_left_out:,} "
-                                               "images the first pass flagged"))
+            left_out = f"{scored.clean_pass_left_out:,}"
+            source_rows.append(("second pass", f"heads fitted again without the {left_out} images the first pass flagged"))
     with lock_waits(no_wait):
         result = flag(manifest, oof, rank_by=rank_by, filter_by=filter_by, progress=progress)
     s = Summary(f"flag {manifest.name}")

@@ -29,12 +29,12 @@ from typing import Any
 import numpy as np
 import pyarrow.compute as pc
 
+from ferdata.engines.local import available_cores
 from ferdata.errors import FerdataError
 from ferdata.labels import ClassSet
 from ferdata.manifest import Manifest
 from ferdata.manifest.crops import crop_paths, latest_crop_config
 from ferdata.manifest.effective import images_with_effective_labels
-from ferdata.engines.local import available_cores
 from ferdata.noise import OutOfFold, find_label_issues, scorer_doubts
 from ferdata.oof.backbone import BackboneSpec, Descriptors, describe, find_weights, weights_hint
 from ferdata.oof.heads import HeadSpec, fit_predict, resolve

@@ -89,7 +89,7 @@ def test_ctrl_c_while_folds_are_fitted_stops_every_fold_at_once(monkeypatch):
     import threading
     import time
 
-    import ferdata.oof.scorer as scorer
+    from ferdata.oof import scorer
     from ferdata.oof.backbone import BackboneSpec, Descriptors
 
     x, mirror, y = blobs(n=600)

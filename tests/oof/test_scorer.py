@@ -75,7 +75,7 @@ def test_a_trusted_first_pass_is_followed_by_heads_fitted_without_what_it_flagge
                                                                                   monkeypatch):
     """Wrong labels planted in a learnable set: the first pass flags them, and every fold's
     head is fitted again on its training part less the flagged images."""
-    import ferdata.oof.scorer as scorer
+    from ferdata.oof import scorer
 
     source = write_faces(tmp_path / "faces", per_class=16)
     m = ingest("folder", source, name="planted", manifests=tmp_path / "m", executor=InlineExecutor(),
