@@ -564,6 +564,16 @@ def trust_warning(name: str, doubts: list[str], *, auto: bool, n_flagged: int, n
     return f"{'; '.join(doubts)}, so its list is not trustworthy{what}; {fix}{override}"
 
 
+def _pair_share(joint: np.ndarray, i: int, j: int, given: str, suggested: str) -> str:
+    """The reason's tail naming the estimated share of ``given`` images that are ``suggested``,
+    or nothing when the confident joint puts (almost) none there: the image was flagged on
+    its own score, and "an estimated 0%" beside a flag reads as a contradiction."""
+    share = joint[i, j] / max(joint[i].sum(), 1.0)
+    if share >= 0.005:
+        return f"; an estimated {share:.0%} of {given} images are {suggested}"
+    return ""
+
+
 def build_suspects(manifest: Manifest, oof: OutOfFold, *, rank_by: str = "both",
                    filter_by: str = DEFAULT_FILTER_BY) -> tuple[pa.Table, NoiseResult]:
     """The suspects table (not written): confident-learning issues plus images the data
@@ -603,9 +613,8 @@ def build_suspects(manifest: Manifest, oof: OutOfFold, *, rank_by: str = "both",
             p = oof.probs[row]
             if model_flag:
                 i, j = oof.labels[row], result.suggested[row]
-                share = result.confident_joint[i, j] / max(result.confident_joint[i].sum(), 1.0)
-                reasons.append(f"model: p({given})={p[i]:.2f}, p({suggested})={p[j]:.2f}; an estimated "
-                               f"{share:.0%} of {given} images are {suggested}")
+                reasons.append(f"model: p({given})={p[i]:.2f}, p({suggested})={p[j]:.2f}"
+                               + _pair_share(result.confident_joint, i, j, given, suggested))
             scores = (float(result.score[row]), float(result.self_confidence[row]),
                       float(result.normalized_margin[row]), float(p[result.suggested[row]]))
         else:

@@ -407,3 +407,11 @@ def test_prediction_files_of_a_fold_group_leave_out_eval_on_folders(tmp_path):
         (group / sub / "predictions.parquet").write_bytes(b"")
     assert find_prediction_files([group]) == [group / "fold-0" / "predictions.parquet",
                                               group / "fold-1" / "predictions.parquet"]
+
+
+def test_a_reason_names_the_pair_share_only_when_the_joint_puts_images_there():
+    from ferdata.noise import _pair_share
+
+    joint = np.array([[8.0, 2.0], [0.01, 9.99]])
+    assert _pair_share(joint, 0, 1, "sad", "neutral") == "; an estimated 20% of sad images are neutral"
+    assert _pair_share(joint, 1, 0, "neutral", "sad") == ""  # 0.1 %: flagged on its score, not "0%"
