@@ -167,7 +167,7 @@ def fit_folds(head: HeadSpec, desc: Descriptors, labels: np.ndarray, fold: np.nd
               seed: int = 0, workers: int | None = None, leave_out: np.ndarray | None = None,
               progress: ProgressSink | None = None, what: str = "fitting a head per fold") -> np.ndarray:
     """Out-of-fold probabilities: each fold scored by a head fitted on the other folds
-    (less the ``leave_out`` rows). Folds run in threads, one per core: torch and BLAS leave
+    (less the ``leave_out`` rows, unless they are all of a class there). Folds run in threads, one per core: torch and BLAS leave
     the GIL while they compute, so two threads fit two heads in about the time of one."""
     import concurrent.futures
     import threading
@@ -182,7 +182,13 @@ def fit_folds(head: HeadSpec, desc: Descriptors, labels: np.ndarray, fold: np.nd
 
     def one(f: int) -> None:
         held = fold == f
-        train = ~held if leave_out is None else ~held & ~leave_out
+        train = ~held
+        if leave_out is not None:
+            cleaned = train & ~leave_out
+            # A class the first pass flagged whole keeps its images: a head that never saw it
+            # would give it probability 0 and flag every held-out image of it.
+            emptied = np.setdiff1d(labels[train], labels[cleaned])
+            train = cleaned | (train & np.isin(labels, emptied))
         probs[held] = fit_predict(head, desc.plain[train], None if mirror is None else mirror[train], labels[train],
                                   desc.plain[held], None if mirror is None else mirror[held], k, seed=seed + f,
                                   stop=stop)

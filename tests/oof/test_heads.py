@@ -80,6 +80,9 @@ def test_folds_fitted_side_by_side_equal_folds_fitted_one_after_another():
     left_out = np.zeros(300, bool)
     left_out[:30] = True
     assert not np.array_equal(fit_folds(spec, desc, y, fold, 3, 3, workers=2, leave_out=left_out), one)
+    whole_class = y == 2  # leaving out a whole class would make it unpredictable: it is kept
+    assert np.array_equal(fit_folds(spec, desc, y, fold, 3, 3, workers=2, leave_out=left_out | whole_class),
+                          fit_folds(spec, desc, y, fold, 3, 3, workers=2, leave_out=left_out & ~whole_class))
 
 
 def test_ctrl_c_while_folds_are_fitted_stops_every_fold_at_once(monkeypatch):
