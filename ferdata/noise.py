@@ -41,7 +41,8 @@ from ferdata.manifest.lock import manifest_lock
 from ferdata.manifest.schema import SUSPECTS_SCHEMA
 from ferdata.manifest.tables import SUSPECTS_TABLE
 from ferdata.progress import NullProgress, ProgressSink
-from ferdata.training.runs import EVAL_PREFIX, PREDICTIONS, read_predictions, resolve_run, split_coverage
+from ferdata.training.runs import (EVAL_PREFIX, PREDICTIONS, read_predictions, resolve_run, run_config_of,
+                                  split_coverage)
 
 HELD_OUT_ROLE = "test"
 RANK_BY = ("both", "self_confidence", "normalized_margin")
@@ -167,26 +168,13 @@ def read_run_predictions(runs: Sequence[str | Path], *, manifest: Manifest | Non
     probs = np.stack([sums[i] / counts[i] for i in ids])
     labels = np.array([classes.index(given[i]) for i in ids])
     source: dict[str, Any] = {"kind": "runs", "runs": [str(p.parent) for p in files], "n_files": len(files)}
-    ranks = {_run_rank_by(p.parent) for p in files}
-    if len(ranks) == 1 and None not in ranks:  # runs of the default scorer keep the order it was measured with
+    ranks = {(run_config_of(p) or {}).get("rank_by") for p in files}
+    if len(ranks) == 1 and ranks <= set(RANK_BY):  # the default scorer's runs keep the order it was measured with
         source["rank_by"] = ranks.pop()
     if coverage:
         source["partial"] = {c.split: {"folds": c.scored_folds, "missing_folds": c.missing_folds,
                                        "unscored": c.unscored} for c in coverage}
     return OutOfFold(ids, labels, probs, classes, source)
-
-
-def _run_rank_by(run: Path) -> str | None:
-    """The ranking a run's scorer asks for in its config (the default scorer's runs), if any."""
-    import json
-
-    from ferdata.training.runs import CONFIG
-
-    try:
-        value = json.loads((run / CONFIG).read_text()).get("rank_by")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return value if value in RANK_BY else None
 
 
 def oof_from_model(manifest: Manifest, model: str, split: str, *, allow_image_level: bool = False,

@@ -166,9 +166,10 @@ def score_out_of_fold(manifest: Manifest, *, weights: str | os.PathLike | None =
 def fit_folds(head: HeadSpec, desc: Descriptors, labels: np.ndarray, fold: np.ndarray, n_folds: int, k: int, *,
               seed: int = 0, workers: int | None = None, leave_out: np.ndarray | None = None,
               progress: ProgressSink | None = None, what: str = "fitting a head per fold") -> np.ndarray:
-    """Out-of-fold probabilities: each fold scored by a head fitted on the other folds
-    (less the ``leave_out`` rows, unless they are all of a class there). Folds run in threads, one per core: torch and BLAS leave
-    the GIL while they compute, so two threads fit two heads in about the time of one."""
+    """Out-of-fold probabilities: each fold scored by a head fitted on the other folds (less
+    the ``leave_out`` rows, unless they are all of a class there). Folds run in threads, one
+    per core: torch and BLAS leave the GIL while they compute, so two threads fit two heads
+    in about the time of one."""
     import concurrent.futures
     import threading
 
