@@ -204,6 +204,40 @@ def outside_root(full: str, boundary: str) -> str | None:
 
 NOT_REGULAR = "not a regular file (a pipe, device or socket); not read"
 
+#: How ingest opens a plain file after its ``lstat``: never through a link (one swapped in
+#: since would fail, not be followed), never waiting (nor on a pipe swapped in), not inherited.
+_READ_FLAGS = (os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+               | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
+
+
+def read_inside(full: str, boundary: str | None) -> tuple[bytes | None, str | None]:
+    """``(content, None)`` of the file ``full``, or ``(None, why)`` when ingest must not read
+    it (see :func:`refuse_file`); raises ``OSError`` when it cannot be read.
+
+    A plain file costs one ``lstat``, ``open``, ``read`` and ``close``: at AffectNet scale
+    (430k files of 1.6 kB) Python's file object, with its own ``fstat``, buffer and second
+    ``read``, cost more CPU than hashing and probing the bytes together."""
+    st = os.lstat(full)
+    if not stat.S_ISREG(st.st_mode):  # links, pipes, devices: the careful path
+        refused = refuse_file(full, boundary)
+        if refused is not None:
+            return None, refused
+        with open(full, "rb") as fh:
+            return fh.read(), None
+    if boundary is not None and not within(_real_dir(os.path.dirname(full)), boundary):
+        return None, outside_error(os.path.join(_real_dir(os.path.dirname(full)), os.path.basename(full)))
+    fd = os.open(full, _READ_FLAGS)
+    try:
+        data = os.read(fd, st.st_size + 1)
+        if len(data) == st.st_size:  # a regular file reads short only at its end: all of it
+            return data, None
+        parts = [data]  # it changed since the lstat, or is larger than one read returns
+        while chunk := os.read(fd, 1 << 24):
+            parts.append(chunk)
+        return b"".join(parts), None
+    finally:
+        os.close(fd)
+
 
 def refuse_file(full: str, boundary: str | None) -> str | None:
     """Why ingest must not read ``full`` (a link out of ``boundary``, the dataset root's real
@@ -283,8 +317,8 @@ def walk_files(root: Path, skipped: Counter | None = None) -> Iterator[tuple[str
                     continue
                 visit(Path(d.path), relpath + "/")
                 continue
-            suffix = os.path.splitext(name)[1].lower()
-            out.append((relpath, suffix in IMAGE_SUFFIXES))
+            dot = name.rfind(".")  # os.path.splitext, at a third of its cost (names starting with "." are hidden)
+            out.append((relpath, dot > 0 and name[dot:].lower() in IMAGE_SUFFIXES))
 
     visit(root, "")
     out.sort()
