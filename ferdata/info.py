@@ -63,18 +63,16 @@ def summarize(manifest: Manifest, *, max_listed: int = 50, sections: bool = True
     unreadable = table.filter(pc.invert(table.column("readable"))).select(["path", "error"]).to_pylist()
 
     hashed = table.filter(pc.is_valid(table.column("content_hash")))
-    copies = hashed.group_by("content_hash", use_threads=False).aggregate([("content_hash", "count"), ("label", "count_distinct",
-                                                                                      pc.CountOptions("all"))])
+    copies = hashed.group_by("content_hash", use_threads=False).aggregate(
+        [("content_hash", "count"), ("label", "count_distinct", pc.CountOptions("all"))])
     copies = copies.filter(pc.greater(copies.column("content_hash_count"), 1))
     conflicting = copies.filter(pc.greater(copies.column("label_count_distinct"), 1)).column("content_hash")
-    conflicting = conflicting.combine_chunks()
+    in_conflict = hashed.filter(pc.is_in(hashed.column("content_hash"), value_set=conflicting.combine_chunks()))
     groups: dict[str, list[dict]] = defaultdict(list)  # in the order their first copy appears, as listed
-    for r in hashed.filter(pc.is_in(hashed.column("content_hash"), value_set=conflicting)).select(
-            ["content_hash", "path", "label"]).to_pylist():
+    for r in in_conflict.select(["content_hash", "path", "label"]).to_pylist():
         groups[r["content_hash"]].append(r)
-    conflicts = [{"content_hash": h, "paths": [r["path"] for r in g], "labels": sorted({r["label"] for r in g
-                                                                                         if r["label"]})}
-                 for h, g in groups.items()]
+    conflicts = [{"content_hash": h, "paths": [r["path"] for r in g],
+                  "labels": sorted({r["label"] for r in g if r["label"]})} for h, g in groups.items()]
     n_copies = int(pc.sum(copies.column("content_hash_count")).as_py() or 0)
     return {
         "name": manifest.name,
