@@ -8,7 +8,8 @@ from __future__ import annotations
 from ferdata.engines._registry import (ENGINES, close_executor, create_executor, default_engine, list_engines,
                                        register_engine)
 from ferdata.engines.base import Executor, default_chunksize
-from ferdata.engines.local import InlineExecutor, ProcessPoolExecutor, available_cores
+from ferdata.engines.local import InlineExecutor, ProcessPoolExecutor, available_cores, kept_pool
 
 __all__ = ["ENGINES", "Executor", "InlineExecutor", "ProcessPoolExecutor", "available_cores", "close_executor",
-           "create_executor", "default_chunksize", "default_engine", "list_engines", "register_engine"]
+           "create_executor", "default_chunksize", "default_engine", "kept_pool", "list_engines",
+           "register_engine"]

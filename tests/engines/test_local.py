@@ -81,3 +81,50 @@ def test_ctrl_c_reaches_the_driver_once_and_is_never_lost(tmp_path, at):
                           start_new_session=True)
     assert (proc.returncode, proc.stdout.strip()) == (130, "interrupted"), (proc.stdout, proc.stderr)
     assert "Traceback" not in proc.stderr and "KeyboardInterrupt" not in proc.stderr  # workers ignore it
+
+
+def _pid_and_tag(chunk):
+    return [(os.getpid(), _STATE.get("tag")) for _ in chunk]
+
+
+def test_a_kept_pool_serves_every_call_and_runs_each_calls_initializer():
+    executor = ProcessPoolExecutor(2)
+    with executor.kept():
+        first = list(executor.map_chunks(_pid_and_tag, list(range(40)), chunksize=2, initializer=_init,
+                                         initargs=("a",)))
+        second = list(executor.map_chunks(_pid_and_tag, list(range(40)), chunksize=2, initializer=_init,
+                                          initargs=("b",)))
+        pids = {p for p, _ in first + second}
+        assert os.getpid() not in pids and len(pids) <= 2  # the same two workers, forked once
+        assert {t for _, t in first} == {"a"} and {t for _, t in second} == {"b"}  # each call set them up
+    assert executor._kept is None  # closed with the block
+
+
+def test_a_kept_pool_goes_when_a_call_stops_early():
+    executor = ProcessPoolExecutor(2)
+    with executor.kept():
+        results = executor.map_chunks(_work, list(range(40)), chunksize=1, initializer=_init, initargs=("t",))
+        assert next(results)[0] == 0
+        results.close()  # a consumer that stops: its queued chunks must not reach the next call
+        assert executor._kept is None
+        out = list(executor.map_chunks(_work, list(range(10)), chunksize=1, initializer=_init, initargs=("u",)))
+        assert [o[0] for o in out] == [x * x for x in range(10)] and {o[1] for o in out} == {"u"}
+
+
+def _double(chunk):
+    return [x * 2 for x in chunk]
+
+
+def test_the_pools_maintenance_thread_sleeps_while_results_flow(monkeypatch):
+    """The standard pool's maintenance thread wakes for every result waiting in the pipe and
+    spins until it is read (662 wakes for these 300 chunks; 0.6 s of the driver's CPU at
+    AffectNet scale); ours wakes when the pool changes."""
+    import multiprocessing.pool
+
+    wakes = []
+    wait = multiprocessing.pool.Pool._wait_for_updates
+    monkeypatch.setattr(multiprocessing.pool.Pool, "_wait_for_updates",
+                        staticmethod(lambda *a, **k: (wakes.append(1), wait(*a, **k))[1]))
+    out = list(ProcessPoolExecutor(2).map_chunks(_double, list(range(3000)), chunksize=10))
+    assert out == [x * 2 for x in range(3000)]
+    assert len(wakes) < 20
