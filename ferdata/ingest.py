@@ -8,8 +8,10 @@ error; nothing stops the run.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import hashlib
+import multiprocessing
 import os
 import shutil
 import time
@@ -35,7 +37,7 @@ from ferdata.datasets.base import (
     outside_error,
     read_inside,
 )
-from ferdata.engines import Executor, create_executor
+from ferdata.engines import Executor, create_executor, kept_pool
 from ferdata.errors import FerdataError, FerdataWarning, Interrupted, arg
 from ferdata.findings import KEEP, first_paths
 from ferdata.imageio import max_pixels as pillow_max_pixels
@@ -79,32 +81,59 @@ def image_id(dataset: str, path: str) -> str:
 
 # ---- worker side (module level so it pickles) --------------------------------------------
 
-_Task = tuple[str, str, Any, Callable[[Any], bytes] | None, int, str | None]
-_Result = tuple[int | None, int | None, str | None, int | None, str | None, bool, str | None]
+
+@dataclass(frozen=True)
+class _ReadContext:
+    """What every file of one ingest shares, sent once per worker rather than once per file."""
+
+    dataset: str
+    root: str
+    materialize: Callable[[Any], bytes] | None
+    limit: int
+    boundary: str | None
+    """The dataset root's real path: a file whose real path lies outside it is not read."""
 
 
-def _probe_one(root: str, rel: str, payload: Any, materialize: Callable[[Any], bytes] | None,
-               limit: int, boundary: str | None = None) -> _Result:
-    """Read (or, for FER-2013 pixels, write) one file and probe it. With a ``boundary`` (the
-    dataset root's real path), a file whose real path lies outside it is not read."""
-    full = os.path.join(root, rel)
+_Task = tuple[str, Any]
+"""(relative path, payload for ``materialize``)."""
+_Result = tuple[str, int | None, int | None, str | None, int | None, str | None, bool, str | None]
+"""(image ID, width, height, mode, bytes, content hash, readable, error)."""
+
+_context: _ReadContext | None = None
+
+
+def _start_reader(context: _ReadContext) -> None:
+    """Per-worker set-up. A forked worker inherits the driver's paused collector: on again."""
+    global _context
+    _context = context
+    if multiprocessing.parent_process() is not None:
+        gc.enable()
+
+
+def _probe_one(ctx: _ReadContext, rel: str, payload: Any) -> _Result:
+    """Read (or, for FER-2013 pixels, write) one file and probe it."""
+    full = os.path.join(ctx.root, rel)
+    iid = image_id(ctx.dataset, rel)  # here, on every worker, rather than serially on the driver
     try:
-        if materialize is not None:
-            data = materialize(payload)
+        if ctx.materialize is not None:
+            data = ctx.materialize(payload)
             atomic.write_bytes(full, data, fsync=False)
         else:
-            data, refused = read_inside(full, boundary)
+            data, refused = read_inside(full, ctx.boundary)
             if data is None:
-                return None, None, None, None, None, False, refused
+                return iid, None, None, None, None, None, False, refused
     except (OSError, ValueError) as exc:
         msg = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        return None, None, None, None, None, False, f"{type(exc).__name__}: {msg}"
-    p = probe_bytes(data, limit=limit)
-    return p.width, p.height, p.mode, len(data), sha256(data), p.readable, p.error
+        return iid, None, None, None, None, None, False, f"{type(exc).__name__}: {msg}"
+    p = probe_bytes(data, limit=ctx.limit)
+    return iid, p.width, p.height, p.mode, len(data), sha256(data), p.readable, p.error
 
 
 def _probe_chunk(tasks: list[_Task]) -> list[_Result]:
-    return [_probe_one(*t) for t in tasks]
+    ctx = _context
+    if ctx is None:  # pragma: no cover - every engine runs the initializer first
+        raise RuntimeError("ingest worker started without its read context")
+    return [_probe_one(ctx, rel, payload) for rel, payload in tasks]
 
 
 # ---- driver -------------------------------------------------------------------------------
@@ -158,10 +187,13 @@ def ingest(
     replaced = _move_aside(mdir) if previous is not None else None
     try:
         mdir = atomic.make_folder(mdir)
-        with manifest_lock(mdir):
+        executor = executor or create_executor("local", workers=workers)
+        # the pool is forked before the scan fills this process with rows (and before the lock,
+        # so its workers hold no copy of it); the collector is paused while the rows live
+        with kept_pool(executor), manifest_lock(mdir), collector_paused():
             manifest, table, scan = _ingest_locked(adapter, dataset, source_path, name, mdir, limit=(
                 pillow_max_pixels() if max_pixels is None else max_pixels), follow_links=follow_links,
-                pre_cropped=pre_cropped, executor=executor, workers=workers, progress=progress)
+                pre_cropped=pre_cropped, executor=executor, progress=progress)
     except BaseException as exc:
         if replaced is not None and not (mdir / IMAGES_TABLE).exists():  # put the old manifest back
             shutil.rmtree(mdir, ignore_errors=True)
@@ -170,11 +202,12 @@ def ingest(
             raise Interrupted(f"nothing written ({mdir / IMAGES_TABLE} is as it was); run the ingest again") from None
         raise
     n_unreadable = n_unreadable_rows(table)
-    unparsed = [p for p, e in zip(table.column("path").to_pylist(), table.column(NAME_ERROR_FIELD.name).to_pylist())
-                if e]
-    errors = Counter(e.split(":")[0] for e in table.column("error").drop_null().to_pylist())
-    outside = [(p, e) for p, e in zip(table.column("path").to_pylist(), table.column("error").to_pylist())
-               if e and e.startswith(OUTSIDE)]
+    paths, error = table.column("path"), table.column("error")
+    name_error = table.column(NAME_ERROR_FIELD.name)
+    unparsed = paths.filter(pc.greater(pc.fill_null(pc.utf8_length(name_error), 0), 0)).to_pylist()
+    errors = Counter(e.split(":")[0] for e in error.drop_null().to_pylist())
+    linked_out = pc.fill_null(pc.starts_with(error, OUTSIDE), False)
+    outside = list(zip(paths.filter(linked_out).to_pylist(), error.filter(linked_out).to_pylist()))
     if outside:
         first, why = outside[0]
         warnings.warn(f"{len(outside)} file(s) or folder(s) of {source_path} link outside it (e.g. {first} "
@@ -224,11 +257,11 @@ def _move_aside(mdir: Path) -> Path:
 
 
 def _ingest_locked(adapter: Any, dataset: str, source_path: Path, name: str, mdir: Path, *, limit: int,
-                   follow_links: bool, pre_cropped: bool | None, executor: Executor | None, workers: int | None,
+                   follow_links: bool, pre_cropped: bool | None, executor: Executor,
                    progress: ProgressSink) -> tuple[Manifest, pa.Table, Any]:
     """Scan, read every file and write ``images.parquet`` (under the manifest's lock)."""
     progress.start(f"scanning {source_path.name}", 0)
-    with link_policy(source_path, follow_links) as links, collector_paused():
+    with link_policy(source_path, follow_links) as links:
         try:
             scan = adapter.scan(source_path, mdir)
         except FerdataError as exc:
@@ -245,23 +278,22 @@ def _ingest_locked(adapter: Any, dataset: str, source_path: Path, name: str, mdi
     root_dir = str(mdir / root[len(IN_MANIFEST):]) if root.startswith(IN_MANIFEST) else root
     entries = list(scan.entries) + _refused_entries(links.refused, root_dir)
     entries.sort(key=lambda e: e.path)
-    seen_paths: set[str] = set()
-    for e in entries:
-        if e.path in seen_paths:
-            raise FerdataError(f"{dataset}: {e.path} is listed twice by the source; remove the duplicate entry")
-        seen_paths.add(e.path)
+    paths = [e.path for e in entries]
+    if len(set(paths)) != len(paths):  # sorted: a path listed twice sits beside itself
+        twice = next(a for a, b in zip(paths, paths[1:]) if a == b)
+        raise FerdataError(f"{dataset}: {twice} is listed twice by the source; remove the duplicate entry")
 
     boundary = None if follow_links or scan.materialize is not None else os.path.realpath(source_path)
     todo = [i for i, e in enumerate(entries) if e.error is None]
-    tasks: list[_Task] = [(root_dir, entries[i].path, entries[i].payload, scan.materialize, limit, boundary)
-                          for i in todo]
+    tasks: list[_Task] = [(entries[i].path, entries[i].payload) for i in todo]
+    context = _ReadContext(adapter.name, root_dir, scan.materialize, limit, boundary)
     results: list[_Result | None] = [None] * len(entries)
-    executor = executor or create_executor("local", workers=workers)
     progress.start("reading images", len(tasks))
     try:
         # strict: the engine's generator runs to its end here, so its pool stops now, not at
         # garbage collection (where a Ctrl-C would be printed as an ignored exception)
-        for i, res in zip(todo, executor.map_chunks(_probe_chunk, tasks, progress=progress.advance), strict=True):
+        for i, res in zip(todo, executor.map_chunks(_probe_chunk, tasks, initializer=_start_reader,
+                                                     initargs=(context,), progress=progress.advance), strict=True):
             results[i] = res
     finally:
         progress.finish()
@@ -269,8 +301,7 @@ def _ingest_locked(adapter: Any, dataset: str, source_path: Path, name: str, mdi
             atomic.sweep_stale(root_dir, force=True)  # temporary files of stopped workers
 
     fields = (NAME_ERROR_FIELD, *(f for f in scan.extra_fields if f.name != NAME_ERROR_FIELD.name))
-    with collector_paused():
-        table = _build_table(adapter.name, entries, results, fields)
+    table = _build_table(adapter.name, entries, results, fields)
     n_unreadable = n_unreadable_rows(table)
     meta = {
         "table": "images",
@@ -297,7 +328,7 @@ def _ingest_locked(adapter: Any, dataset: str, source_path: Path, name: str, mdi
     }
     manifest = Manifest(mdir)
     write_table(manifest.images_path, table, meta)
-    return manifest, table, scan
+    return manifest, table, dataclasses.replace(scan, entries=[])  # the rows go with this frame, not to the collector
 
 
 def _refused_entries(refused: list[str], root_dir: str) -> list[Entry]:
@@ -316,7 +347,9 @@ def collector_paused() -> Iterator[None]:
     Every few hundred new objects the collector walks the young ones, and every few of those
     walks all of them: building 430,644 entries cost 1.16 s of CPU with it and 0.32 s without
     (AffectNet scale, ``benchmarks/scale.py``). Rows hold no reference cycles, so nothing is
-    left for it to find; it is switched back on (if it was on) however the block ends."""
+    left for it to find. Ingest holds it off from the scan until the rows are freed, so it
+    never walks them on the way out either (0.4 s more when it came back on with the rows
+    alive); it is switched back on (if it was on) however the block ends."""
     was_on = gc.isenabled()
     gc.disable()
     try:
@@ -336,9 +369,11 @@ _NOT_READ = (None, None, None, None, None, False)
 def _build_table(dataset: str, entries: list[Entry], results: list, extra_fields: tuple[pa.Field, ...]) -> pa.Table:
     """One row per entry, column by column (a row loop costs seconds at AffectNet scale)."""
     paths = [e.path for e in entries]
-    probed = [res if res is not None else (*_NOT_READ, e.error) for e, res in zip(entries, results)]
-    width, height, mode, nbytes, digest, readable, error = (list(c) for c in zip(*probed)) if probed else ([],) * 7
-    cols = {"image_id": [image_id(dataset, p) for p in paths], "dataset": [dataset] * len(entries), "path": paths,
+    probed = [res if res is not None else (image_id(dataset, e.path), *_NOT_READ, e.error)
+              for e, res in zip(entries, results)]
+    ids, width, height, mode, nbytes, digest, readable, error = (
+        (list(c) for c in zip(*probed)) if probed else ([],) * 8)
+    cols = {"image_id": ids, "dataset": [dataset] * len(entries), "path": paths,
             "label": [e.label for e in entries], "label_raw": [e.label_raw for e in entries],
             "subject_id": [e.subject_id for e in entries], "source_split": [e.source_split for e in entries],
             "width": width, "height": height, "mode": mode, "bytes": nbytes, "content_hash": digest,

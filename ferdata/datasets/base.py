@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -321,7 +322,7 @@ def walk_files(root: Path, skipped: Counter | None = None) -> Iterator[tuple[str
             out.append((relpath, dot > 0 and name[dot:].lower() in IMAGE_SUFFIXES))
 
     visit(root, "")
-    out.sort()
+    out.sort(key=itemgetter(0))  # paths are unique: a third of the tuple sort's cost
     return iter(out)
 
 

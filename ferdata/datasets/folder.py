@@ -99,12 +99,13 @@ class Folder(DatasetAdapter):
             raise LayoutError(f"{source}: no images found; folder expects {self.layout}")
         if self.label_re is not None:
             return self._scan_names(source, files, skipped, warnings)
+        labels: dict[str, str | None] = {}  # one lookup per label folder, not one per file
         for rel in files:
             if "/" not in rel:
                 skipped.add("not inside a label folder", rel)
                 continue
-            folder = rel.split("/", 1)[0]
-            label = self._label(folder)
+            folder = rel[:rel.index("/")]
+            label = labels[folder] if folder in labels else labels.setdefault(folder, self._label(folder))
             if label is None:
                 skipped.add(f"unknown label {folder}", rel)
                 continue
