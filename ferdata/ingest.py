@@ -24,6 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -37,7 +38,7 @@ from ferdata.datasets.base import (
     outside_error,
     read_inside,
 )
-from ferdata.engines import Executor, create_executor, kept_pool
+from ferdata.engines import Executor, create_executor, default_chunksize, kept_pool
 from ferdata.errors import FerdataError, FerdataWarning, Interrupted, arg
 from ferdata.findings import KEEP, first_paths
 from ferdata.imageio import max_pixels as pillow_max_pixels
@@ -129,11 +130,25 @@ def _probe_one(ctx: _ReadContext, rel: str, payload: Any) -> _Result:
     return iid, p.width, p.height, p.mode, len(data), sha256(data), p.readable, p.error
 
 
-def _probe_chunk(tasks: list[_Task]) -> list[_Result]:
+#: The columns a worker fills, in :data:`_Result`'s order.
+PROBED_SCHEMA = pa.schema([images_schema().field(name) for name in (
+    "image_id", "width", "height", "mode", "bytes", "content_hash", "readable", "error")])
+
+
+def _probe_batches(batches: list[list[_Task]]) -> list[pa.RecordBatch]:
+    """Each batch of files read and probed, returned as Arrow columns: converting them here,
+    on every worker, spares the driver 430,644 result tuples to unpickle, turn and convert
+    one after the other (AffectNet scale)."""
     ctx = _context
     if ctx is None:  # pragma: no cover - every engine runs the initializer first
         raise RuntimeError("ingest worker started without its read context")
-    return [_probe_one(ctx, rel, payload) for rel, payload in tasks]
+    out = []
+    for tasks in batches:
+        rows = [_probe_one(ctx, rel, payload) for rel, payload in tasks]
+        columns = zip(*rows) if rows else ([] for _ in PROBED_SCHEMA)
+        out.append(pa.RecordBatch.from_arrays([pa.array(c, type=f.type) for c, f in zip(columns, PROBED_SCHEMA)],
+                                              schema=PROBED_SCHEMA))
+    return out
 
 
 # ---- driver -------------------------------------------------------------------------------
@@ -188,6 +203,7 @@ def ingest(
     try:
         mdir = atomic.make_folder(mdir)
         executor = executor or create_executor("local", workers=workers)
+        _load_list_conversion()
         # the pool is forked before the scan fills this process with rows (and before the lock,
         # so its workers hold no copy of it); the collector is paused while the rows live
         with kept_pool(executor), manifest_lock(mdir), collector_paused():
@@ -227,6 +243,12 @@ def ingest(
         name_error_paths=unparsed[:KEEP],
         replaced=str(replaced) if replaced is not None else None,
     )
+
+
+def _load_list_conversion() -> None:
+    """pyarrow imports pandas the first time it converts a Python list (0.2-0.3 s of CPU):
+    once here, before the pool forks, rather than once more in every worker."""
+    pa.array([], pa.string())
 
 
 def _other_source(mdir: Path, dataset: str, source: Path) -> str | None:
@@ -284,24 +306,29 @@ def _ingest_locked(adapter: Any, dataset: str, source_path: Path, name: str, mdi
         raise FerdataError(f"{dataset}: {twice} is listed twice by the source; remove the duplicate entry")
 
     boundary = None if follow_links or scan.materialize is not None else os.path.realpath(source_path)
-    todo = [i for i, e in enumerate(entries) if e.error is None]
-    tasks: list[_Task] = [(entries[i].path, entries[i].payload) for i in todo]
+    tasks: list[_Task] = [(e.path, e.payload) for e in entries if e.error is None]
     context = _ReadContext(adapter.name, root_dir, scan.materialize, limit, boundary)
-    results: list[_Result | None] = [None] * len(entries)
+    size = default_chunksize(len(tasks), executor.workers)
+    batches = [tasks[i : i + size] for i in range(0, len(tasks), size)]
+    probed: list[pa.RecordBatch] = []
     progress.start("reading images", len(tasks))
     try:
         # strict: the engine's generator runs to its end here, so its pool stops now, not at
         # garbage collection (where a Ctrl-C would be printed as an ignored exception)
-        for i, res in zip(todo, executor.map_chunks(_probe_chunk, tasks, initializer=_start_reader,
-                                                     initargs=(context,), progress=progress.advance), strict=True):
-            results[i] = res
+        for batch, done in zip(batches, executor.map_chunks(_probe_batches, batches, chunksize=1,
+                                                            initializer=_start_reader, initargs=(context,)),
+                               strict=True):
+            probed.append(done)
+            progress.advance(len(batch))
     finally:
         progress.finish()
         if scan.materialize is not None:
             atomic.sweep_stale(root_dir, force=True)  # temporary files of stopped workers
 
     fields = (NAME_ERROR_FIELD, *(f for f in scan.extra_fields if f.name != NAME_ERROR_FIELD.name))
-    table = _build_table(adapter.name, entries, results, fields)
+    # one chunk per column: the Parquet writer pays per chunk (841 at AffectNet scale)
+    table = _build_table(adapter.name, entries, pa.Table.from_batches(probed, schema=PROBED_SCHEMA).combine_chunks(),
+                         fields)
     n_unreadable = n_unreadable_rows(table)
     meta = {
         "table": "images",
@@ -363,22 +390,39 @@ def n_unreadable_rows(table: pa.Table) -> int:
     return table.num_rows - int(pc.sum(table.column("readable")).as_py() or 0)
 
 
-_NOT_READ = (None, None, None, None, None, False)
-
-
-def _build_table(dataset: str, entries: list[Entry], results: list, extra_fields: tuple[pa.Field, ...]) -> pa.Table:
-    """One row per entry, column by column (a row loop costs seconds at AffectNet scale)."""
-    paths = [e.path for e in entries]
-    probed = [res if res is not None else (image_id(dataset, e.path), *_NOT_READ, e.error)
-              for e, res in zip(entries, results)]
-    ids, width, height, mode, nbytes, digest, readable, error = (
-        (list(c) for c in zip(*probed)) if probed else ([],) * 8)
-    cols = {"image_id": ids, "dataset": [dataset] * len(entries), "path": paths,
-            "label": [e.label for e in entries], "label_raw": [e.label_raw for e in entries],
-            "subject_id": [e.subject_id for e in entries], "source_split": [e.source_split for e in entries],
-            "width": width, "height": height, "mode": mode, "bytes": nbytes, "content_hash": digest,
-            "readable": [bool(r) for r in readable], "error": error}
+def _build_table(dataset: str, entries: list[Entry], probed: pa.Table, extra_fields: tuple[pa.Field, ...]) -> pa.Table:
+    """One row per entry: what the adapter knows column by column (a row loop costs seconds at
+    AffectNet scale), beside what the workers found (``probed``: one row per entry read, in
+    order); entries never read get their error, no size and no hash."""
+    n = len(entries)
+    not_read = [i for i, e in enumerate(entries) if e.error is not None]
+    found = {f.name: probed.column(f.name) for f in PROBED_SCHEMA}
+    if not_read:  # rare (a link out of the root, a CSV row without pixels): spread the rows out
+        position = np.full(n, -1, dtype=np.int64)
+        position[[i for i, e in enumerate(entries) if e.error is None]] = np.arange(probed.num_rows)
+        probed = probed.take(pa.array(position, mask=position < 0))
+        ids: list[str | None] = [None] * n
+        errors: list[str | None] = [None] * n
+        for i in not_read:
+            ids[i], errors[i] = image_id(dataset, entries[i].path), entries[i].error
+        missing = np.zeros(n, dtype=bool)
+        missing[not_read] = True
+        found = {f.name: probed.column(f.name) for f in PROBED_SCHEMA}
+        found["image_id"] = pc.if_else(missing, pa.array(ids, pa.string()), found["image_id"])
+        found["error"] = pc.if_else(missing, pa.array(errors, pa.string()), found["error"])
+        found["readable"] = pc.fill_null(found["readable"], False)
+    schema = images_schema(extra_fields)
+    cols: dict[str, Any] = {
+        **found, "dataset": [dataset] * n, "path": [e.path for e in entries],
+        "label": [e.label for e in entries], "label_raw": [e.label_raw for e in entries],
+        "subject_id": [e.subject_id for e in entries], "source_split": [e.source_split for e in entries]}
     for f in extra_fields:
         cols[f.name] = ([e.name_error for e in entries] if f.name == NAME_ERROR_FIELD.name
                         else [e.extras.get(f.name) for e in entries])
-    return pa.Table.from_pydict(cols, schema=images_schema(extra_fields))
+    return pa.Table.from_arrays([_as_column(cols[f.name], f.type) for f in schema], schema=schema)
+
+
+def _as_column(values: Any, type_: pa.DataType) -> pa.ChunkedArray | pa.Array:
+    if isinstance(values, (pa.Array, pa.ChunkedArray)):
+        return values
+    return pa.array(values, type=type_)

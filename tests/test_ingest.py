@@ -242,3 +242,28 @@ def test_pipeline_names_the_manifest_after_the_folder(tmp_path: Path) -> None:
     assert manifest_name(tmp_path / "lab photos (2019)") == "lab-photos-2019"
     assert manifest_name(tmp_path / "CK+48") == "CK+48"
     assert manifest_name(tmp_path / "fer2013.csv") == "fer2013"
+
+
+def test_rows_never_read_keep_their_place_beside_the_workers_columns():
+    """Workers return Arrow columns for the entries they read; entries known to be bad (a link
+    out of the root, a CSV row without pixels) are never read and must land in their own row."""
+    import pyarrow as pa
+
+    from ferdata.datasets.base import Entry
+    from ferdata.ingest import PROBED_SCHEMA, _build_table
+
+    entries = [Entry("a/bad0.png", None, None, error="outside the dataset root: x"),
+               Entry("a/ok1.png", "a", "anger"), Entry("a/bad2.png", None, None, error="no pixels"),
+               Entry("a/ok3.png", "a", "anger"), Entry("a/bad4.png", None, None, error="no pixels")]
+    probed = pa.table({"image_id": [image_id("folder", "a/ok1.png"), image_id("folder", "a/ok3.png")],
+                       "width": [4, 5], "height": [6, 7], "mode": ["L", "RGB"], "bytes": [10, 11],
+                       "content_hash": ["h1", "h3"], "readable": [True, False], "error": [None, "truncated"]},
+                      schema=PROBED_SCHEMA)
+    rows = _build_table("folder", entries, probed, ()).to_pylist()
+    assert [r["path"] for r in rows] == [e.path for e in entries]
+    assert [r["image_id"] for r in rows] == [image_id("folder", e.path) for e in entries]
+    assert [r["error"] for r in rows] == ["outside the dataset root: x", None, "no pixels", "truncated", "no pixels"]
+    assert [r["readable"] for r in rows] == [False, True, False, False, False]
+    assert [r["width"] for r in rows] == [None, 4, None, 5, None]
+    assert [r["content_hash"] for r in rows] == [None, "h1", None, "h3", None]
+    assert [r["label"] for r in rows] == [None, "anger", None, "anger", None]
