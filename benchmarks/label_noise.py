@@ -27,8 +27,8 @@ average); its suspects and out-of-fold probabilities are then joined to the FER+
 the Training images (``ferplus_votes_training.csv``). An image is mislabeled when FER+'s
 majority (at least 5 of 10 votes) is one of the seven FER-2013 classes and differs from
 the FER-2013 label; images without such a majority are left out of the scores. Printed:
-precision, recall and F1 of the flagged set, precision in the top 1 / 5 / 10 % and average
-precision of the ranking, each beside cleanlab's on the same probabilities and the
+precision, recall and F1 of the flagged set, precision in the top 1 / 5 / 10 %, average
+precision and R-precision of the ranking (and the best F1 any cut of it reaches), each beside cleanlab's on the same probabilities and the
 trivial rule's (flag where the most probable class is not the label; rank by margin), on
 all scored Training images and separately on two fixed halves (``dev``/``held-out``, by a
 hash of the path), so a choice made looking at one half can be checked on the other.
@@ -198,12 +198,24 @@ def yardstick(votes_csv: Path, images: list[dict]) -> dict[str, bool]:
 
 
 def ranking_figures(score: np.ndarray, truth: np.ndarray) -> dict[str, float]:
-    """Precision in the top 1 / 5 / 10 % and average precision of a ranking (higher score = suspect)."""
+    """Precision in the top 1 / 5 / 10 %, average precision and R-precision of a ranking
+    (higher score = suspect), and the best F1 of any list cut from its top.
+
+    R-precision is the precision of the top R, R being the number really mislabeled: a list
+    exactly as long as the real problem has precision = recall = F1 = R-precision, so it is
+    the F1 a right-sized list reaches. ``best F1`` and ``at xR`` say how much longer than the
+    real problem a list must be for its F1 to peak."""
     order = np.argsort(-score, kind="stable")
     hits = truth[order]
-    precision = np.cumsum(hits) / np.arange(1, len(hits) + 1)
+    found = np.cumsum(hits)
+    precision = found / np.arange(1, len(hits) + 1)
     out = {f"P@{k}%": float(hits[: max(1, round(k / 100 * len(hits)))].mean()) for k in (1, 5, 10)}
-    out["AP"] = float((precision * hits).sum() / max(hits.sum(), 1))
+    real = int(hits.sum())
+    out["AP"] = float((precision * hits).sum() / max(real, 1))
+    out["R-prec"] = float(found[real - 1] / real) if real else 0.0
+    f1 = 2 * found / (np.arange(1, len(hits) + 1) + max(real, 1))
+    out["best F1"] = float(f1.max()) if len(f1) else 0.0
+    out["at xR"] = float((f1.argmax() + 1) / max(real, 1)) if len(f1) else 0.0
     return out
 
 
@@ -278,14 +290,17 @@ def real(args: argparse.Namespace) -> None:
             print(f"\nFER+ verdicts, {part}: {int(mask.sum()):,} Training images, {int(t.sum()):,} mislabeled "
                   f"({t.mean():.1%})")
             print(f"  {'':36} {'precision':>9} {'recall':>7} {'F1':>6} {'flagged':>8}   "
-                  f"{'P@1%':>6} {'P@5%':>6} {'P@10%':>6} {'AP':>6}")
+                  f"{'P@1%':>6} {'P@5%':>6} {'P@10%':>6} {'AP':>6} {'R-prec':>6}   {'best F1':>7} {'at':>6}")
             for label, (m, score) in rows.items():
                 p, r, f, count = prf(m[mask], t)
                 rk = ranking_figures(score[mask], t)
                 print(f"  {label:36} {p:9.3f} {r:7.3f} {f:6.3f} {count:8,}   "
-                      f"{rk['P@1%']:6.3f} {rk['P@5%']:6.3f} {rk['P@10%']:6.3f} {rk['AP']:6.3f}")
+                      f"{rk['P@1%']:6.3f} {rk['P@5%']:6.3f} {rk['P@10%']:6.3f} {rk['AP']:6.3f} {rk['R-prec']:6.3f}"
+                      f"   {rk['best F1']:7.3f} {rk['at xR']:5.2f}R")
             print(f"  {'random order':36} {'':9} {'':7} {'':6} {'':8}   {t.mean():6.3f} {t.mean():6.3f} "
-                  f"{t.mean():6.3f} {t.mean():6.3f}")
+                  f"{t.mean():6.3f} {t.mean():6.3f} {t.mean():6.3f}")
+            print("  (R-prec: the precision, recall and F1 of a list exactly as long as the real problem; "
+                  "best F1: the best of any list cut from the ranking's top, at that many times the real count)")
     finally:
         if not args.manifests and not args.keep:
             import shutil
