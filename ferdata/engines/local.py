@@ -79,7 +79,7 @@ class _Pool(multiprocessing.pool.Pool):
     for the 841 chunks of an AffectNet-sized ingest. Workers here are never recycled, so
     their exits and the pool's own notices are all it needs to watch."""
 
-    def _get_sentinels(self) -> list:
+    def _get_sentinels(self) -> list:  # CPython's own hook (3.8+) for what that thread waits on
         return [self._change_notifier._reader]
 
 
@@ -167,34 +167,20 @@ class ProcessPoolExecutor:
                 fn, items, chunksize=size, initializer=initializer, initargs=initargs, progress=progress
             )
             return
-        if self._kept is not None:
-            yield from self._map_kept(fn, chunks, initializer, initargs, progress)
-            return
-        pool = None
-        try:
-            pool = self._start_pool(min(self.workers, len(chunks)), initializer, initargs)
-            for chunk, result in zip(chunks, pool.imap(fn, chunks)):
-                yield from result
-                if progress:
-                    progress(len(chunk))
-            pool.close()
-        finally:
-            if pool is not None:
-                self._stop_pool(pool)
-
-    def _map_kept(self, fn: Callable[[list[T]], list[R]], chunks: list[list[T]],
-                  initializer: Callable[..., Any] | None, initargs: tuple, progress: Progress | None) -> Iterator[R]:
-        call = functools.partial(_call_chunk, next(_calls), initializer, initargs, fn)
+        own = self._kept is None
+        pool = self._start_pool(min(self.workers, len(chunks)), initializer, initargs) if own else self._kept
+        call = fn if own else functools.partial(_call_chunk, next(_calls), initializer, initargs, fn)
         finished = False
         try:
-            for chunk, result in zip(chunks, self._kept.imap(call, chunks)):
+            for chunk, result in zip(chunks, pool.imap(call, chunks)):
                 yield from result
                 if progress:
                     progress(len(chunk))
             finished = True
         finally:
-            if not finished:  # stopped early: its chunks are still queued, so the pool goes with it
-                pool, self._kept = self._kept, None
+            if own or not finished:  # a kept pool stopped early still holds queued chunks: it goes too
+                if not own:
+                    self._kept = None
                 self._stop_pool(pool)
 
 
