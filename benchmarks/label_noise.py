@@ -66,6 +66,7 @@ from ferdata.engines import InlineExecutor  # noqa: E402
 from ferdata.imageio import read_image  # noqa: E402
 from ferdata.ingest import ingest  # noqa: E402
 from ferdata.noise import find_label_issues  # noqa: E402
+from ferdata.oof.backbone import ENV_WEIGHTS  # noqa: E402
 
 CLEANLAB = "cleanlab==2.9.0"
 CLEANLAB_DIR = ROOT / ".cache" / "cleanlab"
@@ -219,22 +220,42 @@ def ranking_figures(score: np.ndarray, truth: np.ndarray) -> dict[str, float]:
     return out
 
 
-def run_flag(name: str, manifests: Path, runs: Path, flag_args: str) -> dict[str, float]:
-    """``ferdata flag`` as a user runs it, timed: wall, CPU of it and every worker, load."""
+def run_flag(name: str, manifests: Path, runs: Path, flag_args: str, weights: Path | None = None) -> dict[str, float]:
+    """``ferdata flag`` as a user runs it, timed: wall, CPU of it and every worker, load.
+    ``weights``: the ImageNet backbone for a machine whose torchvision cache has none."""
     import resource
     import shlex
 
     cmd = [sys.executable, "-m", "ferdata", "flag", name, "--manifests", str(manifests), "--runs", str(runs),
            *shlex.split(flag_args)]
-    print("$ " + " ".join(shlex.quote(c) for c in cmd[2:]).replace("ferdata flag", "ferdata flag", 1), flush=True)
+    env = {**os.environ, "COLUMNS": os.environ.get("COLUMNS", "120")}
+    if weights is not None:
+        env[ENV_WEIGHTS] = str(weights)
+    shown = f"{ENV_WEIGHTS}={shlex.quote(str(weights))} " if weights is not None else ""
+    print("$ " + shown + " ".join(shlex.quote(c) for c in cmd[2:]), flush=True)
     load_before = os.getloadavg()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    subprocess.run(cmd, check=True, env={**os.environ, "COLUMNS": os.environ.get("COLUMNS", "120")})
+    subprocess.run(cmd, check=True, env=env)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return {"wall_s": wall, "cpu_s": cpu, "load_before": load_before[0], "load_after": os.getloadavg()[0]}
+
+
+SHARED_WEIGHTS = "mobilenet_v2_imagenet_features.pth"
+
+
+def shared_weights(data: Path) -> Path | None:
+    """The ImageNet MobileNetV2 beside the data (``../shared/weights``) when ``ferdata flag``
+    finds none of its own (``$FERDATA_BACKBONE_WEIGHTS``, torchvision's cache): without it
+    the default falls back to HOG, and the benchmark would measure that instead."""
+    from ferdata.oof.backbone import find_weights
+
+    if find_weights() is not None:
+        return None
+    candidate = data.parent / "weights" / SHARED_WEIGHTS
+    return candidate if candidate.is_file() else None
 
 
 def real(args: argparse.Namespace) -> None:
@@ -252,7 +273,7 @@ def real(args: argparse.Namespace) -> None:
             print(f"ingesting {source} ...", flush=True)
             ingest("fer2013", source, name=name, manifests=work)
         manifest = Manifest(work / name)
-        timing = run_flag(name, work, work / "runs", args.flag_args)
+        timing = run_flag(name, work, work / "runs", args.flag_args, shared_weights(args.data))
         meta = read_metadata(manifest.table_path("suspects.parquet"))
         suspects = read_table(manifest.table_path("suspects.parquet")).to_pylist()
         oof = read_run_predictions([meta["source"]["run"]])
