@@ -395,19 +395,17 @@ def _build_table(dataset: str, entries: list[Entry], probed: pa.Table, extra_fie
     AffectNet scale), beside what the workers found (``probed``: one row per entry read, in
     order); entries never read get their error, no size and no hash."""
     n = len(entries)
-    not_read = [i for i, e in enumerate(entries) if e.error is not None]
-    found = {f.name: probed.column(f.name) for f in PROBED_SCHEMA}
-    if not_read:  # rare (a link out of the root, a CSV row without pixels): spread the rows out
+    missing = np.fromiter((e.error is not None for e in entries), dtype=bool, count=n)
+    if missing.any():  # rare (a link out of the root, a CSV row without pixels): spread the rows out
         position = np.full(n, -1, dtype=np.int64)
-        position[[i for i, e in enumerate(entries) if e.error is None]] = np.arange(probed.num_rows)
-        probed = probed.take(pa.array(position, mask=position < 0))
+        position[~missing] = np.arange(probed.num_rows)
+        probed = probed.take(pa.array(position, mask=missing))
+    found = {f.name: probed.column(f.name) for f in PROBED_SCHEMA}
+    if missing.any():
         ids: list[str | None] = [None] * n
         errors: list[str | None] = [None] * n
-        for i in not_read:
+        for i in np.flatnonzero(missing):
             ids[i], errors[i] = image_id(dataset, entries[i].path), entries[i].error
-        missing = np.zeros(n, dtype=bool)
-        missing[not_read] = True
-        found = {f.name: probed.column(f.name) for f in PROBED_SCHEMA}
         found["image_id"] = pc.if_else(missing, pa.array(ids, pa.string()), found["image_id"])
         found["error"] = pc.if_else(missing, pa.array(errors, pa.string()), found["error"])
         found["readable"] = pc.fill_null(found["readable"], False)

@@ -211,6 +211,14 @@ _READ_FLAGS = (os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBL
                | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
 
 
+def _folder_outside(full: str, boundary: str | None) -> str | None:
+    """The error row for ``full`` when a linked folder above it leads out of ``boundary``."""
+    folder = _real_dir(os.path.dirname(full))
+    if boundary is None or within(folder, boundary):
+        return None
+    return outside_error(os.path.join(folder, os.path.basename(full)))
+
+
 def read_inside(full: str, boundary: str | None) -> tuple[bytes | None, str | None]:
     """``(content, None)`` of the file ``full``, or ``(None, why)`` when ingest must not read
     it (see :func:`refuse_file`); raises ``OSError`` when it cannot be read.
@@ -225,8 +233,9 @@ def read_inside(full: str, boundary: str | None) -> tuple[bytes | None, str | No
             return None, refused
         with open(full, "rb") as fh:
             return fh.read(), None
-    if boundary is not None and not within(_real_dir(os.path.dirname(full)), boundary):
-        return None, outside_error(os.path.join(_real_dir(os.path.dirname(full)), os.path.basename(full)))
+    outside = _folder_outside(full, boundary)
+    if outside is not None:
+        return None, outside
     fd = os.open(full, _READ_FLAGS)
     try:
         data = os.read(fd, st.st_size + 1)
@@ -251,8 +260,9 @@ def refuse_file(full: str, boundary: str | None) -> str | None:
             if not within(real, boundary):
                 return outside_error(real)
         st = os.stat(full)
-    if boundary is not None and not within(_real_dir(os.path.dirname(full)), boundary):
-        return outside_error(os.path.join(_real_dir(os.path.dirname(full)), os.path.basename(full)))
+    outside = _folder_outside(full, boundary)
+    if outside is not None:
+        return outside
     return None if stat.S_ISREG(st.st_mode) else NOT_REGULAR
 
 
