@@ -249,7 +249,7 @@ def test_rows_never_read_keep_their_place_beside_the_workers_columns():
     out of the root, a CSV row without pixels) are never read and must land in their own row."""
     import pyarrow as pa
 
-    from ferdata.datasets.base import Entry
+    from ferdata.datasets.base import Entry, Rows
     from ferdata.ingest import PROBED_SCHEMA, _build_table
 
     entries = [Entry("a/bad0.png", None, None, error="outside the dataset root: x"),
@@ -259,7 +259,7 @@ def test_rows_never_read_keep_their_place_beside_the_workers_columns():
                        "width": [4, 5], "height": [6, 7], "mode": ["L", "RGB"], "bytes": [10, 11],
                        "content_hash": ["h1", "h3"], "readable": [True, False], "error": [None, "truncated"]},
                       schema=PROBED_SCHEMA)
-    rows = _build_table("folder", entries, probed, ()).to_pylist()
+    rows = _build_table("folder", Rows.from_entries(entries), probed, ()).to_pylist()
     assert [r["path"] for r in rows] == [e.path for e in entries]
     assert [r["image_id"] for r in rows] == [image_id("folder", e.path) for e in entries]
     assert [r["error"] for r in rows] == ["outside the dataset root: x", None, "no pixels", "truncated", "no pixels"]
@@ -267,3 +267,23 @@ def test_rows_never_read_keep_their_place_beside_the_workers_columns():
     assert [r["width"] for r in rows] == [None, 4, None, 5, None]
     assert [r["content_hash"] for r in rows] == [None, "h1", None, "h3", None]
     assert [r["label"] for r in rows] == [None, "anger", None, "anger", None]
+
+
+def test_rows_are_put_in_path_order_and_a_path_listed_twice_is_refused():
+    """Adapters may list their rows in any order (CSV rows); the table is in path order,
+    which also makes a duplicate path sit beside itself."""
+    from ferdata.datasets.base import Entry, Rows
+    from ferdata.ingest import _in_path_order
+
+    entries = [Entry("b.png", "2", "sad", extras={"v": 2}), Entry("a.png", "1", "happy", source_split="x",
+                                                                  extras={"v": 1}), Entry("c.png", "3", None)]
+    rows = _in_path_order(Rows.from_entries(entries, ("v",)), "folder")
+    assert rows.path == ["a.png", "b.png", "c.png"] and rows.label == ["happy", "sad", None]
+    assert rows.source_split == ["x", None, None] and rows.extras == {"v": [1, 2, None]}
+    assert rows.subject_id is None and rows.error is None  # columns no entry sets stay empty
+    same = Rows(["a", "b"], [None, None], [None, None])
+    assert _in_path_order(same, "folder") is same  # already sorted: left as it is
+    joined = rows.concat(Rows.from_entries([Entry("b.png", None, None, error="outside")]))
+    assert joined.error == [None, None, None, "outside"] and joined.extras["v"] == [1, 2, None, None]
+    with pytest.raises(FerdataError, match="b.png is listed twice"):
+        _in_path_order(joined, "folder")

@@ -8,6 +8,7 @@ subject out of each file name with a named group (``label``, ``subject``).
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections import Counter
 from pathlib import Path
@@ -16,6 +17,7 @@ from ferdata.datasets._registry import register_dataset
 from ferdata.datasets.base import (
     DatasetAdapter,
     Entry,
+    Rows,
     Scan,
     at_line,
     csv_rows,
@@ -93,26 +95,43 @@ class Folder(DatasetAdapter):
             return self._scan_csv(source, [Path(c) for c in csvs])
         skipped = Tally()
         warnings = Tally()
-        entries = []
         files = image_files(source, skipped)
         if not files:
             raise LayoutError(f"{source}: no images found; folder expects {self.layout}")
         if self.label_re is not None:
             return self._scan_names(source, files, skipped, warnings)
-        labels: dict[str, str | None] = {}  # one lookup per label folder, not one per file
-        for rel in files:
-            if "/" not in rel:
-                skipped.add("not inside a label folder", rel)
-                continue
-            folder = rel[:rel.index("/")]
-            label = labels[folder] if folder in labels else labels.setdefault(folder, self._label(folder))
-            if label is None:
-                skipped.add(f"unknown label {folder}", rel)
-                continue
-            entries.append(Entry(rel, folder, label, subject_id=self._subject(rel, warnings)))
-        if not entries:
+        rows = self._label_folder_rows(files, skipped, warnings)
+        if not rows:
             raise LayoutError(f"{source}: no image sits inside a label folder; folder expects {self.layout}")
-        return Scan(entries, str(source), (), skipped, warnings, {"layout": "folders"})
+        return Scan(rows, str(source), (), skipped, warnings, {"layout": "folders"})
+
+    def _label_folder_rows(self, files: list[str], skipped: Tally, warnings: Tally) -> Rows:
+        """``<label>/...`` rows as columns, a label folder at a time: ``files`` are sorted, so
+        each folder's files are one run, found by bisection (at AffectNet scale a Python step
+        per file cost 0.4 s on the driver)."""
+        paths: list[str] = []
+        raws: list[str | None] = []
+        labels: list[str | None] = []
+        i = 0
+        while i < len(files):
+            cut = files[i].find("/")
+            if cut < 0:
+                skipped.add("not inside a label folder", files[i])
+                i += 1
+                continue
+            folder = files[i][:cut]
+            end = bisect.bisect_left(files, folder + chr(ord("/") + 1), i)  # past every "<folder>/..."
+            label = self._label(folder)
+            if label is None:
+                for rel in files[i:end]:
+                    skipped.add(f"unknown label {folder}", rel)
+            else:
+                paths += files[i:end]
+                raws += [folder] * (end - i)
+                labels += [label] * (end - i)
+            i = end
+        subjects = None if self.subject_re is None else [self._subject(rel, warnings) for rel in paths]
+        return Rows(paths, raws, labels, subject_id=subjects)
 
     def _scan_names(self, source: Path, files: list[str], skipped: Counter, warnings: Counter) -> Scan:
         """Labels from ``--label-pattern``: files anywhere below the root, label folders ignored."""

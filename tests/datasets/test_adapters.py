@@ -333,6 +333,26 @@ def test_folder_unknown_label_folder_names_the_fix(tmp_path):
     assert res.n_rows == 3 and res.skipped["unknown label Smirk"] == 1
 
 
+def test_folder_label_folders_are_cut_at_their_own_files(tmp_path):
+    """Label folders are read as runs of the sorted paths: a folder whose name extends
+    another's (``happy.d`` sorts before ``happy/``), a subfolder, files at the root and an
+    unknown folder must each land where one file at a time would put them."""
+    from tests.datasets.fakes import image
+
+    src = tmp_path / "src"
+    for k, rel in enumerate(["angry/AB_1.png", "angry/zz.png", "happy.d/CD_2.png", "happy/EF_3.png",
+                             "happy/sub/GH_4.png", "happy!/IJ_5.png", "happy.png", "zz.png", "weird/KL_6.png"]):
+        image(src / rel, (8, 8), seed=k)
+    res = run("folder", src, tmp_path, skip_unknown=True, subject_pattern=r"^(?P<subject>[A-Z]{2})_")
+    rows = [(r["path"], r["label_raw"], r["label"], r["subject_id"]) for r in res.manifest.images().to_pylist()]
+    assert rows == [("angry/AB_1.png", "angry", "anger", "AB"), ("angry/zz.png", "angry", "anger", None),
+                    ("happy/EF_3.png", "happy", "happy", "EF"), ("happy/sub/GH_4.png", "happy", "happy", "GH")]
+    assert res.skipped == {"not inside a label folder": 2, "unknown label happy!": 1, "unknown label happy.d": 1,
+                           "unknown label weird": 1}
+    assert res.skipped.firsts["not inside a label folder"] == ["happy.png", "zz.png"]
+    assert res.warnings.firsts == {"file name does not match --subject-pattern": ["angry/zz.png"]}
+
+
 def test_folder_csv_with_subjects_and_root_escape(tmp_path):
     exp = write_fake("folder", tmp_path / "src")
     (tmp_path / "list.csv").write_text("path,label,subject\nHappy/AB.1.png,happiness,p1\nangry/CD.1.jpg,angry,\n"
