@@ -60,7 +60,7 @@ class Rows:
 
     An adapter whose rows follow from the walk alone (image folders) lists them this way: at
     AffectNet scale one ``Entry`` per file, and then one pass per field to turn them back
-    into columns, cost the driver half a second before and after the reading. ``None``
+    into columns, cost the driver about a second of serial work around the reading. ``None``
     stands for a column with nothing in it; ``extras`` holds one list per extra field."""
 
     path: list[str]
@@ -75,6 +75,7 @@ class Rows:
 
     COLUMNS: ClassVar[tuple[str, ...]] = ("path", "label_raw", "label", "subject_id", "source_split", "payload",
                                           "error", "name_error")
+    """Every field but ``extras``; the first three are always lists."""
 
     def __len__(self) -> int:
         return len(self.path)
@@ -82,29 +83,24 @@ class Rows:
     @classmethod
     def from_entries(cls, entries: list[Entry], extras: tuple[str, ...] = ()) -> Rows:
         """The columns of ``entries``; a field no entry sets stays ``None``."""
-        def column(name: str) -> list[Any] | None:
-            values = [getattr(e, name) for e in entries]
-            return values if any(v is not None for v in values) else None
-
-        return cls(**{name: column(name) if name not in ("path", "label_raw", "label")
-                      else [getattr(e, name) for e in entries] for name in cls.COLUMNS},
-                   extras={k: [e.extras.get(k) for e in entries] for k in extras})
-
-    def values(self, name: str) -> list[Any]:
-        """Column ``name`` (an :class:`Entry` field or an extra) with ``None`` spelled out."""
-        got = self.extras.get(name) if name not in self.COLUMNS else getattr(self, name)
-        return [None] * len(self) if got is None else got
+        columns = {name: [getattr(e, name) for e in entries] for name in cls.COLUMNS}
+        for name in cls.COLUMNS[3:]:
+            if all(v is None for v in columns[name]):
+                columns[name] = None
+        return cls(**columns, extras={k: [e.extras.get(k) for e in entries] for k in extras})
 
     def concat(self, other: Rows) -> Rows:
         if not len(other):
             return self
-        if not len(self):
-            return other
-        names = {*self.extras, *other.extras}
-        joined = {name: self.values(name) + other.values(name)
-                  for name in self.COLUMNS if getattr(self, name) is not None or getattr(other, name) is not None}
-        return Rows(**{name: joined.get(name) for name in self.COLUMNS},
-                    extras={k: self.values(k) + other.values(k) for k in names})
+
+        def join(a: list[Any] | None, b: list[Any] | None) -> list[Any] | None:
+            """One column of each (``None``: none there); ``None`` when neither has it."""
+            if a is None and b is None:
+                return None
+            return (a if a is not None else [None] * len(self)) + (b if b is not None else [None] * len(other))
+
+        return Rows(**{name: join(getattr(self, name), getattr(other, name)) for name in self.COLUMNS},
+                    extras={k: join(self.extras.get(k), other.extras.get(k)) for k in {*self.extras, *other.extras}})
 
     def take(self, order: list[int]) -> Rows:
         """The rows in ``order`` (a permutation or a selection of row numbers)."""
