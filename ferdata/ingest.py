@@ -301,8 +301,9 @@ def _ingest_locked(adapter: Any, dataset: str, source_path: Path, name: str, mdi
 
     root = scan.image_root
     root_dir = str(mdir / root[len(IN_MANIFEST):]) if root.startswith(IN_MANIFEST) else root
-    extra_names = tuple(f.name for f in scan.extra_fields if f.name != NAME_ERROR_FIELD.name)
-    rows = scan.entries if isinstance(scan.entries, Rows) else Rows.from_entries(scan.entries, extra_names)
+    fields = (NAME_ERROR_FIELD, *(f for f in scan.extra_fields if f.name != NAME_ERROR_FIELD.name))
+    rows = (scan.entries if isinstance(scan.entries, Rows)
+            else Rows.from_entries(scan.entries, tuple(f.name for f in fields[1:])))
     rows = _in_path_order(rows.concat(Rows.from_entries(_refused_entries(links.refused, root_dir))), dataset)
 
     boundary = None if follow_links or scan.materialize is not None else os.path.realpath(source_path)
@@ -325,7 +326,6 @@ def _ingest_locked(adapter: Any, dataset: str, source_path: Path, name: str, mdi
         if scan.materialize is not None:
             atomic.sweep_stale(root_dir, force=True)  # temporary files of stopped workers
 
-    fields = (NAME_ERROR_FIELD, *(f for f in scan.extra_fields if f.name != NAME_ERROR_FIELD.name))
     # one chunk per column: the Parquet writer pays per chunk (841 at AffectNet scale)
     table = _build_table(adapter.name, rows, pa.Table.from_batches(probed, schema=PROBED_SCHEMA).combine_chunks(),
                          fields)
@@ -374,10 +374,10 @@ def _in_path_order(rows: Rows, dataset: str) -> Rows:
 
 def _task(rows: Rows, read: range | list[int]) -> _Task:
     """The paths (and payloads) of the rows numbered ``read``: list slices when every row is read."""
-    if isinstance(read, range):
-        return rows.path[read.start : read.stop], (None if rows.payload is None
-                                                    else rows.payload[read.start : read.stop])
-    return [rows.path[i] for i in read], None if rows.payload is None else [rows.payload[i] for i in read]
+    def pick(values: list[Any]) -> list[Any]:
+        return values[read.start : read.stop] if isinstance(read, range) else [values[i] for i in read]
+
+    return pick(rows.path), None if rows.payload is None else pick(rows.payload)
 
 
 def _refused_entries(refused: list[str], root_dir: str) -> list[Entry]:
